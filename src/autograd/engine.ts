@@ -1,0 +1,101 @@
+import type { GradNode, Tensor } from '../tensor/tensor.ts';
+import { add, sumToShape } from './ops/elementwise.ts';
+import { ones, zeros } from '../tensor/creation.ts';
+import { shapeStr } from '../tensor/layout.ts';
+
+let gradEnabled = true;
+
+/** Runs fn without recording a graph (inference, optimizer updates, gradient formulas). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try { return fn(); } finally { gradEnabled = prev; }
+}
+
+export function isGradEnabled(): boolean { return gradEnabled; }
+
+export type BackwardFn = (gy: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
+
+/**
+ * Attaches a graph node to `out` when gradients are being recorded and some input needs one.
+ * `backward` receives the upstream gradient and which inputs need a gradient; it may return
+ * gradients of a broadcast shape: the engine reduces them to each input's shape (one place).
+ */
+export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: BackwardFn): Tensor {
+  if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
+  const needs = inputs.map((t) => t.requiresGrad);
+  const node: GradNode = { op, inputs, backward: (gy) => backward(gy, needs) };
+  out.gradNode = node;
+  out.requiresGrad = true;
+  return out;
+}
+
+/** Tensors reachable from root through recorded nodes, each after everything it depends on. */
+function topoOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<number>();
+  const stack: { t: Tensor; expanded: boolean }[] = [{ t: root, expanded: false }];
+  while (stack.length > 0) {
+    const top = stack.pop()!;
+    if (top.expanded) { order.push(top.t); continue; }
+    if (seen.has(top.t.id)) continue;
+    seen.add(top.t.id);
+    stack.push({ t: top.t, expanded: true });
+    for (const inp of top.t.gradNode?.inputs ?? []) if (inp.requiresGrad && !seen.has(inp.id)) stack.push({ t: inp, expanded: false });
+  }
+  return order;
+}
+
+/** Propagates gy from root to every tensor in its graph; returns gradients keyed by tensor id. */
+function propagate(root: Tensor, gy?: Tensor): Map<number, Tensor> {
+  if (!root.requiresGrad) throw new Error('backward: the tensor does not require grad (no recorded graph leads to it)');
+  let seed = gy;
+  if (!seed) {
+    if (root.size !== 1) throw new Error(`backward: output of shape ${shapeStr(root.shape)} is not a scalar; pass an explicit upstream gradient`);
+    seed = ones(root.shape, root.dtype);
+  } else if (shapeStr(seed.shape) !== shapeStr(root.shape)) {
+    throw new Error(`backward: upstream gradient ${shapeStr(seed.shape)} does not match output ${shapeStr(root.shape)}`);
+  }
+  const grads = new Map<number, Tensor>([[root.id, seed]]);
+  const order = topoOrder(root);
+  noGrad(() => {
+    for (let i = order.length - 1; i >= 0; i--) {
+      const t = order[i]!;
+      const node = t.gradNode;
+      const g = grads.get(t.id);
+      if (!node || !g) continue;
+      const inputGrads = node.backward(g);
+      node.inputs.forEach((inp, k) => {
+        const gi = inputGrads[k];
+        if (!gi || !inp.requiresGrad) return;
+        const reduced = sumToShape(gi, inp.shape);
+        const prev = grads.get(inp.id);
+        grads.set(inp.id, prev ? add(prev, reduced) : reduced);
+      });
+    }
+  });
+  return grads;
+}
+
+/**
+ * Reverse-mode backward from root: leaves that require grad (and tensors marked with
+ * retainGrad) accumulate into `.grad`, as in PyTorch.
+ */
+export function backward(root: Tensor, gy?: Tensor): void {
+  const grads = propagate(root, gy);
+  for (const t of topoOrder(root)) {
+    const g = grads.get(t.id);
+    if (!g || !(t.isLeaf || t.retainsGrad)) continue;
+    t.grad = t.grad ? noGrad(() => add(t.grad!, g)) : g;
+  }
+}
+
+/**
+ * Gradients of root with respect to any tensors in its graph, leaves or intermediate
+ * activations (Grad-CAM needs ∂score/∂activation), without touching `.grad`.
+ * A tensor root does not depend on gets a zero gradient.
+ */
+export function grad(root: Tensor, wrt: readonly Tensor[], gy?: Tensor): Tensor[] {
+  const grads = propagate(root, gy);
+  return wrt.map((t) => grads.get(t.id) ?? zeros(t.shape, t.dtype));
+}

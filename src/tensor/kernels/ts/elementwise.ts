@@ -1,0 +1,90 @@
+import type { BinaryName, FloatArray, ReduceName, UnaryName } from '../types.ts';
+
+export function unaryTs(name: UnaryName, x: FloatArray, out: FloatArray, p: number): void {
+  const n = x.length;
+  switch (name) {
+    case 'leakyRelu': for (let i = 0; i < n; i++) { const v = x[i]!; out[i] = v > 0 ? v : v * p; } break;
+    case 'relu': for (let i = 0; i < n; i++) { const v = x[i]!; out[i] = v > 0 ? v : 0; } break;
+    case 'elu': for (let i = 0; i < n; i++) { const v = x[i]!; out[i] = v > 0 ? v : p * Math.expm1(v); } break;
+    // Split by sign so exp never overflows: 1/(1+e^-v) for v ≥ 0, e^v/(1+e^v) otherwise.
+    case 'sigmoid': for (let i = 0; i < n; i++) {
+      const v = x[i]!;
+      if (v >= 0) out[i] = 1 / (1 + Math.exp(-v)); else { const e = Math.exp(v); out[i] = e / (1 + e); }
+    } break;
+    case 'exp': for (let i = 0; i < n; i++) out[i] = Math.exp(x[i]!); break;
+    case 'log': for (let i = 0; i < n; i++) out[i] = Math.log(x[i]!); break;
+    case 'neg': for (let i = 0; i < n; i++) out[i] = -x[i]!; break;
+    case 'sqrt': for (let i = 0; i < n; i++) out[i] = Math.sqrt(x[i]!); break;
+    case 'abs': for (let i = 0; i < n; i++) out[i] = Math.abs(x[i]!); break;
+    case 'square': for (let i = 0; i < n; i++) { const v = x[i]!; out[i] = v * v; } break;
+  }
+}
+
+export function unaryGradTs(name: UnaryName, x: FloatArray, y: FloatArray, gy: FloatArray, gx: FloatArray, p: number): void {
+  const n = x.length;
+  switch (name) {
+    case 'leakyRelu': for (let i = 0; i < n; i++) gx[i] = x[i]! > 0 ? gy[i]! : gy[i]! * p; break;
+    case 'relu': for (let i = 0; i < n; i++) gx[i] = x[i]! > 0 ? gy[i]! : 0; break;
+    // For x ≤ 0, d/dx α(eˣ − 1) = y + α.
+    case 'elu': for (let i = 0; i < n; i++) gx[i] = x[i]! > 0 ? gy[i]! : gy[i]! * (y[i]! + p); break;
+    case 'sigmoid': for (let i = 0; i < n; i++) { const s = y[i]!; gx[i] = gy[i]! * s * (1 - s); } break;
+    case 'exp': for (let i = 0; i < n; i++) gx[i] = gy[i]! * y[i]!; break;
+    case 'log': for (let i = 0; i < n; i++) gx[i] = gy[i]! / x[i]!; break;
+    case 'neg': for (let i = 0; i < n; i++) gx[i] = -gy[i]!; break;
+    case 'sqrt': for (let i = 0; i < n; i++) gx[i] = gy[i]! / (2 * y[i]!); break;
+    case 'abs': for (let i = 0; i < n; i++) gx[i] = gy[i]! * Math.sign(x[i]!); break;
+    case 'square': for (let i = 0; i < n; i++) gx[i] = 2 * gy[i]! * x[i]!; break;
+  }
+}
+
+function apply(name: BinaryName, u: number, v: number): number {
+  switch (name) {
+    case 'add': return u + v;
+    case 'sub': return u - v;
+    case 'mul': return u * v;
+    case 'div': return u / v;
+    case 'maximum': return u >= v ? u : v;
+  }
+}
+
+export function binaryTs(name: BinaryName, a: FloatArray, aStrides: number[], b: FloatArray, bStrides: number[],
+                         out: FloatArray, outShape: number[]): void {
+  const nd = outShape.length;
+  const size = out.length;
+  if (size === 0) return;
+  // The innermost axis runs in a tight loop; an odometer walks the outer axes.
+  const inner = nd === 0 ? 1 : outShape[nd - 1]!;
+  const sa = nd === 0 ? 0 : aStrides[nd - 1]!, sb = nd === 0 ? 0 : bStrides[nd - 1]!;
+  const idx = new Array<number>(Math.max(nd - 1, 0)).fill(0);
+  let ao = 0, bo = 0;
+  for (let o = 0; o < size; o += inner) {
+    for (let j = 0; j < inner; j++) out[o + j] = apply(name, a[ao + j * sa]!, b[bo + j * sb]!);
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]!++;
+      ao += aStrides[d]!; bo += bStrides[d]!;
+      if (idx[d]! < outShape[d]!) break;
+      ao -= aStrides[d]! * outShape[d]!; bo -= bStrides[d]! * outShape[d]!;
+      idx[d] = 0;
+    }
+  }
+}
+
+export function reduceTs(name: ReduceName, x: FloatArray, shape: number[], reduce: boolean[], out: FloatArray): void {
+  const nd = shape.length;
+  // Output strides for each input axis: 0 on reduced axes, so every input element maps to its slot.
+  const outStrides = new Array<number>(nd).fill(0);
+  let s = 1;
+  for (let d = nd - 1; d >= 0; d--) { if (!reduce[d]) { outStrides[d] = s; s *= shape[d]!; } }
+  out.fill(name === 'sum' ? 0 : -Infinity);
+  const idx = new Array<number>(nd).fill(0);
+  let oo = 0;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (name === 'sum') out[oo] += v; else if (v > out[oo]! || Number.isNaN(v)) out[oo] = v;
+    for (let d = nd - 1; d >= 0; d--) {
+      idx[d]!++; oo += outStrides[d]!;
+      if (idx[d]! < shape[d]!) break;
+      oo -= outStrides[d]! * shape[d]!; idx[d] = 0;
+    }
+  }
+}

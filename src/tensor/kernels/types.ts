@@ -1,0 +1,87 @@
+/**
+ * The kernel interface: every backend implements (a subset of) these functions on flat,
+ * contiguous, row-major typed arrays. Autograd ops and nn layers never call a backend
+ * directly; they call `kernels()` (see registry.ts), which resolves each kernel by name for
+ * the active backend and falls back to the `ts` reference implementation for kernels (or
+ * dtypes) a backend does not provide.
+ */
+export type DType = 'float32' | 'float64';
+export type FloatArray = Float32Array | Float64Array;
+
+/** Geometry of a 2-D convolution in NCHW layout with weights [cout, cin, kh, kw]. */
+export interface ConvGeom {
+  n: number; cin: number; h: number; w: number;
+  cout: number; kh: number; kw: number;
+  stride: number; pad: number;
+  oh: number; ow: number;
+}
+
+/** Unary element-wise functions with a parameter (slope for leaky ReLU, alpha for ELU). */
+export type UnaryName = 'leakyRelu' | 'elu' | 'sigmoid' | 'relu' | 'exp' | 'log' | 'neg' | 'sqrt' | 'abs' | 'square';
+
+/** Binary element-wise functions (with broadcasting through zero strides). */
+export type BinaryName = 'add' | 'sub' | 'mul' | 'div' | 'maximum';
+export type ReduceName = 'sum' | 'max';
+
+export interface KernelSet {
+  /**
+   * out[idx] = f(a[idx·aStrides], b[idx·bStrides]) over every index of outShape; a zero stride
+   * broadcasts that input along the axis. out is dense row-major.
+   */
+  binary(name: BinaryName, a: FloatArray, aStrides: number[], b: FloatArray, bStrides: number[],
+         out: FloatArray, outShape: number[]): void;
+  /** Reduces dense x of `shape` over the axes flagged in `reduce`; out is dense over kept axes. */
+  reduce(name: ReduceName, x: FloatArray, shape: number[], reduce: boolean[], out: FloatArray): void;
+
+  /**
+   * C[m,n] (+)= op(A) · op(B). A is [m,k] (or [k,m] when transA), B is [k,n] (or [n,k] when
+   * transB), all row-major and dense. When accumulate is true C is added to, else overwritten.
+   */
+  gemm(a: FloatArray, b: FloatArray, c: FloatArray, m: number, n: number, k: number,
+       transA: boolean, transB: boolean, accumulate: boolean): void;
+
+  /** y[n,cout,oh,ow] = conv(x[n,cin,h,w], w[cout,cin,kh,kw]) (no bias: added by the op). */
+  conv2d(x: FloatArray, w: FloatArray, y: FloatArray, g: ConvGeom): void;
+  /** gx[n,cin,h,w] = ∂/∂x of sum(y·gy); overwrites gx. Also the forward of ConvTranspose2d. */
+  conv2dGradInput(gy: FloatArray, w: FloatArray, gx: FloatArray, g: ConvGeom): void;
+  /** gw[cout,cin,kh,kw] = ∂/∂w of sum(y·gy); overwrites gw. */
+  conv2dGradWeight(x: FloatArray, gy: FloatArray, gw: FloatArray, g: ConvGeom): void;
+
+  /** 2x2 / stride-2 max pooling (floor mode); argmax holds the flat input index of each max. */
+  maxPool2d(x: FloatArray, y: FloatArray, argmax: Int32Array, n: number, c: number, h: number, w: number, k: number): void;
+  /** gx (zeroed by the caller) += scatter of gy at argmax. */
+  maxPool2dGrad(gy: FloatArray, argmax: Int32Array, gx: FloatArray): void;
+
+  /** Nearest-neighbour upsampling by an integer factor, NCHW. */
+  upsampleNearest(x: FloatArray, y: FloatArray, nc: number, h: number, w: number, f: number): void;
+  upsampleNearestGrad(gy: FloatArray, gx: FloatArray, nc: number, h: number, w: number, f: number): void;
+
+  /** out[i] = f(x[i]; p). */
+  unary(name: UnaryName, x: FloatArray, out: FloatArray, p: number): void;
+  /** gx[i] = gy[i] · f'(x[i]; p), with y = f(x) given for functions whose derivative uses it. */
+  unaryGrad(name: UnaryName, x: FloatArray, y: FloatArray, gy: FloatArray, gx: FloatArray, p: number): void;
+
+  /**
+   * Per-channel statistics of x viewed as [outer, c, inner] (NCHW: outer=n, inner=h·w;
+   * [n, c] for 1-d: inner=1): mean[c] and biased variance[c].
+   */
+  channelMoments(x: FloatArray, mean: FloatArray, varB: FloatArray, outer: number, c: number, inner: number): void;
+  /** y = (x − mean[c]) · invStd[c] on the [outer, c, inner] view. */
+  channelNormalize(x: FloatArray, mean: FloatArray, invStd: FloatArray, y: FloatArray, outer: number, c: number, inner: number): void;
+  /**
+   * Train-mode BatchNorm (no affine) input gradient given xhat = normalised x:
+   * gx = invStd/M · (M·gy − Σgy − xhat·Σ(gy·xhat)), sums per channel, M = outer·inner.
+   */
+  batchNormGrad(gy: FloatArray, xhat: FloatArray, invStd: FloatArray, gx: FloatArray, outer: number, c: number, inner: number): void;
+}
+
+export type KernelName = keyof KernelSet;
+
+/** A backend is a name plus the kernels it implements, per dtype. */
+export interface Backend {
+  readonly name: string;
+  /** Kernels this backend runs for float32 / float64 data; missing ones fall back to `ts`. */
+  readonly kernels: Partial<Record<DType, Partial<KernelSet>>>;
+  /** Allocates a zeroed array for tensor storage (a backend may place it in its own memory). */
+  alloc?(dtype: DType, length: number): FloatArray;
+}
