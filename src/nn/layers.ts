@@ -1,0 +1,122 @@
+/** The layers of the paper's LeNet-type networks and their autoencoders. */
+import * as ag from '../autograd/index.ts';
+import { Rng, ones, zeros } from '../tensor/creation.ts';
+import type { DType } from '../tensor/kernels/types.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { Module } from './module.ts';
+import { torchDefaultBias, torchDefaultWeight } from './init.ts';
+
+export interface LayerOptions { dtype?: DType; rng?: Rng }
+const defaultRng = (): Rng => new Rng(0);
+
+export class Conv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: number,
+              readonly opts: LayerOptions & { stride?: number; padding?: number; bias?: boolean } = {}) {
+    super();
+    const rng = opts.rng ?? defaultRng(), dtype = opts.dtype ?? 'float32';
+    this.weight = this.registerParameter('weight', zeros([outChannels, inChannels, kernelSize, kernelSize], dtype));
+    torchDefaultWeight(this.weight, rng);
+    this.bias = opts.bias === false ? null : this.registerParameter('bias', zeros([outChannels], dtype));
+    if (this.bias) torchDefaultBias(this.bias, this.weight.shape, rng);
+  }
+  forward(x: Tensor): Tensor {
+    return ag.conv2d(x, this.weight, this.bias, { stride: this.opts.stride ?? 1, padding: this.opts.padding ?? 0 });
+  }
+}
+
+/** Weight layout [in, out, kh, kw], as PyTorch's ConvTranspose2d. */
+export class ConvTranspose2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: number,
+              readonly opts: LayerOptions & { stride?: number; padding?: number; bias?: boolean } = {}) {
+    super();
+    const rng = opts.rng ?? defaultRng(), dtype = opts.dtype ?? 'float32';
+    this.weight = this.registerParameter('weight', zeros([inChannels, outChannels, kernelSize, kernelSize], dtype));
+    torchDefaultWeight(this.weight, rng);
+    this.bias = opts.bias === false ? null : this.registerParameter('bias', zeros([outChannels], dtype));
+    if (this.bias) torchDefaultBias(this.bias, this.weight.shape, rng);
+  }
+  forward(x: Tensor): Tensor {
+    return ag.convTranspose2d(x, this.weight, this.bias, { stride: this.opts.stride ?? 1, padding: this.opts.padding ?? 0 });
+  }
+}
+
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: LayerOptions & { bias?: boolean } = {}) {
+    super();
+    const rng = opts.rng ?? defaultRng(), dtype = opts.dtype ?? 'float32';
+    this.weight = this.registerParameter('weight', zeros([outFeatures, inFeatures], dtype));
+    torchDefaultWeight(this.weight, rng);
+    this.bias = opts.bias === false ? null : this.registerParameter('bias', zeros([outFeatures], dtype));
+    if (this.bias) torchDefaultBias(this.bias, this.weight.shape, rng);
+  }
+  forward(x: Tensor): Tensor { return ag.linear(x, this.weight, this.bias); }
+}
+
+/**
+ * BatchNorm over channel axis 1, for [n, c] (1d) and [n, c, h, w] (2d) inputs. affine=false is
+ * what the reference networks use; with affine, y = x̂·weight + bias (weight 1, bias 0 at init).
+ */
+export class BatchNorm extends Module {
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  readonly weight: Tensor | null;
+  readonly bias: Tensor | null;
+  readonly eps: number;
+  readonly momentum: number;
+  constructor(readonly numFeatures: number, opts: { dtype?: DType; eps?: number; momentum?: number; affine?: boolean } = {}) {
+    super();
+    const dtype = opts.dtype ?? 'float32';
+    this.eps = opts.eps ?? 1e-5;
+    this.momentum = opts.momentum ?? 0.1;
+    this.weight = opts.affine ? this.registerParameter('weight', ones([numFeatures], dtype)) : null;
+    this.bias = opts.affine ? this.registerParameter('bias', zeros([numFeatures], dtype)) : null;
+    this.runningMean = this.registerBuffer('running_mean', zeros([numFeatures], dtype));
+    this.runningVar = this.registerBuffer('running_var', ones([numFeatures], dtype));
+  }
+  forward(x: Tensor): Tensor {
+    const y = ag.batchNorm(x, { runningMean: this.runningMean, runningVar: this.runningVar, training: this.training, momentum: this.momentum, eps: this.eps });
+    if (!this.weight || !this.bias) return y;
+    const shape = x.rank === 4 ? [1, this.numFeatures, 1, 1] : [1, this.numFeatures];
+    return ag.add(ag.mul(y, ag.reshape(this.weight, shape)), ag.reshape(this.bias, shape));
+  }
+}
+
+export class LeakyReLU extends Module {
+  constructor(readonly negativeSlope = 0.01) { super(); }
+  forward(x: Tensor): Tensor { return ag.leakyRelu(x, this.negativeSlope); }
+}
+
+export class ELU extends Module {
+  constructor(readonly alpha = 1) { super(); }
+  forward(x: Tensor): Tensor { return ag.elu(x, this.alpha); }
+}
+
+export class Sigmoid extends Module {
+  forward(x: Tensor): Tensor { return ag.sigmoid(x); }
+}
+
+export class MaxPool2d extends Module {
+  constructor(readonly kernelSize = 2) { super(); }
+  forward(x: Tensor): Tensor { return ag.maxPool2d(x, this.kernelSize); }
+}
+
+export class UpsampleNearest extends Module {
+  constructor(readonly scaleFactor = 2) { super(); }
+  forward(x: Tensor): Tensor { return ag.upsampleNearest(x, this.scaleFactor); }
+}
+
+export class Flatten extends Module {
+  forward(x: Tensor): Tensor { return ag.flatten(x); }
+}
+
+/** Reshapes each sample to `shape` (a view op), e.g. the decoder's z → (c, h, w). */
+export class View extends Module {
+  constructor(readonly shape: readonly number[]) { super(); }
+  forward(x: Tensor): Tensor { return ag.reshape(x, [x.shape[0]!, ...this.shape]); }
+}

@@ -1,0 +1,89 @@
+import type { Tensor } from '../tensor/tensor.ts';
+import { shapeStr } from '../tensor/layout.ts';
+
+/**
+ * Base class of layers and networks: parameters, buffers and child modules registered by
+ * name, so state dicts use PyTorch's dotted names (`conv1.weight`, `bn1.running_mean`).
+ */
+export abstract class Module {
+  training = true;
+  private readonly params = new Map<string, Tensor>();
+  private readonly buffers = new Map<string, Tensor>();
+  private readonly children = new Map<string, Module>();
+
+  abstract forward(x: Tensor): Tensor;
+
+  protected registerParameter(name: string, t: Tensor): Tensor {
+    t.requireGrad();
+    this.params.set(name, t);
+    return t;
+  }
+
+  protected registerBuffer(name: string, t: Tensor): Tensor {
+    this.buffers.set(name, t);
+    return t;
+  }
+
+  protected registerModule<M extends Module>(name: string, m: M): M {
+    this.children.set(name, m);
+    return m;
+  }
+
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix, this]];
+    for (const [n, m] of this.children) out.push(...m.namedModules(prefix ? `${prefix}.${n}` : n));
+    return out;
+  }
+
+  namedParameters(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [prefix, m] of this.namedModules()) for (const [n, p] of m.params) out.push([prefix ? `${prefix}.${n}` : n, p]);
+    return out;
+  }
+
+  namedBuffers(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [prefix, m] of this.namedModules()) for (const [n, b] of m.buffers) out.push([prefix ? `${prefix}.${n}` : n, b]);
+    return out;
+  }
+
+  parameters(): Tensor[] { return this.namedParameters().map(([, p]) => p); }
+
+  train(mode = true): this {
+    for (const [, m] of this.namedModules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this { return this.train(false); }
+
+  zeroGrad(): void { for (const p of this.parameters()) p.grad = null; }
+
+  /** Parameters and buffers by dotted name (the tensors themselves, not copies). */
+  stateDict(): Map<string, Tensor> {
+    return new Map([...this.namedParameters(), ...this.namedBuffers()]);
+  }
+
+  /**
+   * Copies values into parameters and buffers by name (converted to each tensor's dtype).
+   * Strict by default: missing or unexpected names and shape mismatches are errors.
+   */
+  loadStateDict(values: Map<string, { shape: readonly number[]; data: ArrayLike<number> }>, strict = true): void {
+    const own = this.stateDict();
+    if (strict) {
+      const missing = [...own.keys()].filter((k) => !values.has(k));
+      const unexpected = [...values.keys()].filter((k) => !own.has(k));
+      if (missing.length || unexpected.length) {
+        throw new Error(`loadStateDict: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
+      }
+    }
+    for (const [name, t] of own) {
+      const v = values.get(name);
+      if (!v) continue;
+      if (v.shape.join() !== t.shape.join()) throw new Error(`loadStateDict: '${name}' has shape ${shapeStr(v.shape)}, the model expects ${shapeStr(t.shape)}`);
+      t.storage.set(v.data);
+    }
+  }
+
+  /** The number of trainable values. */
+  parameterCount(): number { return this.parameters().reduce((a, p) => a + p.size, 0); }
+}

@@ -1,0 +1,76 @@
+/** Adam / AMSGrad with L2 weight decay added to the gradient (PyTorch's Adam, not AdamW). */
+import type { FloatArray } from '../tensor/kernels/types.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { allocArray } from '../tensor/tensor.ts';
+
+export interface AdamOptions {
+  lr: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  amsgrad?: boolean;
+}
+
+export class Adam {
+  lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly amsgrad: boolean;
+  stepCount = 0;
+  private readonly expAvg: FloatArray[];
+  private readonly expAvgSq: FloatArray[];
+  private readonly maxExpAvgSq: FloatArray[];
+
+  constructor(readonly params: readonly Tensor[], opts: AdamOptions) {
+    this.lr = opts.lr;
+    [this.beta1, this.beta2] = opts.betas ?? [0.9, 0.999];
+    this.eps = opts.eps ?? 1e-8;
+    this.weightDecay = opts.weightDecay ?? 0;
+    this.amsgrad = opts.amsgrad ?? false;
+    this.expAvg = params.map((p) => allocArray(p.dtype, p.size));
+    this.expAvgSq = params.map((p) => allocArray(p.dtype, p.size));
+    this.maxExpAvgSq = this.amsgrad ? params.map((p) => allocArray(p.dtype, p.size)) : [];
+  }
+
+  /** One update from each parameter's `.grad` (parameters without a gradient are skipped). */
+  step(): void {
+    this.stepCount++;
+    const t = this.stepCount;
+    const bc1 = 1 - this.beta1 ** t, bc2Sqrt = Math.sqrt(1 - this.beta2 ** t);
+    const stepSize = this.lr / bc1;
+    const { beta1, beta2, eps, weightDecay } = this;
+    this.params.forEach((p, k) => {
+      if (!p.grad) return;
+      if (!p.layout.isContiguous() || p.layout.offset !== 0) throw new Error('Adam: parameters must be dense tensors');
+      const w = p.storage, g = p.grad.values();
+      const m = this.expAvg[k]!, v = this.expAvgSq[k]!, vMax = this.maxExpAvgSq[k];
+      for (let i = 0; i < w.length; i++) {
+        const gi = g[i]! + weightDecay * w[i]!;
+        m[i] = beta1 * m[i]! + (1 - beta1) * gi;
+        v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi;
+        let vHat = v[i]!;
+        if (vMax) { if (vHat > vMax[i]!) vMax[i] = vHat; else vHat = vMax[i]!; }
+        w[i] = w[i]! - stepSize * m[i]! / (Math.sqrt(vHat) / bc2Sqrt + eps);
+      }
+    });
+  }
+
+  zeroGrad(): void { for (const p of this.params) p.grad = null; }
+}
+
+/** lr = base · gamma^(number of milestones ≤ epoch), as torch.optim.lr_scheduler.MultiStepLR. */
+export class MultiStepLR {
+  private readonly baseLr: number;
+  epoch = 0;
+  constructor(private readonly optimizer: { lr: number }, readonly milestones: readonly number[], readonly gamma = 0.1) {
+    this.baseLr = optimizer.lr;
+  }
+  /** Call once at the end of every epoch. */
+  step(): void {
+    this.epoch++;
+    const passed = this.milestones.filter((m) => m <= this.epoch).length;
+    this.optimizer.lr = this.baseLr * this.gamma ** passed;
+  }
+}
