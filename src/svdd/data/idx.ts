@@ -54,11 +54,12 @@ function magicProblem(path: string, magic: number, want: number): DataError {
 export function readIdxImages(requested: string, expect: IdxImageExpectations = {}): IdxImages {
   const path = resolveMaybeGz(requested);
   const buf = readMaybeGzip(path);
+  // Magic first: a swapped label file is shorter than an image header, and "wrong kind of
+  // file" is the more useful message.
+  if (buf.length >= 4 && u32be(buf, 0) !== IDX_IMAGES_MAGIC) throw magicProblem(path, u32be(buf, 0), IDX_IMAGES_MAGIC);
   if (buf.length < 16) {
     throw new DataError(`${path}: truncated: ${buf.length} bytes, shorter than the 16-byte IDX image header`, path);
   }
-  const magic = u32be(buf, 0);
-  if (magic !== IDX_IMAGES_MAGIC) throw magicProblem(path, magic, IDX_IMAGES_MAGIC);
   const count = u32be(buf, 4);
   const rows = u32be(buf, 8);
   const cols = u32be(buf, 12);
@@ -86,11 +87,10 @@ export function readIdxImages(requested: string, expect: IdxImageExpectations = 
 export function readIdxLabels(requested: string, expectCount?: number): IdxLabels {
   const path = resolveMaybeGz(requested);
   const buf = readMaybeGzip(path);
+  if (buf.length >= 4 && u32be(buf, 0) !== IDX_LABELS_MAGIC) throw magicProblem(path, u32be(buf, 0), IDX_LABELS_MAGIC);
   if (buf.length < 8) {
     throw new DataError(`${path}: truncated: ${buf.length} bytes, shorter than the 8-byte IDX label header`, path);
   }
-  const magic = u32be(buf, 0);
-  if (magic !== IDX_LABELS_MAGIC) throw magicProblem(path, magic, IDX_LABELS_MAGIC);
   const count = u32be(buf, 4);
   if (count === 0) throw new DataError(`${path}: bad dimensions: header says 0 labels`, path);
   const want = 8 + count;
