@@ -1,0 +1,84 @@
+/**
+ * The `svdd` command line: train, test, data download. Errors a user can act on print one line
+ * and exit non-zero; anything else is a bug and prints its stack.
+ */
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { DataError } from '../svdd/data/errors.ts';
+import { isDatasetName, DATASET_NAMES } from '../svdd/data/datasets.ts';
+import { downloadDataset } from '../svdd/data/download.ts';
+import { ModelError } from '../svdd/model.ts';
+import { UsageError, runTraining } from '../svdd/run.ts';
+import { SafetensorsError } from '../tensor/io/safetensors.ts';
+import { buildTrainConfig, trainHelp, trainParseOptions } from './train-flags.ts';
+import { progressHooks } from './progress.ts';
+import { testCommand, TEST_HELP } from './test-command.ts';
+
+const USAGE = `svdd: Deep SVDD one-class anomaly detection (Ruff et al., ICML 2018) in TypeScript
+
+usage:
+  svdd train [--dataset mnist] [--normal-class 0] [--preset paper|short|quick] [--out DIR] ...
+  svdd test --model DIR
+  svdd data download <mnist|fashion-mnist|cifar10> --dir DIR
+
+'svdd <command> --help' lists a command's flags.
+`;
+
+function parse(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+}
+
+async function train(argv: string[]): Promise<void> {
+  const { values } = parse(argv, trainParseOptions());
+  if (values.help) { process.stdout.write(trainHelp()); return; }
+  const { cfg, out } = buildTrainConfig(values as Record<string, string | boolean | undefined>);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  const outDir = out ?? join('runs', `${cfg.dataset}-${cfg.normalClass}-${stamp}`);
+  const epochsOf = (phase: string): number => (phase === 'pretrain' ? cfg.aeEpochs : cfg.epochs);
+  await runTraining(cfg, outDir, { log: (l) => process.stdout.write(`${l}\n`), hooks: progressHooks(process.stderr, epochsOf) });
+}
+
+async function data(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, { dir: { type: 'string' }, help: { type: 'boolean' } }, true);
+  if (values.help || positionals[0] !== 'download') {
+    process.stdout.write('svdd data download <mnist|fashion-mnist|cifar10> --dir DIR\n  fetches the official files with checksum verification; resumable, atomic\n');
+    if (!values.help) throw new UsageError('expected: svdd data download <dataset> --dir DIR');
+    return;
+  }
+  const name = positionals[1] ?? '';
+  if (!isDatasetName(name)) throw new UsageError(`unknown dataset '${name}' (expected ${DATASET_NAMES.join(', ')})`);
+  if (!values.dir) throw new UsageError('svdd data download: --dir DIR is required');
+  const res = await downloadDataset(name, String(values.dir), { log: (l: string) => process.stderr.write(`${l}\n`) });
+  for (const f of res.files) process.stdout.write(`${f.outcome.padEnd(10)} ${f.name}\n`);
+  process.stdout.write(`${name} is ready in ${res.dir} (use --data-dir ${res.dir})\n`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'train': await train(rest); return 0;
+      case 'test': {
+        const { values } = parse(rest, { model: { type: 'string' }, 'data-dir': { type: 'string' }, 'test-subset': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean' } });
+        if (values.help) { process.stdout.write(TEST_HELP); return 0; }
+        await testCommand(values);
+        return 0;
+      }
+      case 'data': await data(rest); return 0;
+      case undefined: case '--help': case '-h': case 'help':
+        process.stdout.write(USAGE); return cmd === undefined ? 1 : 0;
+      default:
+        throw new UsageError(`unknown command '${cmd}'\n${USAGE}`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof DataError || e instanceof ModelError || e instanceof SafetensorsError) {
+      process.stderr.write(`svdd: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,28 @@
+/** `svdd test --model DIR`: re-evaluates a saved model on the test set. */
+import { join } from 'node:path';
+import { writeFileAtomic } from '../tensor/io/atomic.ts';
+import { useBackend } from '../tensor/backends.ts';
+import { loadRaw } from '../svdd/data/datasets.ts';
+import { prepareOneClass } from '../svdd/data/preprocess.ts';
+import { evaluate, scoreImages } from '../svdd/evaluate.ts';
+import { loadModel, preprocessingConstants } from '../svdd/model.ts';
+import { UsageError, logEvaluation, perSampleScores, toImageSet } from '../svdd/run.ts';
+import { parseNumber } from './args.ts';
+
+export const TEST_HELP = `svdd test --model DIR [--data-dir DIR] [--test-subset N] [--backend auto|wasm|ts]
+  re-evaluates the model saved in DIR on the test set of its dataset, with the preprocessing
+  constants saved with it; prints the metrics and writes DIR/test_results.json
+`;
+
+export async function testCommand(values: Record<string, string | boolean | undefined>): Promise<void> {
+  if (typeof values.model !== 'string') throw new UsageError('svdd test: --model DIR is required');
+  await useBackend(typeof values.backend === 'string' ? values.backend : 'auto');
+  const model = loadModel(values.model);
+  const raw = loadRaw(model.meta.dataset, typeof values['data-dir'] === 'string' ? values['data-dir'] : undefined);
+  const testSubset = typeof values['test-subset'] === 'string' ? parseNumber('--test-subset', values['test-subset'], { integer: true, min: 2 }) : undefined;
+  const data = prepareOneClass(raw, model.meta.normalClass, { constants: preprocessingConstants(model.meta), testSubset });
+  const scores = scoreImages(model, toImageSet(data.test, data));
+  const evaluation = evaluate(model, scores, data.test.labels);
+  logEvaluation((l) => process.stdout.write(`${l}\n`), evaluation);
+  writeFileAtomic(join(values.model, 'test_results.json'), `${JSON.stringify({ evaluation, scores: perSampleScores(data, scores) })}\n`);
+}

@@ -1,0 +1,246 @@
+/**
+ * One training run from config to output directory, as Deep-SVDD-PyTorch's main: data,
+ * pretraining, Deep SVDD (or hybrid) training, evaluation, and every artefact written atomically:
+ * config.json, log.txt, autoencoder.safetensors, model.safetensors + model.json, results.json,
+ * timings.json, normals.png / anomalies.png.
+ */
+import { appendFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Rng } from '../tensor/creation.ts';
+import { writeFileAtomic } from '../tensor/io/atomic.ts';
+import { writeSafetensors } from '../tensor/io/safetensors.ts';
+import { useBackend } from '../tensor/backends.ts';
+import { loadRaw } from './data/datasets.ts';
+import { prepareOneClass, type OneClassData } from './data/preprocess.ts';
+import type { ImageSet } from './batches.ts';
+import type { TrainConfig } from './config.ts';
+import { validateConfig } from './config.ts';
+import { detectCollapse, evaluate, rankingMetrics, scoreImages, type EvaluationResult, type ScoringModel, type TestScores } from './evaluate.ts';
+import { fitGaussian } from './gaussian.ts';
+import { imageGridPng, writePngAtomic } from './images.ts';
+import { packageVersion, saveModel, stateToTensors, type ModelMeta, type ThresholdRecord } from './model.ts';
+import { buildAutoencoder, buildEncoder, copyEncoderWeights, type Autoencoder, type Encoder } from './networks.ts';
+import { quantileThreshold, chi2Threshold } from './threshold.ts';
+import {
+  encodeAll, initCenter, pretrainAutoencoder, reconstructionScores, svddScores, trainHybrid, trainSvdd,
+  type EpochRecord, type TrainHooks,
+} from './trainer.ts';
+
+export class UsageError extends Error {}
+
+export interface RunIo {
+  /** A line for the log (also written to log.txt). */
+  log(line: string): void;
+  hooks?: TrainHooks;
+}
+
+/** Refuses a directory that holds anything, so a run never overwrites another run's files. */
+export function prepareOutDir(dir: string): void {
+  if (existsSync(dir)) {
+    const entries = readdirSync(dir);
+    if (entries.length > 0) {
+      throw new UsageError(`output directory ${dir} is not empty (it holds ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); choose a new --out or remove it`);
+    }
+  }
+  mkdirSync(dir, { recursive: true });
+}
+
+export function toImageSet(split: { x: Float32Array; count: number }, data: OneClassData): ImageSet {
+  return { x: split.x, count: split.count, shape: [data.channels, data.height, data.width] };
+}
+
+export interface RunSummary { results: RunResults; outDir: string }
+
+export interface RunResults {
+  dataset: string; normalClass: number; net: string; objective: string; hybrid: boolean; seed: number; backend: string;
+  counts: { train: number; validation: number };
+  preprocessing: { min: number; max: number };
+  radiusR: number;
+  trainingCollapse: { detected: boolean; reason: string | null };
+  pretrainTestAuroc: number | null;
+  evaluation: EvaluationResult;
+  gaussian: { fittedOn: string; shrinkage: number; ridge: number } | null;
+  history: { pretrain: Omit<EpochRecord, 'seconds'>[]; train: Omit<EpochRecord, 'seconds'>[] };
+  scores: { index: number; label: number; class: number; score: number; mahalanobis?: number; reconstruction?: number }[];
+}
+
+const withoutSeconds = (h: EpochRecord[]): Omit<EpochRecord, 'seconds'>[] => h.map(({ seconds: _s, ...rest }) => rest);
+
+export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo): Promise<RunSummary> {
+  const problems = validateConfig(cfg);
+  if (problems.length > 0) throw new UsageError(problems.join('\n'));
+  prepareOutDir(outDir);
+  const logPath = join(outDir, 'log.txt');
+  writeFileSync(logPath, '');
+  const log = (line: string): void => { appendFileSync(logPath, `${line}\n`); io.log(line); };
+  const t0 = performance.now();
+  const timings: Record<string, number> = {};
+  const lap = (name: string, since: number): number => { const now = performance.now(); timings[name] = (now - since) / 1000; return now; };
+
+  const backend = await useBackend(cfg.backend, cfg.threads);
+  writeFileAtomic(join(outDir, 'config.json'), `${JSON.stringify({ ...cfg, backend }, null, 2)}\n`);
+  log(`svdd-ts ${packageVersion()} | dataset ${cfg.dataset} normal class ${cfg.normalClass} | net ${cfg.net} | objective ${cfg.objective}${cfg.hybrid ? ` (hybrid μ1=${cfg.mu1} μ2=${cfg.mu2})` : ''} | seed ${cfg.seed} | backend ${backend}`);
+
+  let t = performance.now();
+  const raw = loadRaw(cfg.dataset, cfg.dataDir ?? undefined);
+  const data = prepareOneClass(raw, cfg.normalClass, {
+    subset: cfg.subset ?? undefined, testSubset: cfg.testSubset ?? undefined,
+    valFraction: cfg.threshold === 'adaptive' ? cfg.valFraction : 0, seed: cfg.seed,
+  });
+  t = lap('data', t);
+  log(`data: ${raw.source} | train ${data.train.count} normal images, validation ${data.val.count}, test ${data.test.count} | preprocessing min ${data.constants.min} max ${data.constants.max} (${timings.data!.toFixed(1)} s)`);
+  const trainSet = toImageSet(data.train, data), testSet = toImageSet(data.test, data);
+
+  const rng = new Rng(cfg.seed);
+  const hooks: TrainHooks = {
+    onBatch: io.hooks?.onBatch,
+    onEpoch: (phase, rec, epochs) => {
+      log(`[${phase}] epoch ${rec.epoch}/${epochs} loss ${rec.loss.toPrecision(6)}${rec.radius !== undefined ? ` R ${rec.radius.toPrecision(4)}` : ''}${rec.svddLoss !== undefined ? ` (svdd ${rec.svddLoss.toPrecision(5)}, recon ${rec.reconLoss!.toPrecision(5)})` : ''} lr ${rec.lr.toExponential(1)} ${rec.seconds.toFixed(2)} s`);
+      io.hooks?.onEpoch?.(phase, rec, epochs);
+    },
+  };
+  const optim = (pre: boolean) => pre
+    ? { epochs: cfg.aeEpochs, lr: cfg.aeLr, milestones: cfg.aeMilestones, gamma: cfg.gamma, weightDecay: cfg.aeWeightDecay, batchSize: cfg.aeBatchSize, amsgrad: cfg.optimizer === 'amsgrad' }
+    : { epochs: cfg.epochs, lr: cfg.lr, milestones: cfg.milestones, gamma: cfg.gamma, weightDecay: cfg.weightDecay, batchSize: cfg.batchSize, amsgrad: cfg.optimizer === 'amsgrad' };
+
+  let ae: Autoencoder | null = null;
+  let pretrainHistory: EpochRecord[] = [];
+  let pretrainTestAuroc: number | null = null;
+  if (cfg.pretrain) {
+    ae = buildAutoencoder(cfg.net, { seed: `${cfg.seed}/ae` });
+    log(`pretraining autoencoder: ${cfg.aeEpochs} epochs, lr ${cfg.aeLr}, milestones [${cfg.aeMilestones}], weight decay ${cfg.aeWeightDecay}, batch ${cfg.aeBatchSize}`);
+    pretrainHistory = pretrainAutoencoder(ae, trainSet, optim(true), rng.child('pretrain'), hooks);
+    writeSafetensors(join(outDir, 'autoencoder.safetensors'), stateToTensors(ae), { format: 'svdd-ts-autoencoder', net: cfg.net });
+    const recon = reconstructionScores(ae, testSet);
+    pretrainTestAuroc = detectCollapse(recon, 'reconstruction').detected ? null : rankingMetrics(data.test.labels, recon).auroc;
+    t = lap('pretrain', t);
+    log(`pretraining done in ${timings.pretrain!.toFixed(1)} s; autoencoder test AUROC (reconstruction error) ${pretrainTestAuroc === null ? 'n/a' : (100 * pretrainTestAuroc).toFixed(2)}`);
+  }
+
+  // The scoring model: the Deep SVDD encoder, or for the hybrid the whole autoencoder.
+  let scoring: { net: Encoder | Autoencoder; encode: ScoringModel['encode'] };
+  let enc: Encoder | null = null;
+  if (cfg.hybrid) {
+    const hae = ae!;
+    scoring = { net: hae, encode: (x) => hae.encode(x) };
+  } else {
+    enc = buildEncoder(cfg.net, { seed: `${cfg.seed}/net` });
+    if (ae) copyEncoderWeights(ae, enc);
+    const e = enc;
+    scoring = { net: e, encode: (x) => e.forward(x) };
+  }
+  const initialCodes = encodeAll(scoring.encode, scoring.net, trainSet);
+  const centerC = initCenter(initialCodes, trainSet.count);
+  log(`center c: mean of ${trainSet.count} initial codes (eval mode), |c_i| < 0.1 pushed to ±0.1; ||c|| = ${Math.hypot(...centerC).toPrecision(5)}`);
+
+  let radiusR = 0;
+  let trainHistory: EpochRecord[];
+  log(`training: ${cfg.epochs} epochs, lr ${cfg.lr}, milestones [${cfg.milestones}], weight decay ${cfg.weightDecay}, batch ${cfg.batchSize}, ${cfg.optimizer}`);
+  if (cfg.hybrid) {
+    trainHistory = trainHybrid(ae!, trainSet, centerC, { ...optim(false), mu1: cfg.mu1, mu2: cfg.mu2 }, rng.child('train'), hooks);
+  } else {
+    const res = trainSvdd(enc!, trainSet, centerC, { ...optim(false), objective: cfg.objective, nu: cfg.nu, warmUpEpochs: cfg.warmUpEpochs }, rng.child('train'), hooks);
+    trainHistory = res.history;
+    radiusR = res.radiusR;
+  }
+  t = lap('train', t);
+
+  const trainCodes = encodeAll(scoring.encode, scoring.net, trainSet);
+  const trainDist = svddScores(trainCodes, trainSet.count, centerC, 'one-class', 0);
+  const trainingCollapse = detectCollapse(trainDist, 'training distances');
+  if (trainingCollapse.detected) log(`WARNING: ${trainingCollapse.reason}`);
+
+  const meta: ModelMeta = {
+    format: 'svdd-ts-model', version: 1,
+    kind: cfg.hybrid ? 'autoencoder' : 'encoder',
+    net: cfg.net, repDim: centerC.length, inputShape: [data.channels, data.height, data.width],
+    dataset: cfg.dataset, normalClass: cfg.normalClass, objective: cfg.objective, nu: cfg.nu,
+    centerC: Array.from(centerC), radiusR,
+    hybrid: cfg.hybrid ? { mu1: cfg.mu1, mu2: cfg.mu2 } : null,
+    preprocessing: { method: 'gcn-l1+minmax', min: data.constants.min, max: data.constants.max },
+    gaussian: null, thresholds: [], decisionScore: 'svdd',
+    versions: { svddTs: packageVersion(), node: process.version },
+  };
+  const model: ScoringModel = { meta, net: scoring.net, encode: scoring.encode, autoencoder: cfg.hybrid ? ae : null };
+
+  let gaussianInfo: RunResults['gaussian'] = null;
+  if (cfg.threshold === 'adaptive') {
+    // The Gaussian is fitted on the training codes; thresholds are calibrated on the held-out
+    // validation images, which no gradient step has seen.
+    const g = fitGaussian(trainCodes, trainSet.count, centerC.length, { shrinkage: cfg.shrinkage });
+    meta.gaussian = g.toJSON();
+    gaussianInfo = { fittedOn: `training codes of ${trainSet.count} normal images`, shrinkage: g.shrinkage, ridge: g.ridge };
+    const valScores = scoreImages(model, toImageSet(data.val, data));
+    const thresholds: ThresholdRecord[] = [
+      { ...quantileThreshold(valScores.svdd, cfg.alpha), score: 'svdd' },
+      { ...quantileThreshold(valScores.mahalanobis!, cfg.alpha), score: 'mahalanobis' },
+    ].map((th) => ({ method: th.method, alpha: th.alpha, tau: th.tau, score: th.score as 'svdd' | 'mahalanobis' }));
+    if (cfg.chi2) { const c2 = chi2Threshold(centerC.length, cfg.alpha); thresholds.push({ method: 'chi2', alpha: c2.alpha, tau: c2.tau, score: 'mahalanobis' }); }
+    meta.thresholds = thresholds;
+    meta.decisionScore = 'mahalanobis';
+    log(`adaptive thresholds (α = ${cfg.alpha}, from ${data.val.count} held-out normal images): ${thresholds.map((th) => `${th.score}/${th.method} τ = ${th.tau.toPrecision(5)}`).join(', ')}; Gaussian shrinkage ${g.shrinkage.toPrecision(3)}`);
+  } else if (data.val.count > 0) {
+    const valScores = scoreImages(model, toImageSet(data.val, data));
+    meta.thresholds = [{ ...quantileThreshold(valScores.svdd, cfg.alpha), score: 'svdd' }].map((th) => ({ method: th.method, alpha: th.alpha, tau: th.tau, score: 'svdd' as const }));
+  }
+  saveModel(outDir, scoring.net, meta);
+
+  const scores = scoreImages(model, testSet);
+  const evaluation = evaluate(model, scores, data.test.labels);
+  t = lap('test', t);
+  logEvaluation(log, evaluation, pretrainTestAuroc);
+
+  const results: RunResults = {
+    dataset: cfg.dataset, normalClass: cfg.normalClass, net: cfg.net, objective: cfg.objective, hybrid: cfg.hybrid, seed: cfg.seed, backend,
+    counts: { train: data.train.count, validation: data.val.count },
+    preprocessing: data.constants, radiusR, trainingCollapse, pretrainTestAuroc, evaluation, gaussian: gaussianInfo,
+    history: { pretrain: withoutSeconds(pretrainHistory), train: withoutSeconds(trainHistory) },
+    scores: perSampleScores(data, scores),
+  };
+  writeImageGrids(outDir, data, scores.svdd);
+  writeFileAtomic(join(outDir, 'results.json'), `${JSON.stringify(results)}\n`);
+  timings.total = (performance.now() - t0) / 1000;
+  writeFileAtomic(join(outDir, 'timings.json'), `${JSON.stringify({ seconds: timings, pretrainEpochs: pretrainHistory.map((h) => h.seconds), trainEpochs: trainHistory.map((h) => h.seconds) }, null, 2)}\n`);
+  log(`done in ${timings.total.toFixed(1)} s; results in ${outDir}`);
+  return { results, outDir };
+}
+
+export function perSampleScores(data: OneClassData, scores: TestScores): RunResults['scores'] {
+  return Array.from(scores.svdd, (s, i) => ({
+    index: data.test.indices[i]!, label: data.test.labels[i]!, class: data.test.classes[i]!, score: s,
+    ...(scores.mahalanobis ? { mahalanobis: scores.mahalanobis[i]! } : {}),
+    ...(scores.reconstruction ? { reconstruction: scores.reconstruction[i]! } : {}),
+  }));
+}
+
+const pct = (v: number | null | undefined): string => (v === null || v === undefined ? 'n/a' : (100 * v).toFixed(2));
+
+export function logEvaluation(log: (l: string) => void, ev: EvaluationResult, pretrainAuroc: number | null = null): void {
+  if (ev.collapse.detected) log(`WARNING: ${ev.collapse.reason}`);
+  log(`test: ${ev.counts.test} images (${ev.counts.normal} normal, ${ev.counts.anomalous} anomalous); positive class = ${ev.positiveClass}`);
+  log(`test AUROC ${pct(ev.metrics.auroc)} | AP ${pct(ev.metrics.averagePrecision)} | best F1 (oracle, uses test labels) ${pct(ev.metrics.bestF1Oracle?.f1)} vs F1 of "all anomalous" ${pct(ev.f1AllAnomalous)}${pretrainAuroc !== null ? ` | autoencoder AUROC ${pct(pretrainAuroc)}` : ''}`);
+  if (ev.hybrid) log(`hybrid: AUROC distance ${pct(ev.hybrid.aurocDistance)}, reconstruction ${pct(ev.hybrid.aurocReconstruction)}, combined (${ev.hybrid.combined}) ${pct(ev.hybrid.aurocCombined)}`);
+  if (ev.mahalanobis) log(`Mahalanobis score: AUROC ${pct(ev.mahalanobis.auroc)} | AP ${pct(ev.mahalanobis.averagePrecision)}`);
+  for (const th of ev.thresholds) {
+    log(`at τ (${th.score}, ${th.method}, α ${th.alpha}): τ = ${th.tau.toPrecision(5)} precision ${pct(th.precision)} recall ${pct(th.recall)} F1 ${pct(th.f1)} FPR ${pct(th.observedFpr)} | TP ${th.tp} FP ${th.fp} TN ${th.tn} FN ${th.fn}`);
+  }
+}
+
+/** The 32 most normal and 32 most anomalous test images of the normal class (paper Figs. 2–3). */
+export function writeImageGrids(outDir: string, data: OneClassData, scores: Float64Array): void {
+  const normalIdx: number[] = [];
+  for (let i = 0; i < data.test.count; i++) if (data.test.labels[i] === 0) normalIdx.push(i);
+  normalIdx.sort((a, b) => scores[a]! - scores[b]! || a - b);
+  const per = data.pixelsPerImage;
+  const pick = (idx: number[]): Float32Array => {
+    const out = new Float32Array(idx.length * per);
+    idx.forEach((i, k) => out.set(data.test.x.subarray(i * per, (i + 1) * per), k * per));
+    return out;
+  };
+  const k = Math.min(32, normalIdx.length);
+  if (k === 0) return;
+  const most = normalIdx.slice(0, k), least = normalIdx.slice(normalIdx.length - k).reverse();
+  const grid = (idx: number[]) => imageGridPng(pick(idx), idx.length, data.channels, data.height, data.width, { cols: 8 });
+  writePngAtomic(join(outDir, 'normals.png'), grid(most));
+  writePngAtomic(join(outDir, 'anomalies.png'), grid(least));
+}

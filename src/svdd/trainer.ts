@@ -1,0 +1,195 @@
+/**
+ * Training procedures of Deep SVDD (Ruff et al. 2018): autoencoder pretraining, the center rule,
+ * the one-class and soft-boundary objectives with the radius rule, and the hybrid objective
+ * (SVDD + reconstruction trained jointly). Networks, data and reporting live elsewhere.
+ */
+import * as ag from '../autograd/index.ts';
+import { Rng, tensor } from '../tensor/creation.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { Adam, MultiStepLR, type Module } from '../nn/index.ts';
+import type { Autoencoder, Encoder } from './networks.ts';
+import { batchCount, batches, type ImageSet } from './batches.ts';
+import { quantileLinear } from './metrics.ts';
+
+export type Objective = 'one-class' | 'soft-boundary';
+
+export interface OptimConfig {
+  epochs: number;
+  lr: number;
+  milestones: number[];
+  gamma: number;
+  weightDecay: number;
+  batchSize: number;
+  amsgrad: boolean;
+}
+
+export interface EpochRecord { epoch: number; loss: number; lr: number; seconds: number; radius?: number; svddLoss?: number; reconLoss?: number }
+
+export interface TrainHooks {
+  onBatch?(phase: string, epoch: number, batch: number, batches: number, loss: number): void;
+  onEpoch?(phase: string, rec: EpochRecord, epochs: number): void;
+}
+
+/** Per-sample reconstruction error Σ (x̂ − x)² over all pixels, as a [b] tensor. */
+export function reconstructionError(xhat: Tensor, x: Tensor): Tensor {
+  return ag.sum(ag.reshape(ag.square(ag.sub(xhat, x)), [x.shape[0]!, -1]), 1);
+}
+
+/** Per-sample squared distance ||z − c||², as a [b] tensor. */
+export function squaredDistance(z: Tensor, centerC: Tensor): Tensor {
+  return ag.sum(ag.square(ag.sub(z, centerC)), 1);
+}
+
+/** Soft-boundary loss R² + (1/ν)·mean(max(0, d − R²)). */
+export function softBoundaryLoss(dist: Tensor, radiusR: number, nu: number): Tensor {
+  const r2 = radiusR * radiusR;
+  return ag.addScalar(ag.scale(ag.mean(ag.relu(ag.addScalar(dist, -r2))), 1 / nu), r2);
+}
+
+/** The radius rule: R = (1 − ν)-quantile of the batch distances ||φ(x) − c|| (not squared). */
+export function radiusFromDistances(squaredDistances: ArrayLike<number>, nu: number): number {
+  const d = Float64Array.from(squaredDistances, (v) => Math.sqrt(v));
+  return quantileLinear(d, 1 - nu);
+}
+
+function runEpochs(phase: string, model: Module, set: ImageSet, cfg: OptimConfig, rng: Rng, hooks: TrainHooks,
+                   step: (x: Tensor, epoch: number) => { loss: Tensor; extra?: Partial<EpochRecord> }): EpochRecord[] {
+  const opt = new Adam(model.parameters(), { lr: cfg.lr, weightDecay: cfg.weightDecay, amsgrad: cfg.amsgrad });
+  const sched = new MultiStepLR(opt, cfg.milestones, cfg.gamma);
+  const history: EpochRecord[] = [];
+  const nb = batchCount(set.count, cfg.batchSize);
+  model.train();
+  for (let epoch = 0; epoch < cfg.epochs; epoch++) {
+    const t0 = performance.now();
+    let lossSum = 0, n = 0, b = 0;
+    const extraSums = new Map<string, number>();
+    for (const { x } of batches(set, cfg.batchSize, rng)) {
+      opt.zeroGrad();
+      const { loss, extra } = step(x, epoch);
+      ag.backward(loss);
+      opt.step();
+      const l = loss.item();
+      lossSum += l; n++;
+      for (const [k, v] of Object.entries(extra ?? {})) if (typeof v === 'number') extraSums.set(k, (extraSums.get(k) ?? 0) + v);
+      hooks.onBatch?.(phase, epoch, ++b, nb, l);
+    }
+    const rec: EpochRecord = { epoch: epoch + 1, loss: lossSum / n, lr: opt.lr, seconds: (performance.now() - t0) / 1000 };
+    for (const [k, v] of extraSums) (rec as unknown as Record<string, number>)[k] = v / n;
+    history.push(rec);
+    hooks.onEpoch?.(phase, rec, cfg.epochs);
+    sched.step();
+  }
+  return history;
+}
+
+/** Autoencoder pretraining: minimise mean_i Σ (x̂_i − x_i)². */
+export function pretrainAutoencoder(ae: Autoencoder, set: ImageSet, cfg: OptimConfig, rng: Rng, hooks: TrainHooks = {}): EpochRecord[] {
+  return runEpochs('pretrain', ae, set, cfg, rng, hooks, (x) => ({ loss: ag.mean(reconstructionError(ae.forward(x), x)) }));
+}
+
+/** Codes of every image in eval mode without recording a graph: [count, repDim] values. */
+export function encodeAll(encode: (x: Tensor) => Tensor, model: Module, set: ImageSet, batchSize = 500): Float64Array {
+  const wasTraining = model.training;
+  model.eval();
+  let out: Float64Array | null = null;
+  let offset = 0;
+  ag.noGrad(() => {
+    for (const { x } of batches(set, batchSize, null)) {
+      const z = encode(x).values();
+      out ??= new Float64Array(set.count * (z.length / x.shape[0]!));
+      out.set(z, offset);
+      offset += z.length;
+    }
+  });
+  model.train(wasTraining);
+  return out ?? new Float64Array(0);
+}
+
+/**
+ * The center rule: c = mean of the initial network's codes over the training data (eval mode),
+ * then coordinates with |c_i| < eps pushed to ±eps, since a coordinate near zero is one a network
+ * with zero weights reaches trivially. (The reference leaves an exact 0 at 0; we push it to +eps.)
+ */
+export function initCenter(codes: Float64Array, count: number, eps = 0.1): Float64Array {
+  const d = codes.length / count;
+  const c = new Float64Array(d);
+  for (let i = 0; i < count; i++) for (let j = 0; j < d; j++) c[j] += codes[i * d + j]!;
+  for (let j = 0; j < d; j++) {
+    c[j] /= count;
+    if (Math.abs(c[j]!) < eps) c[j] = c[j]! < 0 ? -eps : eps;
+  }
+  return c;
+}
+
+export interface SvddConfig extends OptimConfig {
+  objective: Objective;
+  nu: number;
+  /** Epochs before the radius is first updated (soft-boundary). */
+  warmUpEpochs: number;
+}
+
+export interface SvddResult { history: EpochRecord[]; radiusR: number }
+
+/** Deep SVDD training with c fixed; for soft-boundary, R follows the radius rule after warm-up. */
+export function trainSvdd(net: Encoder, set: ImageSet, centerC: Float64Array, cfg: SvddConfig, rng: Rng, hooks: TrainHooks = {}): SvddResult {
+  const c = tensor(Array.from(centerC), [centerC.length], 'float32');
+  let radiusR = 0;
+  const history = runEpochs('train', net, set, cfg, rng, hooks, (x, epoch) => {
+    const dist = squaredDistance(net.forward(x), c);
+    if (cfg.objective === 'one-class') return { loss: ag.mean(dist) };
+    const loss = softBoundaryLoss(dist, radiusR, cfg.nu);
+    if (epoch >= cfg.warmUpEpochs) radiusR = radiusFromDistances(dist.values(), cfg.nu);
+    return { loss, extra: { radius: radiusR } };
+  });
+  return { history, radiusR };
+}
+
+export interface HybridConfig extends OptimConfig { mu1: number; mu2: number }
+
+/**
+ * Hybrid Deep SVDD: one encoder φ shared by the SVDD term and the decoder,
+ * loss = μ1·mean ||φ(x) − c||² + μ2·mean ||x − dec(φ(x))||². Every autoencoder parameter is in
+ * the optimizer, so the reconstruction term really moves the encoder.
+ */
+export function trainHybrid(ae: Autoencoder, set: ImageSet, centerC: Float64Array, cfg: HybridConfig, rng: Rng, hooks: TrainHooks = {}): EpochRecord[] {
+  const c = tensor(Array.from(centerC), [centerC.length], 'float32');
+  return runEpochs('hybrid', ae, set, cfg, rng, hooks, (x) => {
+    const { loss, svdd, recon } = hybridLoss(ae, x, c, cfg.mu1, cfg.mu2);
+    return { loss, extra: { svddLoss: svdd.item(), reconLoss: recon.item() } };
+  });
+}
+
+export function hybridLoss(ae: Autoencoder, x: Tensor, c: Tensor, mu1: number, mu2: number): { loss: Tensor; svdd: Tensor; recon: Tensor } {
+  const z = ae.encode(x);
+  const svdd = ag.mean(squaredDistance(z, c));
+  const recon = ag.mean(reconstructionError(ae.decode(z), x));
+  return { loss: ag.add(ag.scale(svdd, mu1), ag.scale(recon, mu2)), svdd, recon };
+}
+
+/** Scores of a trained network: squared distance to c (minus R² for soft-boundary). */
+export function svddScores(codes: Float64Array, count: number, centerC: Float64Array, objective: Objective, radiusR: number): Float64Array {
+  const d = centerC.length;
+  const scores = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) { const v = codes[i * d + j]! - centerC[j]!; s += v * v; }
+    scores[i] = objective === 'soft-boundary' ? s - radiusR * radiusR : s;
+  }
+  return scores;
+}
+
+/** Reconstruction errors Σ (x̂ − x)² per image in eval mode. */
+export function reconstructionScores(ae: Autoencoder, set: ImageSet, batchSize = 500): Float64Array {
+  const out = new Float64Array(set.count);
+  const was = ae.training;
+  ae.eval();
+  let o = 0;
+  ag.noGrad(() => {
+    for (const { x } of batches(set, batchSize, null)) {
+      const e = reconstructionError(ae.forward(x), x).values();
+      out.set(e, o); o += e.length;
+    }
+  });
+  ae.train(was);
+  return out;
+}
