@@ -13,6 +13,31 @@ export abstract class Module {
 
   abstract forward(x: Tensor): Tensor;
 
+  private readonly hooks = new Set<(output: Tensor) => void>();
+
+  /**
+   * forward() plus forward hooks: containers call their children through this, so a hook can
+   * capture any layer's output (Grad-CAM takes ∂score/∂activation of a chosen conv layer).
+   */
+  call(x: Tensor): Tensor {
+    const y = this.forward(x);
+    for (const h of this.hooks) h(y);
+    return y;
+  }
+
+  /** Registers fn to see this module's output on every call(); returns a remover. */
+  addForwardHook(fn: (output: Tensor) => void): () => void {
+    this.hooks.add(fn);
+    return () => { this.hooks.delete(fn); };
+  }
+
+  /** A direct child or descendant by dotted name (e.g. 'conv2'). */
+  getModule(name: string): Module {
+    const found = this.namedModules().find(([n]) => n === name);
+    if (!found) throw new Error(`no layer '${name}' (layers: ${this.namedModules().map(([n]) => n).filter(Boolean).join(', ')})`);
+    return found[1];
+  }
+
   protected registerParameter(name: string, t: Tensor): Tensor {
     t.requireGrad();
     this.params.set(name, t);

@@ -44,8 +44,8 @@ abstract class LeNetEncoderLayers extends Module {
 
   protected encodeLayers(x: Tensor): Tensor {
     let h = x;
-    for (const { conv, bn } of this.stages) h = ag.maxPool2d(this.act(bn.forward(conv.forward(h))), 2);
-    return this.fc1.forward(ag.flatten(h));
+    for (const { conv, bn } of this.stages) h = ag.maxPool2d(this.act(bn.call(conv.call(h))), 2);
+    return this.fc1.call(ag.flatten(h));
   }
 }
 
@@ -86,9 +86,9 @@ export class MnistLeNetAutoencoder extends MnistLeNetBase implements Autoencoder
   encode(x: Tensor): Tensor { return this.encodeLayers(x); }
   decode(z: Tensor): Tensor {
     let h = ag.upsampleNearest(leaky(ag.reshape(z, [z.shape[0]!, 2, 4, 4])), 2);
-    h = ag.upsampleNearest(leaky(this.bn3.forward(this.deconv1.forward(h))), 2);
-    h = ag.upsampleNearest(leaky(this.bn4.forward(this.deconv2.forward(h))), 2);
-    return ag.sigmoid(this.deconv3.forward(h));
+    h = ag.upsampleNearest(leaky(this.bn3.call(this.deconv1.call(h))), 2);
+    h = ag.upsampleNearest(leaky(this.bn4.call(this.deconv2.call(h))), 2);
+    return ag.sigmoid(this.deconv3.call(h));
   }
   override forward(x: Tensor): Tensor { return this.decode(this.encode(x)); }
 }
@@ -138,11 +138,11 @@ export class Cifar10LeNetAutoencoder extends Cifar10LeNetBase implements Autoenc
       if (i < 4) this.decoderBns.push(this.registerModule(`bn2d${i + 3}`, new BatchNorm(channels[i]!, bnOpts(dtype))));
     }
   }
-  encode(x: Tensor): Tensor { return this.bn1d.forward(this.encodeLayers(x)); }
+  encode(x: Tensor): Tensor { return this.bn1d.call(this.encodeLayers(x)); }
   decode(z: Tensor): Tensor {
     let h = this.act(ag.reshape(z, [z.shape[0]!, 8, 4, 4]));
-    for (let i = 0; i < 3; i++) h = ag.upsampleNearest(this.act(this.decoderBns[i]!.forward(this.deconvs[i]!.forward(h))), 2);
-    return ag.sigmoid(this.deconvs[3]!.forward(h));
+    for (let i = 0; i < 3; i++) h = ag.upsampleNearest(this.act(this.decoderBns[i]!.call(this.deconvs[i]!.call(h))), 2);
+    return ag.sigmoid(this.deconvs[3]!.call(h));
   }
   override forward(x: Tensor): Tensor { return this.decode(this.encode(x)); }
 }
