@@ -32,51 +32,55 @@ function parse(argv: string[], options: Record<string, { type: 'string' | 'boole
   }
 }
 
-async function train(argv: string[]): Promise<void> {
+/** Where a command's output goes (tests capture it). */
+export interface CliIo { out(text: string): void; err(text: string): void; stderrStream: NodeJS.WriteStream }
+const processIo: CliIo = { out: (t) => { process.stdout.write(t); }, err: (t) => { process.stderr.write(t); }, stderrStream: process.stderr };
+
+async function train(argv: string[], io: CliIo): Promise<void> {
   const { values } = parse(argv, trainParseOptions());
-  if (values.help) { process.stdout.write(trainHelp()); return; }
+  if (values.help) { io.out(trainHelp()); return; }
   const { cfg, out } = buildTrainConfig(values as Record<string, string | boolean | undefined>);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   const outDir = out ?? join('runs', `${cfg.dataset}-${cfg.normalClass}-${stamp}`);
   const epochsOf = (phase: string): number => (phase === 'pretrain' ? cfg.aeEpochs : cfg.epochs);
-  await runTraining(cfg, outDir, { log: (l) => process.stdout.write(`${l}\n`), hooks: progressHooks(process.stderr, epochsOf) });
+  await runTraining(cfg, outDir, { log: (l) => io.out(`${l}\n`), hooks: progressHooks(io.stderrStream, epochsOf) });
 }
 
-async function data(argv: string[]): Promise<void> {
+async function data(argv: string[], io: CliIo): Promise<void> {
   const { values, positionals } = parse(argv, { dir: { type: 'string' }, help: { type: 'boolean' } }, true);
   if (values.help || positionals[0] !== 'download') {
-    process.stdout.write('svdd data download <mnist|fashion-mnist|cifar10> --dir DIR\n  fetches the official files with checksum verification; resumable, atomic\n');
+    io.out('svdd data download <mnist|fashion-mnist|cifar10> --dir DIR\n  fetches the official files with checksum verification; resumable, atomic\n');
     if (!values.help) throw new UsageError('expected: svdd data download <dataset> --dir DIR');
     return;
   }
   const name = positionals[1] ?? '';
   if (!isDatasetName(name)) throw new UsageError(`unknown dataset '${name}' (expected ${DATASET_NAMES.join(', ')})`);
   if (!values.dir) throw new UsageError('svdd data download: --dir DIR is required');
-  const res = await downloadDataset(name, String(values.dir), { log: (l: string) => process.stderr.write(`${l}\n`) });
-  for (const f of res.files) process.stdout.write(`${f.outcome.padEnd(10)} ${f.name}\n`);
-  process.stdout.write(`${name} is ready in ${res.dir} (use --data-dir ${res.dir})\n`);
+  const res = await downloadDataset(name, String(values.dir), { log: (l: string) => io.err(`${l}\n`) });
+  for (const f of res.files) io.out(`${f.outcome.padEnd(10)} ${f.name}\n`);
+  io.out(`${name} is ready in ${res.dir} (use --data-dir ${res.dir})\n`);
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
-      case 'train': await train(rest); return 0;
+      case 'train': await train(rest, io); return 0;
       case 'test': {
         const { values } = parse(rest, { model: { type: 'string' }, 'data-dir': { type: 'string' }, 'test-subset': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean' } });
-        if (values.help) { process.stdout.write(TEST_HELP); return 0; }
-        await testCommand(values);
+        if (values.help) { io.out(TEST_HELP); return 0; }
+        await testCommand(values, io.out);
         return 0;
       }
-      case 'data': await data(rest); return 0;
+      case 'data': await data(rest, io); return 0;
       case undefined: case '--help': case '-h': case 'help':
-        process.stdout.write(USAGE); return cmd === undefined ? 1 : 0;
+        io.out(USAGE); return cmd === undefined ? 1 : 0;
       default:
         throw new UsageError(`unknown command '${cmd}'\n${USAGE}`);
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof DataError || e instanceof ModelError || e instanceof SafetensorsError) {
-      process.stderr.write(`svdd: ${e.message}\n`);
+      io.err(`svdd: ${e.message}\n`);
       return 2;
     }
     throw e;

@@ -14,7 +14,7 @@ export const TEST_HELP = `svdd test --model DIR [--data-dir DIR] [--test-subset 
   constants saved with it; prints the metrics and writes DIR/test_results.json
 `;
 
-export async function testCommand(values: Record<string, string | boolean | undefined>): Promise<void> {
+export async function testCommand(values: Record<string, string | boolean | undefined>, out: (text: string) => void): Promise<void> {
   if (typeof values.model !== 'string') throw new UsageError('svdd test: --model DIR is required');
   await useBackend(typeof values.backend === 'string' ? values.backend : 'auto');
   const model = loadModel(values.model);
@@ -23,6 +23,6 @@ export async function testCommand(values: Record<string, string | boolean | unde
   const data = prepareOneClass(raw, model.meta.normalClass, { constants: preprocessingConstants(model.meta), testSubset });
   const scores = scoreImages(model, toImageSet(data.test, data));
   const evaluation = evaluate(model, scores, data.test.labels);
-  logEvaluation((l) => process.stdout.write(`${l}\n`), evaluation);
+  logEvaluation((l) => out(`${l}\n`), evaluation);
   writeFileAtomic(join(values.model, 'test_results.json'), `${JSON.stringify({ evaluation, scores: perSampleScores(data, scores) })}\n`);
 }
