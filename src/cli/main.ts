@@ -13,12 +13,19 @@ import { SafetensorsError } from '../tensor/io/safetensors.ts';
 import { buildTrainConfig, trainHelp, trainParseOptions } from './train-flags.ts';
 import { progressHooks } from './progress.ts';
 import { testCommand, TEST_HELP } from './test-command.ts';
+import { explainCommand } from './explain-command.ts';
+import { predictCommand } from './predict-command.ts';
+import { reportCommand } from './report-command.ts';
+import { shutdownBackends } from '../tensor/backends.ts';
 
 const USAGE = `svdd: Deep SVDD one-class anomaly detection (Ruff et al., ICML 2018) in TypeScript
 
 usage:
   svdd train [--dataset mnist] [--normal-class 0] [--preset paper|short|quick] [--out DIR] ...
   svdd test --model DIR
+  svdd predict --model DIR --input FILE...          score images, decide with the saved threshold
+  svdd explain --model DIR --top-anomalies K        Grad-CAM of the anomaly score
+  svdd report DIR                                   DIR/report.html with plots
   svdd data download <mnist|fashion-mnist|cifar10> --dir DIR
 
 'svdd <command> --help' lists a command's flags.
@@ -73,6 +80,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         return 0;
       }
       case 'data': await data(rest, io); return 0;
+      case 'explain': await explainCommand(rest); return 0;
+      case 'predict': await predictCommand(rest); return 0;
+      case 'report': await reportCommand(rest); return 0;
       case undefined: case '--help': case '-h': case 'help':
         io.out(USAGE); return cmd === undefined ? 1 : 0;
       default:
@@ -84,5 +94,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       return 2;
     }
     throw e;
+  } finally {
+    await shutdownBackends();
   }
 }

@@ -26,7 +26,10 @@ export interface TrainConfig {
   optimizer: 'adam' | 'amsgrad';
   warmUpEpochs: number;
   hybrid: boolean; mu1: number; mu2: number;
-  /** 'fixed': SVDD distance only. 'adaptive': also a Mahalanobis score and label-free thresholds. */
+  /**
+   * 'fixed': the SVDD distance only (with a validation hold-out, a label-free τ on it too).
+   * 'adaptive': also a Mahalanobis score, and label-free thresholds for both scores.
+   */
   threshold: 'fixed' | 'adaptive';
   valFraction: number;
   alpha: number;

@@ -85,7 +85,7 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo): 
   const raw = loadRaw(cfg.dataset, cfg.dataDir ?? undefined);
   const data = prepareOneClass(raw, cfg.normalClass, {
     subset: cfg.subset ?? undefined, testSubset: cfg.testSubset ?? undefined,
-    valFraction: cfg.threshold === 'adaptive' ? cfg.valFraction : 0, seed: cfg.seed,
+    valFraction: cfg.valFraction, seed: cfg.seed,
   });
   t = lap('data', t);
   log(`data: ${raw.source} | train ${data.train.count} normal images, validation ${data.val.count}, test ${data.test.count} | preprocessing min ${data.constants.min} max ${data.constants.max} (${timings.data!.toFixed(1)} s)`);

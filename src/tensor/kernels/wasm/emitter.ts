@@ -191,7 +191,7 @@ export class FnBuilder {
 export interface MemoryImport { module: string; field: string; initialPages: number; maximumPages: number; shared: boolean }
 
 /** Builds a module that imports one memory and exports the given functions. */
-export function buildModule(memory: MemoryImport, fns: FnBuilder[]): Uint8Array {
+export function buildModule(memory: MemoryImport, fns: FnBuilder[]): Uint8Array<ArrayBuffer> {
   const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
   const section = (id: number, content: number[]): void => {
     out.push(id);

@@ -1,0 +1,35 @@
+/** `svdd report DIR`: writes DIR/report.html and DIR/plots/*.svg for a finished run. */
+import { parseArgs } from 'node:util';
+import { UsageError } from '../svdd/run.ts';
+import { writeReport, type LogAxis } from '../svdd/report/report.ts';
+import { parseChoice } from './args.ts';
+
+export const REPORT_HELP = `svdd report DIR [--data-dir DIR] [--backend auto|wasm|ts] [--log-x auto|on|off] [--no-latent]
+  writes DIR/report.html (one self-contained page: metrics, thresholds, ROC/PR curves, score
+  histograms, loss curves, latent PCA, image grids, Grad-CAM when DIR/explain has it) and every
+  plot as a standalone SVG in DIR/plots/
+  --data-dir DIR   dataset location for the latent codes (default: the run's, then the usual place)
+  --backend NAME   compute backend for encoding the test set (default auto)
+  --log-x MODE     log-scale score histograms: auto (when scores span orders of magnitude), on, off
+  --no-latent      skip the latent PCA (needs neither the model weights nor the dataset)
+`;
+
+export async function reportCommand(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv, allowPositionals: true, strict: true,
+      options: { 'data-dir': { type: 'string' }, backend: { type: 'string' }, 'log-x': { type: 'string' }, 'no-latent': { type: 'boolean' }, help: { type: 'boolean' } },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) { process.stdout.write(REPORT_HELP); return; }
+  if (positionals.length !== 1) throw new UsageError(`svdd report: expected one run directory, got ${positionals.length}\n${REPORT_HELP}`);
+  const logX = values['log-x'] === undefined ? 'auto' : parseChoice<LogAxis>('--log-x', values['log-x'], ['auto', 'on', 'off']);
+  const backend = values.backend === undefined ? 'auto' : parseChoice('--backend', values.backend, ['auto', 'wasm', 'ts']);
+  const out = await writeReport(positionals[0]!, { dataDir: values['data-dir'], backend, logX, latent: !values['no-latent'] });
+  if (out.latentError) process.stderr.write(`svdd report: no latent PCA: ${out.latentError}\n`);
+  process.stdout.write(`${out.html}\n${out.plots.length} plots in ${out.plots.length ? out.plots[0]!.replace(/[^/\\]+$/, '') : '(none)'}\n`);
+}

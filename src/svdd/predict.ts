@@ -1,0 +1,156 @@
+/**
+ * Scoring new images with a saved model: reading them (PNG, IDX image file, CIFAR-10 batch),
+ * preprocessing them exactly as the training data was (pixel/255 → GCN-L1 per image → min-max
+ * with the model's saved constants), scoring, and deciding with the saved label-free threshold.
+ */
+import { decodePng } from './images.ts';
+import { DataError } from './data/errors.ts';
+import { readMaybeGzip } from './data/files.ts';
+import { readIdxImages, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './data/idx.ts';
+import { CIFAR_CHANNELS, CIFAR_RECORD, CIFAR_SIZE, readCifarBatch } from './data/cifar.ts';
+import { applyPreprocessing, type MinMax } from './data/preprocess.ts';
+import { Gaussian } from './gaussian.ts';
+import { ModelError, type ModelMeta, type ThresholdRecord } from './model.ts';
+import { encodeAll, svddScores } from './trainer.ts';
+import type { ScoringModel } from './evaluate.ts';
+
+export type DecisionScore = 'svdd' | 'mahalanobis';
+export type Decision = 'normal' | 'anomalous';
+
+/** uint8 images in the model's CHW layout, with a display name for each. */
+export interface RawImageBatch {
+  /** `file` for a PNG, `file#i` for the i-th image of an IDX or CIFAR file. */
+  names: string[];
+  /** count × C×H×W bytes. */
+  images: Uint8Array;
+  count: number;
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+function describeShape([c, h, w]: readonly [number, number, number]): string {
+  return `${c === 1 ? 'grayscale' : c === 3 ? 'RGB' : `${c}-channel`} ${h}×${w}`;
+}
+
+/**
+ * A decoded PNG as the model's bytes. An RGB PNG whose three channels are equal everywhere is
+ * accepted as grayscale, since many tools save grey images as RGB.
+ */
+function pngToModelBytes(path: string, bytes: Uint8Array, shape: readonly [number, number, number]): Uint8Array {
+  const img = decodePng(bytes, path);
+  const [c, h, w] = shape;
+  const got = `${img.channels === 1 ? 'grayscale' : 'RGB'} ${img.height}×${img.width}`;
+  if (img.height !== h || img.width !== w) {
+    throw new DataError(`${path}: image is ${got}, the model expects ${describeShape(shape)} images (resize it first)`, path);
+  }
+  const plane = h * w;
+  const toByte = (v: number): number => Math.round(v * 255);
+  if (img.channels === c) return Uint8Array.from(img.data, toByte);
+  if (c === 1 && img.channels === 3) {
+    const d = img.data;
+    for (let i = 0; i < plane; i++) {
+      if (d[i] !== d[plane + i] || d[i] !== d[2 * plane + i]) {
+        throw new DataError(`${path}: image is a colour ${img.height}×${img.width} PNG, the model expects ${describeShape(shape)} images`, path);
+      }
+    }
+    return Uint8Array.from(d.subarray(0, plane), toByte);
+  }
+  throw new DataError(`${path}: image is ${got}, the model expects ${describeShape(shape)} images`, path);
+}
+
+/**
+ * Reads every image in `path`, recognised by content: PNG (one image), IDX3 unsigned-byte image
+ * file (MNIST layout, gzipped or not) or CIFAR-10 binary batch. Sizes must match the model.
+ */
+export function readInputImages(path: string, shape: readonly [number, number, number]): RawImageBatch {
+  const bytes = readMaybeGzip(path);
+  const [c, h, w] = shape;
+  if (PNG_SIGNATURE.every((b, i) => bytes[i] === b)) {
+    return { names: [path], images: pngToModelBytes(path, bytes, shape), count: 1 };
+  }
+  const magic = bytes.length >= 4 ? ((bytes[0]! << 24) >>> 0) + (bytes[1]! << 16) + (bytes[2]! << 8) + bytes[3]! : -1;
+  const numbered = (count: number): string[] => Array.from({ length: count }, (_, i) => `${path}#${i}`);
+  if (magic === IDX_IMAGES_MAGIC || magic === IDX_LABELS_MAGIC) {
+    if (c !== 1) throw new DataError(`${path}: an IDX file holds grayscale images, the model expects ${describeShape(shape)} images`, path);
+    const idx = readIdxImages(path, { rows: h, cols: w });
+    return { names: numbered(idx.count), images: idx.images, count: idx.count };
+  }
+  if (bytes.length > 0 && bytes.length % CIFAR_RECORD === 0) {
+    if (c !== CIFAR_CHANNELS || h !== CIFAR_SIZE || w !== CIFAR_SIZE) {
+      throw new DataError(`${path}: a CIFAR-10 batch holds RGB 32×32 images, the model expects ${describeShape(shape)} images`, path);
+    }
+    const batch = readCifarBatch(path);
+    return { names: numbered(batch.count), images: batch.images, count: batch.count };
+  }
+  throw new DataError(`${path}: not a PNG, an IDX image file or a CIFAR-10 binary batch`, path);
+}
+
+/** The training pipeline for `count` uint8 CHW images: /255, GCN-L1 per image, min-max with `constants`. */
+export function preprocessRaw(images: Uint8Array, count: number, pixelsPerImage: number, constants: MinMax): Float32Array {
+  if (images.length !== count * pixelsPerImage) {
+    throw new Error(`preprocessRaw: expected ${count}×${pixelsPerImage} bytes, got ${images.length}`);
+  }
+  return applyPreprocessing(images, pixelsPerImage, Int32Array.from({ length: count }, (_, i) => i), constants).x;
+}
+
+/**
+ * Scores of preprocessed images: 'svdd' is ‖φ(x) − c‖² (minus R² for soft-boundary), as
+ * results.json's `score`; 'mahalanobis' the squared Mahalanobis distance of φ(x) under the saved
+ * Gaussian, as results.json's `mahalanobis`.
+ */
+export function scoreInputs(model: ScoringModel, x: Float32Array, count: number, score: DecisionScore): Float64Array {
+  const { meta } = model;
+  if (score === 'mahalanobis' && !meta.gaussian) {
+    throw new ModelError('the model has no Gaussian for the Mahalanobis score (train with --threshold adaptive)');
+  }
+  if (count === 0) return new Float64Array(0);
+  const codes = encodeAll(model.encode, model.net, { x, count, shape: meta.inputShape });
+  if (score === 'mahalanobis') return Gaussian.fromJSON(meta.gaussian).mahalanobisSqBatch(codes);
+  return svddScores(codes, count, Float64Array.from(meta.centerC), meta.objective, meta.radiusR);
+}
+
+/** The saved threshold for a score, the empirical quantile preferred over χ²; null when none was saved. */
+export function decisionThreshold(meta: ModelMeta, score: DecisionScore): ThresholdRecord | null {
+  const forScore = meta.thresholds.filter((t) => t.score === score);
+  return forScore.find((t) => t.method === 'quantile') ?? forScore[0] ?? null;
+}
+
+/** Anomalous when score > τ, strictly: the rule the thresholds were fitted and evaluated with. */
+export function decide(score: number, tau: number): Decision {
+  return score > tau ? 'anomalous' : 'normal';
+}
+
+export interface Prediction {
+  /** `file` or `file#i`. */
+  input: string;
+  score: number;
+  /** null when the model has no saved threshold for the score. */
+  decision: Decision | null;
+}
+
+export interface PredictionReport {
+  score: DecisionScore;
+  threshold: ThresholdRecord | null;
+  predictions: Prediction[];
+}
+
+/** Reads, preprocesses, scores and decides every image in `paths` (default score: the model's decision score). */
+export function predictFiles(model: ScoringModel, paths: readonly string[], score: DecisionScore = model.meta.decisionScore): PredictionReport {
+  const { meta } = model;
+  const shape = meta.inputShape;
+  const per = shape[0] * shape[1] * shape[2];
+  const batches = paths.map((p) => readInputImages(p, shape));
+  const count = batches.reduce((a, b) => a + b.count, 0);
+  const images = new Uint8Array(count * per);
+  let at = 0;
+  for (const b of batches) { images.set(b.images, at * per); at += b.count; }
+  const constants = { min: meta.preprocessing.min, max: meta.preprocessing.max };
+  const scores = scoreInputs(model, preprocessRaw(images, count, per, constants), count, score);
+  const threshold = decisionThreshold(meta, score);
+  const names = batches.flatMap((b) => b.names);
+  return {
+    score,
+    threshold,
+    predictions: names.map((input, i) => ({ input, score: scores[i]!, decision: threshold ? decide(scores[i]!, threshold.tau) : null })),
+  };
+}

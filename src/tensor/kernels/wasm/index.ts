@@ -1,0 +1,93 @@
+/**
+ * The `wasm` backend: float32 GEMM and convolutions as generated WebAssembly SIMD kernels (see
+ * kernels.ts), optionally spread over a worker pool sharing one memory. Every other kernel, and
+ * all float64 work, falls back to the `ts` reference through the registry: the element-wise and
+ * pooling kernels are memory bound, and running them here would first need copying their operands
+ * into wasm memory, which costs about what the reference spends computing them.
+ */
+import os from 'node:os';
+import v8 from 'node:v8';
+import type { Backend, ConvGeom, FloatArray, KernelSet } from '../types.ts';
+import { tsKernels } from '../ts/index.ts';
+import { buildKernelModule, relaxedProbeModule } from './kernels.ts';
+import { conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm, gemmWasm } from './ops.ts';
+import { WasmRuntime } from './runtime.ts';
+
+export interface WasmFeatures { simd: boolean; relaxedSimd: boolean; threads: boolean }
+export interface WasmBackendOptions { threads?: number }
+
+/** 2 GiB: the most a signed i32 byte address reaches; shared memories must declare a maximum. */
+const MAX_PAGES = 32768;
+
+let features: WasmFeatures | undefined;
+
+/** What this engine supports. Turns on relaxed SIMD first (Node 20 keeps it behind a flag). */
+export function wasmFeatures(): WasmFeatures {
+  if (features) return features;
+  // V8 reads these flags when it validates/compiles a module, so they must be set before ours.
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  // The kernels run long single calls, which baseline (Liftoff) code would never tier up out of.
+  v8.setFlagsFromString('--no-liftoff');
+  const simd = WebAssembly.validate(buildKernelModule({ relaxedSimd: false, shared: false, maximumPages: 1 }));
+  const relaxedSimd = simd && WebAssembly.validate(relaxedProbeModule());
+  let threads = false;
+  try {
+    threads = typeof SharedArrayBuffer === 'function'
+      && WebAssembly.validate(buildKernelModule({ relaxedSimd: false, shared: true, maximumPages: 1 }))
+      && new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }).buffer instanceof SharedArrayBuffer;
+  } catch { threads = false; }
+  features = { simd, relaxedSimd, threads };
+  return features;
+}
+
+const live = new Set<WasmRuntime>();
+
+const isF32 = (...xs: FloatArray[]): boolean => xs.every((x) => x instanceof Float32Array);
+
+/**
+ * Compiles the kernels and starts `threads − 1` workers (default: one thread per available
+ * core). Call `disposeWasmBackend()` to stop the workers (they never keep a process alive).
+ */
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<Backend> {
+  const feat = wasmFeatures();
+  if (!feat.simd) throw new Error('wasm backend: this engine lacks WebAssembly SIMD');
+  let threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
+  if (!feat.threads) threads = 1;
+  const module = new WebAssembly.Module(buildKernelModule({ relaxedSimd: feat.relaxedSimd, shared: threads > 1, maximumPages: MAX_PAGES }));
+  const rt = await WasmRuntime.create(module, threads, MAX_PAGES);
+  live.add(rt);
+
+  const float32: Partial<KernelSet> = {
+    gemm(a, b, c, m, n, k, transA, transB, accumulate) {
+      if (!isF32(a, b, c)) return tsKernels.gemm(a, b, c, m, n, k, transA, transB, accumulate);
+      gemmWasm(rt, a as Float32Array, b as Float32Array, c as Float32Array, m, n, k, transA, transB, accumulate);
+    },
+    conv2d(x, w, y, g: ConvGeom) {
+      if (!isF32(x, w, y)) return tsKernels.conv2d(x, w, y, g);
+      conv2dWasm(rt, x as Float32Array, w as Float32Array, y as Float32Array, g);
+    },
+    conv2dGradInput(gy, w, gx, g: ConvGeom) {
+      if (!isF32(gy, w, gx)) return tsKernels.conv2dGradInput(gy, w, gx, g);
+      conv2dGradInputWasm(rt, gy as Float32Array, w as Float32Array, gx as Float32Array, g);
+    },
+    conv2dGradWeight(x, gy, gw, g: ConvGeom) {
+      if (!isF32(x, gy, gw)) return tsKernels.conv2dGradWeight(x, gy, gw, g);
+      conv2dGradWeightWasm(rt, x as Float32Array, gy as Float32Array, gw as Float32Array, g);
+    },
+  };
+  return { name: 'wasm', kernels: { float32 } };
+}
+
+/** Bytes of wasm memory held by every live backend (steady once shapes repeat). */
+export function wasmMemoryBytes(): number {
+  let total = 0;
+  for (const rt of live) total += rt.memoryBytes;
+  return total;
+}
+
+/** Stops the worker pools of every backend created so far; they must not be used afterwards. */
+export async function disposeWasmBackend(): Promise<void> {
+  const all = [...live];
+  live.clear();
+  await Promise.all(all.map((rt) => rt.dispose()));
+}

@@ -1,0 +1,271 @@
+/**
+ * JS drivers for the wasm kernels: they lay operands out in the arena, build the gather tables
+ * that turn packing into im2col, and plan one command list per thread. All sizes are in floats
+ * unless a name ends in a byte address (arena pointers, table entries).
+ */
+import type { ConvGeom } from '../types.ts';
+import { col2imTs } from '../ts/conv.ts';
+import { FN, MR, NR, type FnName } from './kernels.ts';
+import type { WasmRuntime } from './runtime.ts';
+
+/** Depth of one packed block: a 4×KC A panel plus an 8×KC B panel stay well inside L1. */
+const KC = 256;
+/** Target bytes of packed B plus C per conv chunk, so a chunk is still in L2 when the kernel reads it. */
+const CHUNK_BYTES = 512 * 1024;
+/** Below this much work, waking a worker costs more than it saves. */
+const MIN_PARALLEL_FLOPS = 3e6;
+
+/** Leftover rows up to this many take the single-row kernel; three are cheaper as one padded 4-row tile. */
+const ROW_KERNEL_MAX_ROWS = 2;
+
+const up = (x: number, m: number): number => Math.ceil(x / m) * m;
+
+class Plan {
+  readonly lists: number[][];
+  constructor(threads: number) { this.lists = Array.from({ length: threads }, () => []); }
+  push(t: number, fn: FnName, ...args: number[]): void {
+    if (args.length !== FN[fn].arity) throw new Error(`${fn} takes ${FN[fn].arity} arguments`);
+    this.lists[t]!.push(FN[fn].id, ...args);
+  }
+}
+
+/**
+ * C[m, n] (+)= packed A · packed B. Whole 4-row panels use the 4×8 kernel; one or two leftover
+ * rows use the single-row kernel, which keeps its FMAs busy instead of computing padding rows.
+ */
+function pushGemm(plan: Plan, t: number, ap: number, bp: number, c: number, m: number, n: number, kc: number, ldc: number, acc: boolean): void {
+  const rest = m % MR, full = rest > 0 && rest <= ROW_KERNEL_MAX_ROWS ? m - rest : m;
+  if (full > 0) plan.push(t, 'kernel', ap, bp, c, full, n, kc, ldc, acc ? 1 : 0);
+  for (let r = full; r < m; r++) {
+    plan.push(t, 'kernel1', ap + full * kc * 4 + (r - full) * 4, bp, c + r * ldc * 4, n, kc, ldc, acc ? 1 : 0);
+  }
+}
+
+/** Splits [0, total) into `parts` contiguous, balanced ranges. */
+function split(total: number, parts: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let t = 0; t < parts; t++) out.push([Math.floor((total * t) / parts), Math.floor((total * (t + 1)) / parts)]);
+  return out;
+}
+
+function threadsFor(rt: WasmRuntime, flops: number, units: number): number {
+  return flops >= MIN_PARALLEL_FLOPS ? Math.max(1, Math.min(rt.threads, units)) : 1;
+}
+
+export function gemmWasm(rt: WasmRuntime, a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number,
+                         transA: boolean, transB: boolean, accumulate: boolean): void {
+  if (m === 0 || n === 0) return;
+  if (k === 0) { if (!accumulate) c.fill(0, 0, m * n); return; }
+  const mp = up(m, MR), np = up(n, NR);
+  rt.reset();
+  const A = rt.alloc(m * k * 4), B = rt.alloc(k * n * 4), C = rt.alloc(m * n * 4);
+  const Ap = rt.alloc(mp * k * 4), Bp = rt.alloc(np * k * 4);
+  const aLane = rt.alloc(m * 4), aRow = rt.alloc(k * 4), bLane = rt.alloc(n * 4), bRow = rt.alloc(k * 4);
+  rt.commit();
+  const f32 = rt.f32, i32 = rt.i32;
+  f32.set(a.subarray(0, m * k), A >> 2);
+  f32.set(b.subarray(0, k * n), B >> 2);
+  if (accumulate) f32.set(c.subarray(0, m * n), C >> 2);
+  for (let i = 0; i < m; i++) i32[(aLane >> 2) + i] = (transA ? i : i * k) * 4;
+  for (let p = 0; p < k; p++) {
+    i32[(aRow >> 2) + p] = (transA ? p * m : p) * 4;
+    i32[(bRow >> 2) + p] = (transB ? p : p * n) * 4;
+  }
+  for (let j = 0; j < n; j++) i32[(bLane >> 2) + j] = (transB ? j * k : j) * 4;
+
+  const T = threadsFor(rt, 2 * m * n * k, Math.min(mp / MR, np / NR));
+  // Phase 1: every thread packs a share of A's row panels and of B's column panels.
+  const pack = new Plan(T);
+  const panels = split(np / NR, T), rowPanels = split(mp / MR, T);
+  for (let pc = 0; pc < k; pc += KC) {
+    const kc = Math.min(KC, k - pc);
+    rowPanels.forEach(([r0, r1], t) => {
+      const i0 = r0 * MR, rows = Math.min(m, r1 * MR) - i0;
+      if (rows > 0) pack.push(t, 'pack4', Ap + mp * pc * 4 + i0 * kc * 4, A, aLane + i0 * 4, aRow + pc * 4, rows, kc);
+    });
+    panels.forEach(([p0, p1], t) => {
+      const j0 = p0 * NR, ncols = Math.min(n, p1 * NR) - j0;
+      if (ncols > 0) pack.push(t, 'pack8', Bp + np * pc * 4 + j0 * kc * 4, B, bLane + j0 * 4, bRow + pc * 4, ncols, kc);
+    });
+  }
+  rt.run(pack.lists);
+  // Phase 2: threads own disjoint row panels of C.
+  const comp = new Plan(T);
+  split(mp / MR, T).forEach(([r0, r1], t) => {
+    const i0 = r0 * MR, rows = Math.min(m, r1 * MR) - i0;
+    if (rows <= 0) return;
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = Math.min(KC, k - pc);
+      pushGemm(comp, t, Ap + mp * pc * 4 + i0 * kc * 4, Bp + np * pc * 4, C + i0 * n * 4, rows, n, kc, n, accumulate || pc > 0);
+    }
+  });
+  rt.run(comp.lists);
+  c.set(rt.f32.subarray(C >> 2, (C >> 2) + m * n));
+}
+
+/** Zero-pads images [a, b) of X into Xp (each thread pads the images it convolves). */
+function planPad(plan: Plan, t: number, g: ConvGeom, X: number, Xp: number, a: number, b: number): void {
+  const { cin, h, w, pad } = g;
+  if (pad === 0 || b <= a || h === 0 || w === 0) return;
+  const Hp = h + 2 * pad, Wp = w + 2 * pad, imgPad = cin * Hp * Wp * 4, imgIn = cin * h * w * 4;
+  plan.push(t, 'zero', Xp + a * imgPad, (b - a) * imgPad);
+  plan.push(t, 'copy2d', Xp + a * imgPad + (pad * Wp + pad) * 4, X + a * imgIn, (b - a) * cin, h, w * 4,
+    Hp * Wp * 4, Wp * 4, h * w * 4, w * 4);
+}
+
+/** The x-side operands of a conv: input copied in, and a zero-padded view (X itself when pad = 0). */
+function allocInput(rt: WasmRuntime, g: ConvGeom): { X: number; Xp: number } {
+  const X = rt.alloc(g.n * g.cin * g.h * g.w * 4);
+  const Xp = g.pad > 0 ? rt.alloc(g.n * g.cin * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) * 4) : X;
+  return { X, Xp };
+}
+
+/** kernelOffsets[(ci·kh + ky)·kw + kx] = byte offset of that tap in a padded image. */
+function writeKernelOffsets(i32: Int32Array, at: number, g: ConvGeom): void {
+  const Hp = g.h + 2 * g.pad, Wp = g.w + 2 * g.pad;
+  let o = at >> 2;
+  for (let ci = 0; ci < g.cin; ci++)
+    for (let ky = 0; ky < g.kh; ky++)
+      for (let kx = 0; kx < g.kw; kx++) i32[o++] = ((ci * Hp + ky) * Wp + kx) * 4;
+}
+
+/** positions[il·P + oy·ow + ox] = byte offset of that window's corner, for `imgs` padded images. */
+function writePositions(i32: Int32Array, at: number, g: ConvGeom, imgs: number, imgStrideFloats: number): void {
+  const Wp = g.w + 2 * g.pad, s = g.stride;
+  let o = at >> 2;
+  for (let il = 0; il < imgs; il++)
+    for (let oy = 0; oy < g.oh; oy++)
+      for (let ox = 0; ox < g.ow; ox++) i32[o++] = (il * imgStrideFloats + oy * s * Wp + ox * s) * 4;
+}
+
+/** y = conv(x, wt) with wt viewed as [cout, cin·kh·kw]; batches of images form one GEMM's columns. */
+export function conv2dWasm(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y: Float32Array, g: ConvGeom): void {
+  const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
+  const K = cin * kh * kw, P = oh * ow;
+  if (n === 0 || cout === 0 || P === 0) return;
+  if (K === 0) { y.fill(0, 0, n * cout * P); return; }
+  const imgPad = cin * (h + 2 * pad) * (w + 2 * pad), imgOut = cout * P;
+  const mp = up(cout, MR), kcMax = Math.min(K, KC);
+  const T = threadsFor(rt, 2 * n * imgOut * K, n);
+  const ranges = split(n, T);
+  const maxImgs = Math.max(...ranges.map(([a, b]) => b - a));
+  const nb = Math.max(1, Math.min(maxImgs, Math.floor(CHUNK_BYTES / (P * (kcMax + cout) * 4))));
+
+  rt.reset();
+  const { X, Xp } = allocInput(rt, g);
+  const W = rt.alloc(cout * K * 4), Ap = rt.alloc(mp * K * 4), Y = rt.alloc(n * imgOut * 4);
+  const wLane = rt.alloc(cout * 4), wRow = rt.alloc(K * 4);
+  const colTab = rt.alloc(nb * P * 4), rowTab = rt.alloc(K * 4);
+  const Bp = ranges.map(() => rt.alloc(up(nb * P, NR) * kcMax * 4));
+  const Cs = ranges.map(() => (nb > 1 ? rt.alloc(imgOut * nb * 4) : 0));
+  rt.commit();
+  const f32 = rt.f32, i32 = rt.i32;
+  f32.set(x.subarray(0, n * cin * h * w), X >> 2);
+  f32.set(wt.subarray(0, cout * K), W >> 2);
+  for (let co = 0; co < cout; co++) i32[(wLane >> 2) + co] = co * K * 4;
+  for (let p = 0; p < K; p++) i32[(wRow >> 2) + p] = p * 4;
+  writeKernelOffsets(i32, rowTab, g);
+  writePositions(i32, colTab, g, nb, imgPad);
+
+  // Weights are tiny next to the columns: pack them once, here, before any thread needs them.
+  const packA = new Plan(1);
+  for (let pc = 0; pc < K; pc += KC) packA.push(0, 'pack4', Ap + mp * pc * 4, W, wLane, wRow + pc * 4, cout, Math.min(KC, K - pc));
+  rt.exec(packA.lists[0]!);
+
+  const plan = new Plan(T);
+  ranges.forEach(([a, b], t) => {
+    planPad(plan, t, g, X, Xp, a, b);
+    for (let img0 = a; img0 < b; img0 += nb) {
+      const imgs = Math.min(nb, b - img0), ncols = imgs * P;
+      // A single-image chunk is already in NCHW order, so the kernel can write y directly.
+      const out = nb === 1 ? Y + img0 * imgOut * 4 : Cs[t]!;
+      for (let pc = 0; pc < K; pc += KC) {
+        const kc = Math.min(KC, K - pc);
+        plan.push(t, 'pack8', Bp[t]!, Xp + img0 * imgPad * 4, colTab, rowTab + pc * 4, ncols, kc);
+        pushGemm(plan, t, Ap + mp * pc * 4, Bp[t]!, out, cout, ncols, kc, ncols, pc > 0);
+      }
+      if (nb > 1) plan.push(t, 'copy2d', Y + img0 * imgOut * 4, Cs[t]!, imgs, cout, P * 4, imgOut * 4, P * 4, P * 4, ncols * 4);
+    }
+  });
+  rt.run(plan.lists);
+  y.set(rt.f32.subarray(Y >> 2, (Y >> 2) + n * imgOut));
+}
+
+/**
+ * gw[cout, K] = Σ over images and positions of gy ⊗ im2col(x): a GEMM whose inner dimension is
+ * n·P (long), so it is blocked by KC. Threads take disjoint images and sum their partials at the end.
+ */
+export function conv2dGradWeightWasm(rt: WasmRuntime, x: Float32Array, gy: Float32Array, gw: Float32Array, g: ConvGeom): void {
+  const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
+  const K = cin * kh * kw, P = oh * ow;
+  if (cout === 0 || K === 0) return;
+  if (n === 0 || P === 0) { gw.fill(0, 0, cout * K); return; }
+  const imgPad = cin * (h + 2 * pad) * (w + 2 * pad), imgOut = cout * P;
+  const T = threadsFor(rt, 2 * n * imgOut * K, n);
+  const ranges = split(n, T);
+  const maxImgs = Math.max(...ranges.map(([a, b]) => b - a));
+  const Q = maxImgs * P;
+
+  rt.reset();
+  const { X, Xp } = allocInput(rt, g);
+  const GY = rt.alloc(n * imgOut * 4);
+  const laneA = rt.alloc(cout * 4), rowA = rt.alloc(Q * 4), laneB = rt.alloc(K * 4), rowB = rt.alloc(Q * 4);
+  const Ap = ranges.map(() => rt.alloc(up(cout, MR) * KC * 4));
+  const Bp = ranges.map(() => rt.alloc(up(K, NR) * KC * 4));
+  const Cs = ranges.map(() => rt.alloc(cout * K * 4));
+  rt.commit();
+  const f32 = rt.f32, i32 = rt.i32;
+  f32.set(x.subarray(0, n * cin * h * w), X >> 2);
+  f32.set(gy.subarray(0, n * imgOut), GY >> 2);
+  for (let co = 0; co < cout; co++) i32[(laneA >> 2) + co] = co * P * 4;
+  for (let il = 0, o = rowA >> 2; il < maxImgs; il++) for (let p = 0; p < P; p++) i32[o++] = (il * imgOut + p) * 4;
+  writeKernelOffsets(i32, laneB, g);
+  writePositions(i32, rowB, g, maxImgs, imgPad);
+
+  const plan = new Plan(T);
+  ranges.forEach(([a, b], t) => {
+    planPad(plan, t, g, X, Xp, a, b);
+    const Qt = (b - a) * P;
+    if (Qt === 0) { plan.push(t, 'zero', Cs[t]!, cout * K * 4); return; }
+    for (let q = 0; q < Qt; q += KC) {
+      const kc = Math.min(KC, Qt - q);
+      plan.push(t, 'pack4', Ap[t]!, GY + a * imgOut * 4, laneA, rowA + q * 4, cout, kc);
+      plan.push(t, 'pack8', Bp[t]!, Xp + a * imgPad * 4, laneB, rowB + q * 4, K, kc);
+      pushGemm(plan, t, Ap[t]!, Bp[t]!, Cs[t]!, cout, K, kc, K, q > 0);
+    }
+  });
+  rt.run(plan.lists);
+  const reduce = new Plan(1);
+  for (let t = 1; t < T; t++) reduce.push(0, 'addInto', Cs[0]!, Cs[t]!, cout * K);
+  rt.exec(reduce.lists[0]!);
+  gw.set(rt.f32.subarray(Cs[0]! >> 2, (Cs[0]! >> 2) + cout * K));
+}
+
+/**
+ * gx = ∂(conv)/∂x. With stride 1 this is itself a convolution of gy with the flipped,
+ * channel-transposed kernel and padding k−1−pad, which reuses the fast forward path (and is how
+ * ConvTranspose2d runs). Other geometries take GEMM (Wᵀ·gy per image) plus the reference col2im.
+ */
+export function conv2dGradInputWasm(rt: WasmRuntime, gy: Float32Array, wt: Float32Array, gx: Float32Array, g: ConvGeom): void {
+  const { n, cin, h, w, cout, kh, kw, stride, pad, oh, ow } = g;
+  if (stride === 1 && kh === kw && pad <= kh - 1 && oh === h + 2 * pad - kh + 1 && ow === w + 2 * pad - kw + 1) {
+    const flipped = new Float32Array(cin * cout * kh * kw);
+    for (let co = 0; co < cout; co++)
+      for (let ci = 0; ci < cin; ci++)
+        for (let ky = 0; ky < kh; ky++)
+          for (let kx = 0; kx < kw; kx++)
+            flipped[((ci * cout + co) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)] = wt[((co * cin + ci) * kh + ky) * kw + kx]!;
+    conv2dWasm(rt, gy, flipped, gx, {
+      n, cin: cout, h: oh, w: ow, cout: cin, kh, kw, stride: 1, pad: kh - 1 - pad, oh: h, ow: w,
+    });
+    return;
+  }
+  const K = cin * kh * kw, P = oh * ow;
+  gx.fill(0, 0, n * cin * h * w);
+  if (K === 0 || P === 0) return;
+  const col = new Float32Array(K * P);
+  for (let img = 0; img < n; img++) {
+    gemmWasm(rt, wt, gy.subarray(img * cout * P, (img + 1) * cout * P), col, K, P, cout, true, false, false);
+    col2imTs(col, gx, img * cin * h * w, g);
+  }
+}
