@@ -9,39 +9,39 @@ import { torchDefaultBias, torchDefaultWeight } from './init.ts';
 export interface LayerOptions { dtype?: DType; rng?: Rng }
 const defaultRng = (): Rng => new Rng(0);
 
-export class Conv2d extends Module {
+export interface ConvLayerOptions extends LayerOptions { stride?: number; padding?: number; bias?: boolean }
+
+/** Weight (PyTorch default init) and optional bias shared by Conv2d and ConvTranspose2d. */
+abstract class ConvLayer extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: number,
-              readonly opts: LayerOptions & { stride?: number; padding?: number; bias?: boolean } = {}) {
+  constructor(weightShape: number[], outChannels: number, readonly opts: ConvLayerOptions) {
     super();
     const rng = opts.rng ?? defaultRng(), dtype = opts.dtype ?? 'float32';
-    this.weight = this.registerParameter('weight', zeros([outChannels, inChannels, kernelSize, kernelSize], dtype));
+    this.weight = this.registerParameter('weight', zeros(weightShape, dtype));
     torchDefaultWeight(this.weight, rng);
     this.bias = opts.bias === false ? null : this.registerParameter('bias', zeros([outChannels], dtype));
     if (this.bias) torchDefaultBias(this.bias, this.weight.shape, rng);
   }
-  forward(x: Tensor): Tensor {
-    return ag.conv2d(x, this.weight, this.bias, { stride: this.opts.stride ?? 1, padding: this.opts.padding ?? 0 });
+  protected get conv(): { stride: number; padding: number } {
+    return { stride: this.opts.stride ?? 1, padding: this.opts.padding ?? 0 };
   }
 }
 
+/** Weight layout [out, in, kh, kw]. */
+export class Conv2d extends ConvLayer {
+  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: number, opts: ConvLayerOptions = {}) {
+    super([outChannels, inChannels, kernelSize, kernelSize], outChannels, opts);
+  }
+  forward(x: Tensor): Tensor { return ag.conv2d(x, this.weight, this.bias, this.conv); }
+}
+
 /** Weight layout [in, out, kh, kw], as PyTorch's ConvTranspose2d. */
-export class ConvTranspose2d extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
-  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: number,
-              readonly opts: LayerOptions & { stride?: number; padding?: number; bias?: boolean } = {}) {
-    super();
-    const rng = opts.rng ?? defaultRng(), dtype = opts.dtype ?? 'float32';
-    this.weight = this.registerParameter('weight', zeros([inChannels, outChannels, kernelSize, kernelSize], dtype));
-    torchDefaultWeight(this.weight, rng);
-    this.bias = opts.bias === false ? null : this.registerParameter('bias', zeros([outChannels], dtype));
-    if (this.bias) torchDefaultBias(this.bias, this.weight.shape, rng);
+export class ConvTranspose2d extends ConvLayer {
+  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: number, opts: ConvLayerOptions = {}) {
+    super([inChannels, outChannels, kernelSize, kernelSize], outChannels, opts);
   }
-  forward(x: Tensor): Tensor {
-    return ag.convTranspose2d(x, this.weight, this.bias, { stride: this.opts.stride ?? 1, padding: this.opts.padding ?? 0 });
-  }
+  forward(x: Tensor): Tensor { return ag.convTranspose2d(x, this.weight, this.bias, this.conv); }
 }
 
 export class Linear extends Module {

@@ -6,6 +6,7 @@
  * converges at the rate λ2/λ1 and Deep SVDD codes often have close leading eigenvalues, where
  * it would need a data-dependent iteration count to be right.
  */
+import { meanAndCovariance } from '../gaussian.ts';
 
 export interface SymmetricEigen {
   /** Eigenvalues, descending. */
@@ -82,26 +83,11 @@ export interface Pca2 {
  */
 export function pca2(data: ArrayLike<number>, count: number, dim: number): Pca2 {
   if (data.length !== count * dim) throw new Error(`pca2: expected ${count}×${dim} values, got ${data.length}`);
-  if (count < 1 || dim < 1) throw new Error(`pca2: need at least one ${dim}-vector, got ${count}`);
-  const mean = new Float64Array(dim);
-  for (let i = 0; i < count; i++) for (let j = 0; j < dim; j++) mean[j] += data[i * dim + j]!;
-  for (let j = 0; j < dim; j++) mean[j] /= count;
-  const cov = new Float64Array(dim * dim);
-  const row = new Float64Array(dim);
-  for (let i = 0; i < count; i++) {
-    for (let j = 0; j < dim; j++) row[j] = data[i * dim + j]! - mean[j]!;
-    for (let p = 0; p < dim; p++) {
-      const rp = row[p]!;
-      if (rp === 0) continue;
-      for (let q = p; q < dim; q++) cov[p * dim + q] += rp * row[q]!;
-    }
-  }
-  const denom = Math.max(1, count - 1);
+  if (count < 2 || dim < 1) throw new Error(`pca2: need at least two ${dim}-vectors, got ${count}`);
+  // The same unbiased covariance the Mahalanobis score uses (gaussian.ts).
+  const { mean, cov } = meanAndCovariance(data, count, dim);
   let total = 0;
-  for (let p = 0; p < dim; p++) {
-    for (let q = p; q < dim; q++) { cov[p * dim + q] /= denom; cov[q * dim + p] = cov[p * dim + q]!; }
-    total += cov[p * dim + p]!;
-  }
+  for (let p = 0; p < dim; p++) total += cov[p * dim + p]!;
   const { values, vectors } = symmetricEigen(cov, dim);
   const component = (k: number): Float64Array => {
     if (k >= dim) return new Float64Array(dim);
