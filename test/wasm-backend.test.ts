@@ -2,6 +2,13 @@ import { expect } from 'chai';
 import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
 import type { Backend, ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
 import { createWasmBackend, disposeWasmBackend, wasmFeatures, wasmMemoryBytes } from '../src/tensor/kernels/wasm/index.ts';
+import { fixture, expectClose as expectRelClose } from './helpers.ts';
+import * as ag from '../src/autograd/index.ts';
+import type { Module } from '../src/nn/index.ts';
+import { buildAutoencoder, buildEncoder, type NetName } from '../src/svdd/networks.ts';
+import { shutdownBackends, useBackend } from '../src/tensor/backends.ts';
+import { setBackend } from '../src/tensor/kernels/registry.ts';
+import type { Tensor } from '../src/tensor/tensor.ts';
 
 /** Deterministic uniform(−1, 1) floats, so a failure reproduces. */
 function rand(n: number, seed: number): Float32Array {
@@ -106,6 +113,71 @@ for (const threads of [1, 2]) {
       });
     }
 
+    /** Equality up to `rel` relative error; NaN matches NaN (exact when rel = 0). */
+    const expectSame = (got: ArrayLike<number>, want: ArrayLike<number>, what: string, rel = 0): void => {
+      expect(got.length, what).to.equal(want.length);
+      for (let i = 0; i < want.length; i++) {
+        const g = got[i]!, w = want[i]!;
+        if (Number.isNaN(w) ? !Number.isNaN(g) : !(Math.abs(g - w) <= rel * Math.abs(w))) expect.fail(`${what}: element ${i} is ${g}, reference ${w}`);
+      }
+    };
+
+    for (const n of [1, 3, 4, 7, 1000, 200 * 8 * 28 + 3]) {
+      // The reference multiplies by the slope in float64; wasm in float32 (as PyTorch): 1 ulp apart at most.
+      it(`leaky ReLU and its gradient match the reference (n = ${n})`, () => {
+        const x = rand(n, 21), gy = rand(n, 22);
+        if (n > 3) { x[1] = 0; x[2] = -0; x[3] = NaN; }
+        const y0 = new Float32Array(n), y1 = new Float32Array(n).fill(7);
+        tsKernels.unary('leakyRelu', x, y0, 0.01); ks.unary!('leakyRelu', x, y1, 0.01);
+        expectSame(y1, y0, 'leakyRelu', 2.5e-7);
+        const g0 = new Float32Array(n), g1 = new Float32Array(n).fill(7);
+        tsKernels.unaryGrad('leakyRelu', x, y0, gy, g0, 0.01); ks.unaryGrad!('leakyRelu', x, y0, gy, g1, 0.01);
+        expectSame(g1, g0, 'leakyRelu grad', 2.5e-7);
+      });
+    }
+
+    for (const [outer, c, inner] of [[3, 2, 4], [5, 3, 7], [200, 8, 784], [7, 4, 49], [2, 3, 1]] as const) {
+      it(`BatchNorm moments, normalisation and gradient match the reference: [${outer}, ${c}, ${inner}]`, () => {
+        const n = outer * c * inner;
+        const x = rand(n, 31).map((v) => 3 * v + 1), gy = rand(n, 32);
+        const m0 = new Float32Array(c), v0 = new Float32Array(c), m1 = new Float32Array(c), v1 = new Float32Array(c);
+        tsKernels.channelMoments(x, m0, v0, outer, c, inner); ks.channelMoments!(x, m1, v1, outer, c, inner);
+        expectClose(m1, m0, 16, 'mean'); expectClose(v1, v0, 16, 'variance');
+        const invStd = v0.map((v) => 1 / Math.sqrt(v + 1e-4));
+        const y0 = new Float32Array(n), y1 = new Float32Array(n).fill(7);
+        tsKernels.channelNormalize(x, m0, invStd, y0, outer, c, inner); ks.channelNormalize!(x, m0, invStd, y1, outer, c, inner);
+        expectClose(y1, y0, 1, 'normalize');
+        const g0 = new Float32Array(n), g1 = new Float32Array(n).fill(7);
+        tsKernels.batchNormGrad(gy, y0, invStd, g0, outer, c, inner); ks.batchNormGrad!(gy, y0, invStd, g1, outer, c, inner);
+        // Gradients are differences of O(1) terms: compare relative to the largest.
+        const scale = g0.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+        for (let i = 0; i < n; i++) if (Math.abs(g1[i]! - g0[i]!) > 1e-5 * scale) expect.fail(`batchNormGrad element ${i}: ${g1[i]} vs ${g0[i]}`);
+      });
+    }
+
+    for (const [n, c, h, w] of [[2, 3, 28, 28], [3, 2, 14, 14], [1, 2, 7, 9], [2, 1, 5, 3], [200, 8, 28, 28]] as const) {
+      it(`2x2 max pooling, its gradient, x2 upsampling and its gradient match the reference: [${n}, ${c}, ${h}, ${w}]`, () => {
+        const size = n * c * h * w, oh = h >> 1, ow = w >> 1;
+        // Ties (rounded values) and a NaN exercise the first-maximum rule.
+        const x = rand(size, 41).map((v) => Math.round(v * 4) / 4);
+        x[5] = NaN;
+        const y0 = new Float32Array(n * c * oh * ow), y1 = y0.slice().fill(7);
+        const a0 = new Int32Array(y0.length), a1 = new Int32Array(y0.length);
+        tsKernels.maxPool2d(x, y0, a0, n, c, h, w, 2); ks.maxPool2d!(x, y1, a1, n, c, h, w, 2);
+        expectSame(y1, y0, 'maxPool2d'); expectSame(a1, a0, 'argmax');
+        const gy = rand(y0.length, 42);
+        const g0 = new Float32Array(size), g1 = new Float32Array(size);
+        tsKernels.maxPool2dGrad(gy, a0, g0); ks.maxPool2dGrad!(gy, a0, g1);
+        expectSame(g1, g0, 'maxPool2dGrad');
+        const u0 = new Float32Array(size * 4), u1 = u0.slice().fill(7);
+        tsKernels.upsampleNearest(x, u0, n * c, h, w, 2); ks.upsampleNearest!(x, u1, n * c, h, w, 2);
+        expectSame(u1, u0, 'upsampleNearest');
+        const gu = rand(size * 4, 43), gx0 = new Float32Array(size), gx1 = new Float32Array(size).fill(7);
+        tsKernels.upsampleNearestGrad(gu, gx0, n * c, h, w, 2); ks.upsampleNearestGrad!(gu, gx1, n * c, h, w, 2);
+        expectClose(gx1, gx0, 4, 'upsampleNearestGrad');
+      });
+    }
+
     it('does not grow wasm memory when the same shapes repeat', () => {
       const g = geom(6, 4, 12, 12, 8, 5, 5, 1, 2);
       const x = rand(g.n * g.cin * g.h * g.w, 5), w = rand(g.cout * g.cin * 25, 6), gy = rand(g.n * g.cout * g.oh * g.ow, 7);
@@ -120,5 +192,58 @@ for (const threads of [1, 2]) {
       for (let i = 0; i < 3; i++) run();
       expect(wasmMemoryBytes()).to.equal(before);
     });
+  });
+}
+
+/** Loads `param.*` from a fixture into the network by PyTorch name (as test/nets-parity.test.ts). */
+function loadParams(net: Module, fx: ReturnType<typeof fixture>): void {
+  const values = new Map<string, { shape: readonly number[]; data: ArrayLike<number> }>();
+  for (const name of fx.names()) if (name.startsWith('param.')) { const t = fx.get(name, 'float32'); values.set(name.slice(6), { shape: t.shape, data: t.values() }); }
+  for (const [name, t] of net.namedBuffers()) values.set(name, { shape: t.shape, data: t.values() });
+  net.loadStateDict(values);
+}
+
+const nets: [string, NetName, 'svdd' | 'ae'][] = [
+  ['mnist_lenet', 'mnist_LeNet', 'svdd'], ['mnist_lenet_ae', 'mnist_LeNet', 'ae'],
+  ['cifar10_lenet', 'cifar10_LeNet', 'svdd'], ['cifar10_lenet_ae', 'cifar10_LeNet', 'ae'],
+];
+
+for (const threads of [1, 2]) {
+  describe(`whole networks on the wasm backend against PyTorch (float32, threads ${threads})`, function () {
+    this.timeout(120000);
+    before(async () => { await useBackend('wasm', threads); });
+    after(async () => { await setBackend('ts'); await shutdownBackends(); });
+    const tol = 1e-4;
+    for (const [file, net, kind] of nets) {
+      it(`${file}: train output, loss, every gradient, running stats, eval output`, () => {
+        const fx = fixture(`nets/${file}`);
+        const model = kind === 'svdd' ? buildEncoder(net, { dtype: 'float32' }) : buildAutoencoder(net, { dtype: 'float32' });
+        loadParams(model, fx);
+        model.train();
+        const x = fx.get('input', 'float32');
+        const out = model.forward(x);
+        expectRelClose(out, fx.get('output_train', 'float32'), tol, 'output_train');
+        const loss: Tensor = kind === 'svdd'
+          ? ag.mean(ag.sum(ag.square(ag.sub(out, fx.get('center', 'float32'))), 1))
+          : ag.mean(ag.sum(ag.reshape(ag.square(ag.sub(out, x)), [x.shape[0]!, -1]), 1));
+        expectRelClose([loss.item()], [fx.get('loss').item()], tol, 'loss');
+        ag.backward(loss);
+        const params = new Map(model.namedParameters());
+        let checked = 0;
+        for (const name of fx.names()) {
+          if (!name.startsWith('grad.')) continue;
+          expectRelClose(params.get(name.slice(5))!.grad!, fx.get(name, 'float32'), tol, name);
+          checked++;
+        }
+        expect(checked).to.equal(params.size);
+        const buffers = new Map(model.namedBuffers());
+        for (const name of fx.names()) {
+          if (!name.startsWith('buffer_after_train.')) continue;
+          expectRelClose(buffers.get(name.slice('buffer_after_train.'.length))!, fx.get(name, 'float32'), tol, name);
+        }
+        model.eval();
+        expectRelClose(ag.noGrad(() => model.forward(x)), fx.get('output_eval', 'float32'), tol, 'output_eval');
+      });
+    }
   });
 }

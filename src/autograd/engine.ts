@@ -1,6 +1,7 @@
 import type { GradNode, Tensor } from '../tensor/tensor.ts';
 import { add, sumToShape } from './ops/elementwise.ts';
 import { ones, zeros } from '../tensor/creation.ts';
+import { releaseArray } from '../tensor/tensor.ts';
 import { shapeStr } from '../tensor/layout.ts';
 
 let gradEnabled = true;
@@ -46,8 +47,17 @@ function topoOrder(root: Tensor): Tensor[] {
   return order;
 }
 
-/** Propagates gy from root to every tensor in its graph; returns gradients keyed by tensor id. */
-function propagate(root: Tensor, gy?: Tensor): Map<number, Tensor> {
+/**
+ * Propagates gy from root to every tensor in its graph; returns the gradients of the tensors in
+ * `keep` (and of every leaf or retainGrad tensor) keyed by tensor id.
+ *
+ * Memory: the gradient of an intermediate tensor is dead once its node's backward has run, unless
+ * it is kept or its storage is still referenced by another pending gradient (add passes gy on to
+ * both inputs, reshape returns a view of it). Storage is counted per buffer, and a buffer whose
+ * count drops to zero goes back to the array pool (tensor.ts), unless it is the caller's seed or
+ * belongs to any tensor of the forward graph.
+ */
+function propagate(root: Tensor, gy?: Tensor, keep: ReadonlySet<number> = new Set()): Map<number, Tensor> {
   if (!root.requiresGrad) throw new Error('backward: the tensor does not require grad (no recorded graph leads to it)');
   let seed = gy;
   if (!seed) {
@@ -58,6 +68,19 @@ function propagate(root: Tensor, gy?: Tensor): Map<number, Tensor> {
   }
   const grads = new Map<number, Tensor>([[root.id, seed]]);
   const order = topoOrder(root);
+  const protectedBuffers = new Set<ArrayBufferLike>([seed.storage.buffer]);
+  for (const t of order) {
+    protectedBuffers.add(t.storage.buffer);
+    for (const inp of t.gradNode?.inputs ?? []) protectedBuffers.add(inp.storage.buffer);
+  }
+  const refs = new Map<ArrayBufferLike, number>([[seed.storage.buffer, 1]]);
+  const hold = (g: Tensor): void => { refs.set(g.storage.buffer, (refs.get(g.storage.buffer) ?? 0) + 1); };
+  const drop = (g: Tensor): void => {
+    const left = (refs.get(g.storage.buffer) ?? 1) - 1;
+    if (left > 0) { refs.set(g.storage.buffer, left); return; }
+    refs.delete(g.storage.buffer);
+    if (!protectedBuffers.has(g.storage.buffer)) releaseArray(g.storage);
+  };
   noGrad(() => {
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i]!;
@@ -70,8 +93,12 @@ function propagate(root: Tensor, gy?: Tensor): Map<number, Tensor> {
         if (!gi || !inp.requiresGrad) return;
         const reduced = sumToShape(gi, inp.shape);
         const prev = grads.get(inp.id);
-        grads.set(inp.id, prev ? add(prev, reduced) : reduced);
+        const next = prev ? add(prev, reduced) : reduced;
+        grads.set(inp.id, next);
+        hold(next);
+        if (prev) drop(prev);
       });
+      if (!t.retainsGrad && !keep.has(t.id)) { grads.delete(t.id); drop(g); }
     }
   });
   return grads;
@@ -96,6 +123,6 @@ export function backward(root: Tensor, gy?: Tensor): void {
  * A tensor root does not depend on gets a zero gradient.
  */
 export function grad(root: Tensor, wrt: readonly Tensor[], gy?: Tensor): Tensor[] {
-  const grads = propagate(root, gy);
+  const grads = propagate(root, gy, new Set(wrt.map((t) => t.id)));
   return wrt.map((t) => grads.get(t.id) ?? zeros(t.shape, t.dtype));
 }

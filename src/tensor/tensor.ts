@@ -95,8 +95,41 @@ function gatherStrided(src: FloatArray, l: Layout): FloatArray {
   return out;
 }
 
+/**
+ * Recycled storage. A fresh multi-megabyte typed array costs the OS page faults and zeroing on
+ * first touch (about 2 ms per 5 MB, more than most kernels take on it), so arrays that autograd
+ * knows are dead (gradients consumed during backward, see engine.ts) come back here and are
+ * handed out again, zeroed, for the next request of the same length. Only whole, unshared arrays
+ * of at least POOL_MIN_ELEMS are kept, up to POOL_MAX_BYTES in all.
+ */
+const POOL_MIN_ELEMS = 1 << 14;
+const POOL_MAX_BYTES = 256 * 1024 * 1024;
+const pools: Record<DType, Map<number, FloatArray[]>> = { float32: new Map(), float64: new Map() };
+const pooled = new WeakSet<FloatArray>();
+let pooledBytes = 0;
+
+/** A zeroed array (recycled when one of this length was released). */
 export function allocArray(dtype: DType, length: number): FloatArray {
+  if (length >= POOL_MIN_ELEMS) {
+    const a = pools[dtype].get(length)?.pop();
+    if (a) { pooled.delete(a); pooledBytes -= a.byteLength; return a.fill(0); }
+  }
   return dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
+}
+
+/**
+ * Declares a tensor storage array dead: nothing may read or write it afterwards. Arrays that are
+ * small, views into a larger buffer, or shared memory are simply left to the garbage collector.
+ */
+export function releaseArray(a: FloatArray): void {
+  if (a.length < POOL_MIN_ELEMS || a.byteOffset !== 0 || a.byteLength !== a.buffer.byteLength) return;
+  if (!(a.buffer instanceof ArrayBuffer) || pooled.has(a) || pooledBytes + a.byteLength > POOL_MAX_BYTES) return;
+  const dtype: DType = a instanceof Float64Array ? 'float64' : 'float32';
+  let list = pools[dtype].get(a.length);
+  if (!list) { list = []; pools[dtype].set(a.length, list); }
+  list.push(a);
+  pooled.add(a);
+  pooledBytes += a.byteLength;
 }
 
 /** Wraps dense data as a tensor of `shape` (no copy). */

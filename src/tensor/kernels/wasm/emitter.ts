@@ -46,8 +46,11 @@ const SIMD = 0xfd;
 /** SIMD opcodes (after the 0xfd prefix) that the kernels use. */
 export enum Simd {
   load = 0x00, load32Splat = 0x09, store = 0x0b, const_ = 0x0c,
-  f32x4ExtractLane = 0x1f, f32x4Splat = 0x13,
-  f32x4Add = 0xe4, f32x4Mul = 0xe6,
+  i8x16Shuffle = 0x0d, i32x4Splat = 0x11, f32x4ExtractLane = 0x1f, f32x4Splat = 0x13,
+  f32x4Eq = 0x41, f32x4Ne = 0x42, f32x4Gt = 0x44,
+  v128And = 0x4e, v128Or = 0x50, v128Bitselect = 0x52,
+  i32x4Add = 0xae,
+  f32x4Add = 0xe4, f32x4Sub = 0xe5, f32x4Mul = 0xe6,
   /** Relaxed SIMD fused (or not, the engine's choice) multiply-add: a·b + c. */
   f32x4RelaxedMadd = 0x105,
 }
@@ -122,6 +125,8 @@ export class FnBuilder {
   i32LeS(a: I32, b: I32): this { return this.bin(0x4c, a, b); }
   i32GtS(a: I32, b: I32): this { return this.bin(0x4a, a, b); }
   i32And(a: I32, b: I32): this { return this.bin(0x71, a, b); }
+  i32Or(a: I32, b: I32): this { return this.bin(0x72, a, b); }
+  i32ShrS(a: I32, b: I32): this { return this.bin(0x75, a, b); }
   i32Eqz(a: I32): this { this.pushI32(a); return this.op(0x45); }
   /** cond ? a : b for i32 (both evaluated). */
   selectI32(a: I32, b: I32, cond: I32): this { this.pushI32(a); this.pushI32(b); this.pushI32(cond); return this.op(0x1b); }
@@ -140,6 +145,16 @@ export class FnBuilder {
     return this;
   }
   f32Add(a: F32, b: F32): this { this.pushAny(a); this.pushAny(b); return this.op(0x92); }
+  f32Sub(a: F32, b: F32): this { this.pushAny(a); this.pushAny(b); return this.op(0x93); }
+  f32Mul(a: F32, b: F32): this { this.pushAny(a); this.pushAny(b); return this.op(0x94); }
+  f32Eq(a: F32, b: F32): this { this.pushAny(a); this.pushAny(b); return this.op(0x5b); }
+  f32Ne(a: F32, b: F32): this { this.pushAny(a); this.pushAny(b); return this.op(0x5c); }
+  f32Gt(a: F32, b: F32): this { this.pushAny(a); this.pushAny(b); return this.op(0x5e); }
+  /** The f32 whose bits are the i32 operand (float parameters travel as i32 in command lists). */
+  f32FromBits(a: I32): this { this.pushI32(a); return this.op(0xbe); }
+  i32Store(addr: I32, value: I32, offset = 0): this {
+    this.pushI32(addr); this.pushI32(value); this.op(0x36, 2); uleb(this.code, offset); return this;
+  }
   /** memory.copy(dst, src, bytes) — bulk memory, overlapping-safe. */
   memoryCopy(dst: I32, src: I32, bytes: I32): this {
     this.pushI32(dst); this.pushI32(src); this.pushI32(bytes); return this.op(0xfc, 10, 0, 0);
@@ -161,6 +176,32 @@ export class FnBuilder {
   v128Zero(): this { this.simd(Simd.const_); for (let i = 0; i < 16; i++) this.code.push(0); return this; }
   f32x4Add(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.f32x4Add); }
   f32x4Mul(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.f32x4Mul); }
+  f32x4Sub(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.f32x4Sub); }
+  f32x4Gt(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.f32x4Gt); }
+  f32x4Eq(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.f32x4Eq); }
+  f32x4Ne(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.f32x4Ne); }
+  v128And(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.v128And); }
+  v128Or(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.v128Or); }
+  /** Lanes of a where mask bits are set, else of b. */
+  v128Bitselect(a: V128, b: V128, mask: V128): this {
+    this.pushAny(a); this.pushAny(b); this.pushAny(mask); return this.simd(Simd.v128Bitselect);
+  }
+  f32x4Splat(a: F32): this { this.pushAny(a); return this.simd(Simd.f32x4Splat); }
+  i32x4Splat(a: I32): this { this.pushI32(a); return this.simd(Simd.i32x4Splat); }
+  i32x4Add(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.i32x4Add); }
+  /** An i32x4 constant. */
+  i32x4Const(lanes: [number, number, number, number]): this {
+    this.simd(Simd.const_);
+    const b = new Uint8Array(new Int32Array(lanes).buffer);
+    for (const x of b) this.code.push(x);
+    return this;
+  }
+  /** f32 lanes picked from a (0–3) and b (4–7). */
+  f32x4Shuffle(a: V128, b: V128, lanes: [number, number, number, number]): this {
+    this.pushAny(a); this.pushAny(b); this.simd(Simd.i8x16Shuffle);
+    for (const l of lanes) for (let k = 0; k < 4; k++) this.code.push(l * 4 + k);
+    return this;
+  }
   f32x4ExtractLane(v: V128, lane: number): this { this.pushAny(v); this.simd(Simd.f32x4ExtractLane); this.code.push(lane); return this; }
   /** a·b + c: relaxed madd when the engine has it, else an exactly rounded mul then add. */
   f32x4Madd(a: V128, b: V128, c: V128, relaxed: boolean): this {

@@ -1,9 +1,10 @@
 /**
  * The `wasm` backend: float32 GEMM and convolutions as generated WebAssembly SIMD kernels (see
- * kernels.ts), optionally spread over a worker pool sharing one memory. Every other kernel, and
- * all float64 work, falls back to the `ts` reference through the registry: the element-wise and
- * pooling kernels are memory bound, and running them here would first need copying their operands
- * into wasm memory, which costs about what the reference spends computing them.
+ * kernels.ts), optionally spread over a worker pool sharing one memory, plus the memory-bound
+ * kernels the networks spend time in (leaky ReLU, BatchNorm statistics / normalisation /
+ * gradient, 2×2 max pooling, ×2 upsampling: pointwise.ts), whose branch-free SIMD loops beat the
+ * reference even after copying operands into wasm memory. Every other kernel, and all float64
+ * work, falls back to the `ts` reference through the registry.
  */
 import os from 'node:os';
 import v8 from 'node:v8';
@@ -12,6 +13,9 @@ import { tsKernels } from '../ts/index.ts';
 import { buildKernelModule, relaxedProbeModule } from './kernels.ts';
 import { conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm, gemmWasm } from './ops.ts';
 import { WasmRuntime } from './runtime.ts';
+import {
+  batchNormGradWasm, channelMomentsWasm, channelNormalizeWasm, leakyWasm, maxPool2Wasm, scatterAddWasm, upsample2Wasm,
+} from './pointwise-ops.ts';
 
 export interface WasmFeatures { simd: boolean; relaxedSimd: boolean; threads: boolean }
 export interface WasmBackendOptions { threads?: number }
@@ -73,6 +77,43 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     conv2dGradWeight(x, gy, gw, g: ConvGeom) {
       if (!isF32(x, gy, gw)) return tsKernels.conv2dGradWeight(x, gy, gw, g);
       conv2dGradWeightWasm(rt, x as Float32Array, gy as Float32Array, gw as Float32Array, g);
+    },
+    // Memory-bound kernels: leaky ReLU, BatchNorm, 2×2 pooling and ×2 upsampling; other cases go to the reference.
+    unary(name, x, out, p) {
+      if (name !== 'leakyRelu' || !isF32(x, out)) return tsKernels.unary(name, x, out, p);
+      leakyWasm(rt, x as Float32Array, null, out as Float32Array, x.length, p);
+    },
+    unaryGrad(name, x, y, gy, gx, p) {
+      if (name !== 'leakyRelu' || !isF32(x, gy, gx)) return tsKernels.unaryGrad(name, x, y, gy, gx, p);
+      leakyWasm(rt, x as Float32Array, gy as Float32Array, gx as Float32Array, x.length, p);
+    },
+    channelMoments(x, mean, varB, outer, c, inner) {
+      if (inner < 4 || !isF32(x, mean, varB)) return tsKernels.channelMoments(x, mean, varB, outer, c, inner);
+      channelMomentsWasm(rt, x as Float32Array, mean as Float32Array, varB as Float32Array, outer, c, inner);
+    },
+    channelNormalize(x, mean, invStd, y, outer, c, inner) {
+      if (inner < 4 || !isF32(x, mean, invStd, y)) return tsKernels.channelNormalize(x, mean, invStd, y, outer, c, inner);
+      channelNormalizeWasm(rt, x as Float32Array, mean as Float32Array, invStd as Float32Array, y as Float32Array, outer, c, inner);
+    },
+    batchNormGrad(gy, xhat, invStd, gx, outer, c, inner) {
+      if (inner < 4 || !isF32(gy, xhat, invStd, gx)) return tsKernels.batchNormGrad(gy, xhat, invStd, gx, outer, c, inner);
+      batchNormGradWasm(rt, gy as Float32Array, xhat as Float32Array, invStd as Float32Array, gx as Float32Array, outer, c, inner);
+    },
+    maxPool2d(x, y, argmax, n, c, h, w, k) {
+      if (k !== 2 || !isF32(x, y)) return tsKernels.maxPool2d(x, y, argmax, n, c, h, w, k);
+      maxPool2Wasm(rt, x as Float32Array, y as Float32Array, argmax, n * c, h, w);
+    },
+    maxPool2dGrad(gy, argmax, gx) {
+      if (!isF32(gy, gx)) return tsKernels.maxPool2dGrad(gy, argmax, gx);
+      scatterAddWasm(rt, gy as Float32Array, argmax, gx as Float32Array);
+    },
+    upsampleNearest(x, y, nc, h, w, f) {
+      if (f !== 2 || !isF32(x, y)) return tsKernels.upsampleNearest(x, y, nc, h, w, f);
+      upsample2Wasm(rt, x as Float32Array, y as Float32Array, nc, h, w, false);
+    },
+    upsampleNearestGrad(gy, gx, nc, h, w, f) {
+      if (f !== 2 || !isF32(gy, gx)) return tsKernels.upsampleNearestGrad(gy, gx, nc, h, w, f);
+      upsample2Wasm(rt, gy as Float32Array, gx as Float32Array, nc, h, w, true);
     },
   };
   return { name: 'wasm', kernels: { float32 } };

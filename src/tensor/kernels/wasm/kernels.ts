@@ -7,6 +7,7 @@
  * JS drivers guarantee that, which lets every loop be a cheap do-while.
  */
 import { buildModule, FnBuilder, T, type I32, type Local } from './emitter.ts';
+import { POINTWISE_FNS, dotNT } from './pointwise.ts';
 
 /** Micro-tile: MR rows of A (broadcast) by NR columns of B (two f32x4 vectors). */
 export const MR = 4;
@@ -21,6 +22,19 @@ export const FN = {
   zero: { id: 4, arity: 2 },
   addInto: { id: 5, arity: 3 },
   kernel1: { id: 6, arity: 7 },
+  // Memory-bound kernels (pointwise.ts).
+  leaky: { id: 7, arity: 4 },
+  leakyGrad: { id: 8, arity: 5 },
+  rowSum: { id: 9, arity: 6 },
+  rowSqDev: { id: 10, arity: 6 },
+  rowDot2: { id: 11, arity: 7 },
+  rowAffine: { id: 12, arity: 8 },
+  maxPool2: { id: 13, arity: 7 },
+  scatterAdd: { id: 14, arity: 4 },
+  upsample2: { id: 15, arity: 4 },
+  upsample2Grad: { id: 16, arity: 4 },
+  dotNT: { id: 17, arity: 9 },
+  kernelDirect: { id: 18, arity: 9 },
 } as const;
 export type FnName = keyof typeof FN;
 export const FN_NAMES = Object.keys(FN) as FnName[];
@@ -91,10 +105,13 @@ function pack(L: 4 | 8): FnBuilder {
  * stride ldc floats. Column panels are the outer loop so one B panel (kc·32 bytes) stays in L1
  * while every A panel streams past it; 8 f32x4 accumulators hold the 4×8 tile in registers.
  */
-function microKernel(relaxed: boolean): FnBuilder {
-  const f = new FnBuilder('kernel', i32s(8));
+function microKernel(relaxed: boolean, direct = false): FnBuilder {
+  const f = new FnBuilder(direct ? 'kernelDirect' : 'kernel', i32s(direct ? 9 : 8));
   const ap = f.param(0, T.i32), bp = f.param(1, T.i32), c = f.param(2, T.i32), m = f.param(3, T.i32);
   const n = f.param(4, T.i32), kc = f.param(5, T.i32), ldc = f.param(6, T.i32), acc = f.param(7, T.i32);
+  // kernelDirect: B is not packed; row p of B starts at bp + bTab[p] (bytes), columns contiguous.
+  const bTab = direct ? f.param(8, T.i32) : null;
+  const pt = f.local(T.i32), baddr = f.local(T.i32);
   const ldcb = f.local(T.i32), panA = f.local(T.i32), panB = f.local(T.i32);
   const i0 = f.local(T.i32), j0 = f.local(T.i32), apan = f.local(T.i32), bpan = f.local(T.i32);
   const pa = f.local(T.i32), pb = f.local(T.i32), pend = f.local(T.i32), addr = f.local(T.i32);
@@ -112,9 +129,17 @@ function microKernel(relaxed: boolean): FnBuilder {
       for (const v of accs) f.set(v, () => f.v128Zero());
       f.set(pa, apan).set(pb, bpan);
       f.set(pend, () => f.i32Add(bpan, panB));
+      if (bTab) f.set(pt, bTab);
       f.doWhile(() => {
-        f.set(b0, () => f.v128Load(pb));
-        f.set(b1, () => f.v128Load(pb, 16));
+        if (bTab) {
+          f.set(baddr, () => f.i32Add(() => f.i32Add(bp, () => f.i32Shl(j0, 2)), () => f.i32Load(pt)));
+          f.set(b0, () => f.v128Load(baddr));
+          f.set(b1, () => f.v128Load(baddr, 16));
+          f.inc(pt, 4);
+        } else {
+          f.set(b0, () => f.v128Load(pb));
+          f.set(b1, () => f.v128Load(pb, 16));
+        }
         for (let r = 0; r < MR; r++) {
           f.set(a, () => f.v128Load32Splat(pa, r * 4));
           f.set(accs[2 * r]!, () => f.f32x4Madd(a, b0, accs[2 * r]!, relaxed));
@@ -275,6 +300,11 @@ export function buildKernelModule(opts: ModuleOptions): Uint8Array<ArrayBuffer> 
   const fns: Record<FnName, FnBuilder> = {
     pack4: pack(4), pack8: pack(8), kernel: microKernel(opts.relaxedSimd),
     copy2d: copy2d(), zero: zero(), addInto: addInto(), kernel1: rowKernel(opts.relaxedSimd),
+    leaky: POINTWISE_FNS.leaky(), leakyGrad: POINTWISE_FNS.leakyGrad(),
+    rowSum: POINTWISE_FNS.rowSum(), rowSqDev: POINTWISE_FNS.rowSqDev(), rowDot2: POINTWISE_FNS.rowDot2(),
+    rowAffine: POINTWISE_FNS.rowAffine(), maxPool2: POINTWISE_FNS.maxPool2(), scatterAdd: POINTWISE_FNS.scatterAdd(),
+    upsample2: POINTWISE_FNS.upsample2(), upsample2Grad: POINTWISE_FNS.upsample2Grad(),
+    dotNT: dotNT(opts.relaxedSimd), kernelDirect: microKernel(opts.relaxedSimd, true),
   };
   return buildModule(
     { module: 'env', field: 'memory', initialPages: 1, maximumPages: opts.maximumPages, shared: opts.shared },

@@ -20,7 +20,7 @@ const ROW_KERNEL_MAX_ROWS = 2;
 
 const up = (x: number, m: number): number => Math.ceil(x / m) * m;
 
-class Plan {
+export class Plan {
   readonly lists: number[][];
   constructor(threads: number) { this.lists = Array.from({ length: threads }, () => []); }
   push(t: number, fn: FnName, ...args: number[]): void {
@@ -42,7 +42,7 @@ function pushGemm(plan: Plan, t: number, ap: number, bp: number, c: number, m: n
 }
 
 /** Splits [0, total) into `parts` contiguous, balanced ranges. */
-function split(total: number, parts: number): [number, number][] {
+export function split(total: number, parts: number): [number, number][] {
   const out: [number, number][] = [];
   for (let t = 0; t < parts; t++) out.push([Math.floor((total * t) / parts), Math.floor((total * (t + 1)) / parts)]);
   return out;
@@ -144,6 +144,7 @@ export function conv2dWasm(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y
   const K = cin * kh * kw, P = oh * ow;
   if (n === 0 || cout === 0 || P === 0) return;
   if (K === 0) { y.fill(0, 0, n * cout * P); return; }
+  if (g.stride === 1 && cout >= DIRECT_MIN_COUT && cout <= DIRECT_MAX_COUT) { conv2dDirect(rt, x, wt, y, g); return; }
   const imgPad = cin * (h + 2 * pad) * (w + 2 * pad), imgOut = cout * P;
   const mp = up(cout, MR), kcMax = Math.min(K, KC);
   const T = threadsFor(rt, 2 * n * imgOut * K, n);
@@ -200,6 +201,7 @@ export function conv2dGradWeightWasm(rt: WasmRuntime, x: Float32Array, gy: Float
   const K = cin * kh * kw, P = oh * ow;
   if (cout === 0 || K === 0) return;
   if (n === 0 || P === 0) { gw.fill(0, 0, cout * K); return; }
+  if (g.stride === 1 && cout <= DIRECT_MAX_COUT && cout * K <= DIRECT_GW_MAX) { conv2dGradWeightDirect(rt, x, gy, gw, g); return; }
   const imgPad = cin * (h + 2 * pad) * (w + 2 * pad), imgOut = cout * P;
   const T = threadsFor(rt, 2 * n * imgOut * K, n);
   const ranges = split(n, T);
@@ -239,6 +241,122 @@ export function conv2dGradWeightWasm(rt: WasmRuntime, x: Float32Array, gy: Float
   for (let t = 1; t < T; t++) reduce.push(0, 'addInto', Cs[0]!, Cs[t]!, cout * K);
   rt.exec(reduce.lists[0]!);
   gw.set(rt.f32.subarray(Cs[0]! >> 2, (Cs[0]! >> 2) + cout * K));
+}
+
+/**
+ * Stride-1 convolutions with DIRECT_MIN_COUT..DIRECT_MAX_COUT output channels skip packing. Fewer
+ * would waste most of a 4-row tile; with more, packing is amortised over many row panels and the
+ * packed path wins (the direct path also computes Wp − ow wasted columns per row: 50% at 8×8).
+ */
+const DIRECT_MIN_COUT = 3;
+const DIRECT_MAX_COUT = 16;
+
+/**
+ * Stride-1 convolution without packing the input. Over the padded width Wp, output position
+ * q = oy·Wp + ox reads tap k = (ci, ky, kx) at Xp[off_k + q], so row k of the im2col matrix is a
+ * contiguous run of the padded image: kernelDirect reads it in place through a table of tap
+ * offsets. Each image gives Y' [cout, oh·Wp]; columns ox ≥ ow are discarded when copying out.
+ */
+function conv2dDirect(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y: Float32Array, g: ConvGeom): void {
+  const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
+  const K = cin * kh * kw, Hp = h + 2 * pad, Wp = w + 2 * pad, imgPad = cin * Hp * Wp, imgOut = cout * oh * ow;
+  const Q = oh * Wp, mp = up(cout, MR);
+  // A ragged last column panel reads up to NR floats past an image's last row.
+  const slack = kw + 2 * NR;
+  const T = threadsFor(rt, 2 * n * imgOut * K, n);
+  const ranges = split(n, T);
+
+  rt.reset();
+  const X = rt.alloc(n * cin * h * w * 4), Xp = rt.alloc((n * imgPad + slack) * 4);
+  const W = rt.alloc(cout * K * 4), Ap = rt.alloc(mp * K * 4), Y = rt.alloc(n * imgOut * 4);
+  const wLane = rt.alloc(cout * 4), wRow = rt.alloc(K * 4), tapTab = rt.alloc(K * 4);
+  const Cs = ranges.map(() => rt.alloc(cout * Q * 4));
+  rt.commit();
+  const f32 = rt.f32, i32 = rt.i32;
+  f32.set(x.subarray(0, n * cin * h * w), X >> 2);
+  f32.set(wt.subarray(0, cout * K), W >> 2);
+  f32.fill(0, (Xp >> 2) + n * imgPad, (Xp >> 2) + n * imgPad + slack);
+  for (let co = 0; co < cout; co++) i32[(wLane >> 2) + co] = co * K * 4;
+  for (let p = 0; p < K; p++) i32[(wRow >> 2) + p] = p * 4;
+  writeKernelOffsets(i32, tapTab, g);
+
+  const packA = new Plan(1);
+  for (let pc = 0; pc < K; pc += KC) packA.push(0, 'pack4', Ap + mp * pc * 4, W, wLane, wRow + pc * 4, cout, Math.min(KC, K - pc));
+  rt.exec(packA.lists[0]!);
+
+  const plan = new Plan(T);
+  ranges.forEach(([a, b], t) => {
+    if (b <= a) return;
+    plan.push(t, 'zero', Xp + a * imgPad * 4, (b - a) * imgPad * 4);
+    plan.push(t, 'copy2d', Xp + a * imgPad * 4 + (pad * Wp + pad) * 4, X + a * cin * h * w * 4, (b - a) * cin, h, w * 4,
+      Hp * Wp * 4, Wp * 4, h * w * 4, w * 4);
+    for (let img = a; img < b; img++) {
+      for (let pc = 0; pc < K; pc += KC) {
+        const kc = Math.min(KC, K - pc);
+        plan.push(t, 'kernelDirect', Ap + mp * pc * 4, Xp + img * imgPad * 4, Cs[t]!, cout, Q, kc, Q, pc > 0 ? 1 : 0, tapTab + pc * 4);
+      }
+      plan.push(t, 'copy2d', Y + img * imgOut * 4, Cs[t]!, cout, oh, ow * 4, oh * ow * 4, ow * 4, Q * 4, Wp * 4);
+    }
+  });
+  rt.run(plan.lists);
+  y.set(rt.f32.subarray(Y >> 2, (Y >> 2) + n * imgOut));
+}
+
+/** Weight gradients with at most this many entries (cout·K) take the packing-free path. */
+const DIRECT_GW_MAX = 4096;
+
+/**
+ * Stride-1 weight gradient without packing. Over the padded width Wp, output position q = oy·Wp + ox
+ * reads tap (ci, ky, kx) at Xp[ci][ky·Wp + kx + q]: one contiguous row per tap. With gy copied into
+ * rows of the same width (zero at ox ≥ ow, and up to a multiple of 4), each weight gradient entry is
+ * a contiguous dot product, gw[co, k] = Σ_img Σ_q gyPad[co][q] · Xp[off_k + q] (dotNT). Threads take
+ * disjoint images and sum their partials at the end.
+ */
+function conv2dGradWeightDirect(rt: WasmRuntime, x: Float32Array, gy: Float32Array, gw: Float32Array, g: ConvGeom): void {
+  const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
+  const K = cin * kh * kw, Hp = h + 2 * pad, Wp = w + 2 * pad, imgPad = cin * Hp * Wp, imgOut = cout * oh * ow;
+  const L = up(oh * Wp, 4), mp = up(cout, 4), np = up(K, 2);
+  // Dot products run L floats past a tap's start: the last image needs a zeroed tail.
+  const slack = kw + 8;
+  const T = threadsFor(rt, 2 * n * imgOut * K, n);
+  const ranges = split(n, T);
+
+  rt.reset();
+  const X = rt.alloc(n * cin * h * w * 4), Xp = rt.alloc((n * imgPad + slack) * 4);
+  const GY = rt.alloc(n * imgOut * 4), GYp = rt.alloc(n * cout * L * 4);
+  const aTab = rt.alloc(mp * 4), bTab = rt.alloc(np * 4);
+  const Cs = ranges.map(() => rt.alloc(mp * np * 4));
+  rt.commit();
+  const f32 = rt.f32, i32 = rt.i32;
+  f32.set(x.subarray(0, n * cin * h * w), X >> 2);
+  f32.set(gy.subarray(0, n * imgOut), GY >> 2);
+  f32.fill(0, (Xp >> 2) + n * imgPad, (Xp >> 2) + n * imgPad + slack);
+  // Padding rows and columns repeat the last real one; their results are never copied out.
+  for (let i = 0; i < mp; i++) i32[(aTab >> 2) + i] = Math.min(i, cout - 1) * L * 4;
+  for (let j = 0; j < np; j++) {
+    const k = Math.min(j, K - 1), ci = Math.floor(k / (kh * kw)), ky = Math.floor(k / kw) % kh, kx = k % kw;
+    i32[(bTab >> 2) + j] = ((ci * Hp + ky) * Wp + kx) * 4;
+  }
+
+  const plan = new Plan(T);
+  ranges.forEach(([a, b], t) => {
+    if (b <= a) { plan.push(t, 'zero', Cs[t]!, mp * np * 4); return; }
+    plan.push(t, 'zero', Xp + a * imgPad * 4, (b - a) * imgPad * 4);
+    plan.push(t, 'copy2d', Xp + a * imgPad * 4 + (pad * Wp + pad) * 4, X + a * cin * h * w * 4, (b - a) * cin, h, w * 4,
+      Hp * Wp * 4, Wp * 4, h * w * 4, w * 4);
+    plan.push(t, 'zero', GYp + a * cout * L * 4, (b - a) * cout * L * 4);
+    plan.push(t, 'copy2d', GYp + a * cout * L * 4, GY + a * imgOut * 4, (b - a) * cout, oh, ow * 4,
+      L * 4, Wp * 4, oh * ow * 4, ow * 4);
+    for (let img = a; img < b; img++) {
+      plan.push(t, 'dotNT', GYp + img * cout * L * 4, aTab, mp, Xp + img * imgPad * 4, bTab, np, L, Cs[t]!, img > a ? 1 : 0);
+    }
+  });
+  rt.run(plan.lists);
+  const reduce = new Plan(1);
+  for (let t = 1; t < T; t++) reduce.push(0, 'addInto', Cs[0]!, Cs[t]!, mp * np);
+  rt.exec(reduce.lists[0]!);
+  const out = rt.f32, c0 = Cs[0]! >> 2;
+  for (let co = 0; co < cout; co++) gw.set(out.subarray(c0 + co * np, c0 + co * np + K), co * K);
 }
 
 /**

@@ -1,0 +1,199 @@
+/**
+ * JS drivers for the memory-bound wasm kernels (pointwise.ts): copy the operands into the arena,
+ * split rows (or elements, or planes) over the threads, copy the results out. Copying a few MB is
+ * a fraction of a millisecond, while the kernels run several times faster than the reference
+ * loops, whose data-dependent branches mispredict on random-signed activations.
+ *
+ * BatchNorm's statistics are summed per row (one image-channel plane) in float32 inside wasm and
+ * per channel in float64 here, so they stay close to the reference's float64 sums.
+ */
+import { Plan, split } from './ops.ts';
+import type { WasmRuntime } from './runtime.ts';
+
+/** Below this many elements one thread is faster than waking a worker. */
+const MIN_PARALLEL_ELEMS = 1 << 16;
+
+const bitsBuf = new Float32Array(1), bitsI32 = new Int32Array(bitsBuf.buffer);
+/** The i32 bit pattern of an f32 (how float parameters travel in command lists). */
+function f32Bits(v: number): number { bitsBuf[0] = v; return bitsI32[0]!; }
+
+function threadsFor(rt: WasmRuntime, elems: number, units: number): number {
+  return elems >= MIN_PARALLEL_ELEMS ? Math.max(1, Math.min(rt.threads, units)) : 1;
+}
+
+/** Copies `src[0, n)` into the arena at byte address `at`. */
+function put(rt: WasmRuntime, at: number, src: Float32Array, n: number): void { rt.f32.set(src.subarray(0, n), at >> 2); }
+function get(rt: WasmRuntime, at: number, dst: Float32Array, n: number): void { dst.set(rt.f32.subarray(at >> 2, (at >> 2) + n)); }
+
+/** y = leakyRelu(x), or with `gy` given, gx = leakyRelu'(x)·gy written to y. In place in the arena. */
+export function leakyWasm(rt: WasmRuntime, x: Float32Array, gy: Float32Array | null, y: Float32Array, n: number, slope: number): void {
+  if (n === 0) return;
+  rt.reset();
+  const X = rt.alloc(n * 4), G = gy ? rt.alloc(n * 4) : X;
+  rt.commit();
+  put(rt, X, x, n);
+  if (gy) put(rt, G, gy, n);
+  const T = threadsFor(rt, n, n);
+  const plan = new Plan(T);
+  split(n, T).forEach(([a, b], t) => {
+    if (b <= a) return;
+    if (gy) plan.push(t, 'leakyGrad', X + a * 4, G + a * 4, G + a * 4, b - a, f32Bits(slope));
+    else plan.push(t, 'leaky', X + a * 4, X + a * 4, b - a, f32Bits(slope));
+  });
+  rt.run(plan.lists);
+  get(rt, G, y, n);
+}
+
+/** Per-row sums (and Σa·b for rowDot2) for rows [0, rows), split over threads. */
+function rowPass(rt: WasmRuntime, plan: Plan, fn: 'rowSum' | 'rowSqDev' | 'rowDot2', a: number, b: number, rows: number, inner: number,
+                 param: number, out: number, out2: number, T: number): void {
+  split(rows, T).forEach(([r0, r1], t) => {
+    if (r1 <= r0) return;
+    const o = r0 * inner * 4;
+    if (fn === 'rowDot2') plan.push(t, fn, a + o, b + o, r1 - r0, inner, param + r0 * 4, out + r0 * 4, out2 + r0 * 4);
+    else plan.push(t, fn, a + o, b + o, r1 - r0, inner, param + r0 * 4, out + r0 * 4);
+  });
+}
+
+/** Σ over outer of the per-row values `v[o·c + ch]`, in float64. */
+function perChannel(v: Float32Array, at: number, outer: number, c: number, out: Float64Array): void {
+  out.fill(0);
+  let p = at >> 2;
+  for (let o = 0; o < outer; o++) for (let ch = 0; ch < c; ch++) out[ch] += v[p++]!;
+}
+
+/** Writes per-channel values `vals[ch]` once per row (row r has channel r mod c). */
+function expand(rt: WasmRuntime, at: number, vals: ArrayLike<number>, outer: number, c: number): void {
+  const f32 = rt.f32;
+  let p = at >> 2;
+  for (let o = 0; o < outer; o++) for (let ch = 0; ch < c; ch++) f32[p++] = vals[ch]!;
+}
+
+export function channelMomentsWasm(rt: WasmRuntime, x: Float32Array, mean: Float32Array, varB: Float32Array,
+                                   outer: number, c: number, inner: number): void {
+  const rows = outer * c, n = rows * inner, m = outer * inner;
+  rt.reset();
+  const X = rt.alloc(n * 4), S = rt.alloc(rows * 4), MU = rt.alloc(rows * 4);
+  rt.commit();
+  put(rt, X, x, n);
+  const T = threadsFor(rt, n, rows);
+  const sums = new Float64Array(c);
+  let plan = new Plan(T);
+  rowPass(rt, plan, 'rowSum', X, X, rows, inner, S, S, 0, T);
+  rt.run(plan.lists);
+  perChannel(rt.f32, S, outer, c, sums);
+  for (let ch = 0; ch < c; ch++) mean[ch] = sums[ch]! / m;
+  // Squared deviations from the float32 mean, as the reference computes them.
+  expand(rt, MU, mean, outer, c);
+  plan = new Plan(T);
+  rowPass(rt, plan, 'rowSqDev', X, X, rows, inner, MU, S, 0, T);
+  rt.run(plan.lists);
+  perChannel(rt.f32, S, outer, c, sums);
+  for (let ch = 0; ch < c; ch++) varB[ch] = sums[ch]! / m;
+}
+
+/**
+ * rowAffine over every row: y = ((x − mu) − xhat·cc)·s with per-channel mu, s, cc. `xhat` null
+ * means the plain normalisation. Runs in place on the copy of x.
+ */
+function affine(rt: WasmRuntime, x: Float32Array, xhat: Float32Array | null, mu: ArrayLike<number>, s: ArrayLike<number>,
+                cc: ArrayLike<number> | null, y: Float32Array, outer: number, c: number, inner: number): void {
+  const rows = outer * c, n = rows * inner;
+  rt.reset();
+  const X = rt.alloc(n * 4), XH = xhat ? rt.alloc(n * 4) : -1;
+  const MU = rt.alloc(rows * 4), SC = rt.alloc(rows * 4), CC = cc ? rt.alloc(rows * 4) : 0;
+  rt.commit();
+  put(rt, X, x, n);
+  if (xhat) put(rt, XH, xhat, n);
+  expand(rt, MU, mu, outer, c);
+  expand(rt, SC, s, outer, c);
+  if (cc) expand(rt, CC, cc, outer, c);
+  const T = threadsFor(rt, n, rows);
+  const plan = new Plan(T);
+  split(rows, T).forEach(([r0, r1], t) => {
+    if (r1 <= r0) return;
+    const o = r0 * inner * 4;
+    plan.push(t, 'rowAffine', X + o, X + o, r1 - r0, inner, MU + r0 * 4, SC + r0 * 4, xhat ? XH + o : -1, CC + r0 * 4);
+  });
+  rt.run(plan.lists);
+  get(rt, X, y, n);
+}
+
+export function channelNormalizeWasm(rt: WasmRuntime, x: Float32Array, mean: Float32Array, invStd: Float32Array, y: Float32Array,
+                                     outer: number, c: number, inner: number): void {
+  affine(rt, x, null, mean, invStd, null, y, outer, c, inner);
+}
+
+/** gx = invStd·((gy − mean(gy)) − xhat·mean(gy·xhat)), means per channel (the reference's formula divided through by M). */
+export function batchNormGradWasm(rt: WasmRuntime, gy: Float32Array, xhat: Float32Array, invStd: Float32Array, gx: Float32Array,
+                                  outer: number, c: number, inner: number): void {
+  const rows = outer * c, n = rows * inner, m = outer * inner;
+  rt.reset();
+  const G = rt.alloc(n * 4), XH = rt.alloc(n * 4), SG = rt.alloc(rows * 4), SGX = rt.alloc(rows * 4);
+  rt.commit();
+  put(rt, G, gy, n);
+  put(rt, XH, xhat, n);
+  const T = threadsFor(rt, n, rows);
+  const plan = new Plan(T);
+  rowPass(rt, plan, 'rowDot2', G, XH, rows, inner, SG, SG, SGX, T);
+  rt.run(plan.lists);
+  const sg = new Float64Array(c), sgx = new Float64Array(c);
+  perChannel(rt.f32, SG, outer, c, sg);
+  perChannel(rt.f32, SGX, outer, c, sgx);
+  for (let ch = 0; ch < c; ch++) { sg[ch] = sg[ch]! / m; sgx[ch] = sgx[ch]! / m; }
+  affine(rt, gy, xhat, sg, invStd, sgx, gx, outer, c, inner);
+}
+
+/** 2×2 max pooling; planes are split over threads. */
+export function maxPool2Wasm(rt: WasmRuntime, x: Float32Array, y: Float32Array, argmax: Int32Array, planes: number, h: number, w: number): void {
+  const oh = h >> 1, ow = w >> 1, n = planes * h * w, no = planes * oh * ow;
+  if (no === 0) return;
+  rt.reset();
+  const X = rt.alloc(n * 4), Y = rt.alloc(no * 4), AM = rt.alloc(no * 4);
+  rt.commit();
+  put(rt, X, x, n);
+  const T = threadsFor(rt, n, planes);
+  const plan = new Plan(T);
+  split(planes, T).forEach(([p0, p1], t) => {
+    if (p1 <= p0) return;
+    plan.push(t, 'maxPool2', X + p0 * h * w * 4, Y + p0 * oh * ow * 4, AM + p0 * oh * ow * 4, p1 - p0, h, w, p0 * h * w);
+  });
+  rt.run(plan.lists);
+  get(rt, Y, y, no);
+  argmax.set(rt.i32.subarray(AM >> 2, (AM >> 2) + no));
+}
+
+/** gx += scatter of gy at argmax (one thread: indices may in general repeat). */
+export function scatterAddWasm(rt: WasmRuntime, gy: Float32Array, argmax: Int32Array, gx: Float32Array): void {
+  const no = gy.length, n = gx.length;
+  if (no === 0) return;
+  rt.reset();
+  const G = rt.alloc(no * 4), AM = rt.alloc(no * 4), GX = rt.alloc(n * 4);
+  rt.commit();
+  put(rt, G, gy, no);
+  rt.i32.set(argmax.subarray(0, no), AM >> 2);
+  put(rt, GX, gx, n);
+  const plan = new Plan(1);
+  plan.push(0, 'scatterAdd', G, AM, GX, no);
+  rt.run(plan.lists);
+  get(rt, GX, gx, n);
+}
+
+/** ×2 nearest upsampling (forward) or its gradient (sum of each 2×2 block), over nc·h input rows of w. */
+export function upsample2Wasm(rt: WasmRuntime, src: Float32Array, dst: Float32Array, nc: number, h: number, w: number, grad: boolean): void {
+  const rows = nc * h, small = rows * w, big = 4 * small;
+  if (small === 0) return;
+  rt.reset();
+  const S = rt.alloc((grad ? big : small) * 4), D = rt.alloc((grad ? small : big) * 4);
+  rt.commit();
+  put(rt, S, src, grad ? big : small);
+  const T = threadsFor(rt, big, rows);
+  const plan = new Plan(T);
+  split(rows, T).forEach(([r0, r1], t) => {
+    if (r1 <= r0) return;
+    if (grad) plan.push(t, 'upsample2Grad', S + r0 * 4 * w * 4, D + r0 * w * 4, r1 - r0, w);
+    else plan.push(t, 'upsample2', S + r0 * w * 4, D + r0 * 4 * w * 4, r1 - r0, w);
+  });
+  rt.run(plan.lists);
+  get(rt, D, dst, grad ? small : big);
+}
