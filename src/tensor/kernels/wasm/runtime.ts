@@ -80,8 +80,6 @@ export class WasmRuntime {
           names: FN_NAMES, arities: FN_NAMES.map((n) => FN[n].arity),
         },
       });
-      // Idle workers must never keep a finished process alive.
-      worker.unref();
       ready.push(new Promise<void>((resolve, reject) => {
         worker.once('message', () => resolve());
         worker.once('error', reject);
@@ -90,6 +88,9 @@ export class WasmRuntime {
       rt.workers.push(worker);
     }
     await Promise.all(ready);
+    // Idle workers must never keep a finished process alive. unref() after the listeners above:
+    // attaching a 'message' listener re-references the worker's port.
+    for (const w of rt.workers) w.unref();
     return rt;
   }
   private workerError = '';
@@ -103,6 +104,10 @@ export class WasmRuntime {
 
   /** Forgets every allocation; each kernel call starts from an empty arena. */
   reset(): void { this.top = ARENA_BASE; }
+  /** The arena's current end (byte address): with `restore`, replays a recorded layout. */
+  get arenaTop(): number { return this.top; }
+  /** Forgets every allocation past `top` (a value of `arenaTop`); call `commit` before use. */
+  restore(top: number): void { this.top = top; }
   /** Reserves bytes (64-byte aligned) and returns the byte address; call `commit` before use. */
   alloc(bytes: number): number {
     const p = (this.top + 63) & ~63;
