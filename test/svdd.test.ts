@@ -112,6 +112,15 @@ describe('svdd CLI end to end (tiny MNIST run)', function () {
     expect(again).to.deep.equal(saved);
   });
 
+  it('--ae-weights reuses a saved autoencoder: same scores as the run that pretrained it', async () => {
+    const out = join(root, 'reuse');
+    const r = await cli('train', ...tiny, '--ae-weights', join(run1, 'autoencoder.safetensors'), '--out', out);
+    expect(r.code, r.err).to.equal(0);
+    const a = JSON.parse(readFileSync(join(run1, 'results.json'), 'utf8')), b = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(b.history.pretrain).to.have.length(0);
+    expect(b.scores).to.deep.equal(a.scores);
+  });
+
   it('a config file is read and flags override it', async () => {
     const cfgPath = join(root, 'cfg.json');
     writeFileSync(cfgPath, JSON.stringify({ objective: 'soft-boundary', nu: 0.2, warmUpEpochs: 0, epochs: 5 }));

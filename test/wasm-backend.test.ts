@@ -113,6 +113,31 @@ for (const threads of [1, 2]) {
       });
     }
 
+    // Arena layouts, gather tables and command lists are cached per shape and replayed: interleave
+    // every shape twice, with fresh data, so a replay follows other shapes' use of the arena.
+    it('replays cached conv and gemm setups correctly when shapes interleave', () => {
+      for (let round = 0; round < 2; round++) {
+        for (const [label, g] of convGeoms) {
+          const K = g.cin * g.kh * g.kw, seed = 100 * round;
+          const x = rand(g.n * g.cin * g.h * g.w, seed + 1), w = rand(g.cout * K, seed + 2), gy = rand(g.n * g.cout * g.oh * g.ow, seed + 3);
+          const y0 = new Float32Array(gy.length), y1 = new Float32Array(gy.length).fill(7);
+          tsKernels.conv2d(x, w, y0, g); ks.conv2d!(x, w, y1, g);
+          expectClose(y1, y0, K, `conv2d replay ${round}: ${label}`);
+          const gx0 = new Float32Array(x.length), gx1 = new Float32Array(x.length).fill(7);
+          tsKernels.conv2dGradInput(gy, w, gx0, g); ks.conv2dGradInput!(gy, w, gx1, g);
+          expectClose(gx1, gx0, g.cout * g.kh * g.kw, `conv2dGradInput replay ${round}: ${label}`);
+          const gw0 = new Float32Array(w.length), gw1 = new Float32Array(w.length).fill(7);
+          tsKernels.conv2dGradWeight(x, gy, gw0, g); ks.conv2dGradWeight!(x, gy, gw1, g);
+          expectClose(gw1, gw0, g.n * g.oh * g.ow, `conv2dGradWeight replay ${round}: ${label}`);
+        }
+        for (const [m, n, k] of gemmSizes) {
+          const a = rand(m * k, round + 5), b = rand(k * n, round + 6), c0 = rand(m * n, round + 7), c1 = c0.slice();
+          tsKernels.gemm(a, b, c0, m, n, k, false, true, true); ks.gemm!(a, b, c1, m, n, k, false, true, true);
+          expectClose(c1, c0, k, `gemm replay ${round}: ${m}x${n}x${k}`);
+        }
+      }
+    });
+
     /** Equality up to `rel` relative error; NaN matches NaN (exact when rel = 0). */
     const expectSame = (got: ArrayLike<number>, want: ArrayLike<number>, what: string, rel = 0): void => {
       expect(got.length, what).to.equal(want.length);
@@ -133,6 +158,31 @@ for (const threads of [1, 2]) {
         const g0 = new Float32Array(n), g1 = new Float32Array(n).fill(7);
         tsKernels.unaryGrad('leakyRelu', x, y0, gy, g0, 0.01); ks.unaryGrad!('leakyRelu', x, y0, gy, g1, 0.01);
         expectSame(g1, g0, 'leakyRelu grad', 2.5e-7);
+      });
+    }
+
+    for (const n of [1, 3, 5, 8, 1001, 200 * 784 + 3]) {
+      // exp in float32 (range reduction + Taylor series) against float64 Math.exp/expm1: a few ulp,
+      // plus an absolute 1e-37 for the clamp at e^−87 (sigmoid of x < −87 is below 2e-38 either way).
+      it(`sigmoid, ELU and their gradients match the reference (n = ${n})`, () => {
+        const x = rand(n, 31).map((v, i) => v * [1, 8, 100, 1e-3][i % 4]!), gy = rand(n, 32);
+        if (n > 7) { x[0] = 0; x[1] = -0; x[2] = -90; x[3] = 90; x[4] = -1e-30; x[5] = 1e-30; x[6] = -200; x[7] = NaN; }
+        const near = (got: Float32Array, want: Float32Array, what: string): void => {
+          for (let i = 0; i < want.length; i++) {
+            const g = got[i]!, w = want[i]!;
+            if (Number.isNaN(w) ? !Number.isNaN(g) : !(Math.abs(g - w) <= 5e-7 * Math.abs(w) + 1e-37)) {
+              expect.fail(`${what}: element ${i} (x = ${x[i]}) is ${g}, reference ${w}`);
+            }
+          }
+        };
+        for (const [name, p] of [['sigmoid', 0], ['elu', 1], ['elu', 0.5]] as const) {
+          const y0 = new Float32Array(n), y1 = new Float32Array(n).fill(7);
+          tsKernels.unary(name, x, y0, p); ks.unary!(name, x, y1, p);
+          near(y1, y0, `${name}(α = ${p})`);
+          const g0 = new Float32Array(n), g1 = new Float32Array(n).fill(7);
+          tsKernels.unaryGrad(name, x, y0, gy, g0, p); ks.unaryGrad!(name, x, y0, gy, g1, p);
+          near(g1, g0, `${name}(α = ${p}) grad`);
+        }
       });
     }
 

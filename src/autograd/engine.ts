@@ -118,6 +118,44 @@ export function backward(root: Tensor, gy?: Tensor): void {
 }
 
 /**
+ * Opt-in end of a training step: returns the storage of every intermediate (non-leaf) tensor of
+ * root's finished graph to the array pool (tensor.ts), so the next step's forward reuses it
+ * instead of faulting in fresh pages. Call it only after backward and after the last read of any
+ * graph value (loss.item(), the optimizer step): afterwards the graph's non-leaf tensors, root
+ * included, must not be read, and their nodes are cut so that backward through them throws.
+ *
+ * Never released: the storage of any leaf reachable from root (parameters, the input batch,
+ * constants, running statistics — including non-leaf views that share it, such as a reshaped
+ * bias), any `.grad` in the graph, and the storage of the tensors in `keep` (what the caller
+ * still holds). Buffers are compared by their ArrayBuffer, so views are covered too.
+ */
+export function releaseGraph(root: Tensor, keep: readonly Tensor[] = []): void {
+  if (!root.gradNode) return;
+  const nodes: Tensor[] = [];
+  const protectedBuffers = new Set<ArrayBufferLike>();
+  for (const t of keep) protectedBuffers.add(t.storage.buffer);
+  const seen = new Set<number>([root.id]);
+  const stack: Tensor[] = [root];
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (t.grad) protectedBuffers.add(t.grad.storage.buffer);
+    if (!t.gradNode) { protectedBuffers.add(t.storage.buffer); continue; }
+    nodes.push(t);
+    for (const inp of t.gradNode.inputs) if (!seen.has(inp.id)) { seen.add(inp.id); stack.push(inp); }
+  }
+  const released = new Set<ArrayBufferLike>();
+  for (const t of nodes) {
+    t.gradNode = null;
+    t.requiresGrad = false;
+    // Only a whole-buffer array can be pooled (releaseArray ignores views), once per buffer.
+    const a = t.storage, buf = a.buffer;
+    if (a.byteOffset !== 0 || a.byteLength !== buf.byteLength || protectedBuffers.has(buf) || released.has(buf)) continue;
+    released.add(buf);
+    releaseArray(a);
+  }
+}
+
+/**
  * Gradients of root with respect to any tensors in its graph, leaves or intermediate
  * activations (Grad-CAM needs ∂score/∂activation), without touching `.grad`.
  * A tensor root does not depend on gets a zero gradient.

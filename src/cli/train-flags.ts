@@ -26,6 +26,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { flag: 'subset', key: 'subset', kind: 'int', help: 'use only the first N normal training images' },
   { flag: 'test-subset', key: 'testSubset', kind: 'int', help: 'use only the first N test images' },
   { flag: 'no-pretrain', key: 'pretrain', kind: 'bool', help: 'skip autoencoder pretraining (random initialisation)' },
+  { flag: 'ae-weights', key: 'aeWeights', kind: 'string', help: 'skip pretraining: load this autoencoder.safetensors (from an earlier run with the same net)' },
   { flag: 'ae-epochs', key: 'aeEpochs', kind: 'int', help: 'pretraining epochs (paper: 150 MNIST, 350 CIFAR-10)' },
   { flag: 'ae-lr', key: 'aeLr', kind: 'number', help: 'pretraining learning rate (default 1e-4)' },
   { flag: 'ae-milestones', key: 'aeMilestones', kind: 'list', help: 'pretraining epochs where lr ×= gamma, comma-separated (paper: 50 / 250)' },

@@ -1,4 +1,5 @@
 /** Everything a training run needs, with the paper's protocol as defaults. */
+import { existsSync } from 'node:fs';
 import type { DatasetName } from './data/datasets.ts';
 import type { NetName } from './networks.ts';
 import type { Objective } from './trainer.ts';
@@ -20,6 +21,8 @@ export interface TrainConfig {
   subset: number | null;
   testSubset: number | null;
   pretrain: boolean;
+  /** Start from this saved autoencoder (an autoencoder.safetensors of an earlier run) instead of pretraining. */
+  aeWeights: string | null;
   aeEpochs: number; aeLr: number; aeMilestones: number[]; aeWeightDecay: number; aeBatchSize: number;
   epochs: number; lr: number; milestones: number[]; weightDecay: number; batchSize: number;
   gamma: number;
@@ -59,7 +62,7 @@ export function defaultConfig(dataset: DatasetName, normalClass: number, preset:
     net: dataset === 'cifar10' ? 'cifar10_LeNet' : 'mnist_LeNet',
     objective: 'one-class', nu: 0.1, seed: 0, backend: 'auto', threads: null,
     subset: null, testSubset: null,
-    pretrain: true,
+    pretrain: true, aeWeights: null,
     aeEpochs: 150, aeLr: 1e-4, aeMilestones: [50], aeWeightDecay: 0.5e-3, aeBatchSize: 200,
     epochs: 150, lr: 1e-4, milestones: [50], weightDecay: 0.5e-6, batchSize: 200,
     gamma: 0.1, optimizer: 'adam', warmUpEpochs: 10,
@@ -94,5 +97,7 @@ export function validateConfig(c: TrainConfig): string[] {
   if (c.testSubset !== null && (!Number.isInteger(c.testSubset) || c.testSubset < 2)) errs.push(`--test-subset must be an integer ≥ 2, got ${c.testSubset}`);
   if (c.hybrid && c.objective !== 'one-class') errs.push('--hybrid trains the one-class objective; drop --objective soft-boundary');
   if (c.hybrid && !c.pretrain) errs.push('--hybrid starts from the pretrained autoencoder; drop --no-pretrain');
+  if (c.aeWeights !== null && !c.pretrain) errs.push('--ae-weights gives the pretrained autoencoder; drop --no-pretrain');
+  if (c.aeWeights !== null && !existsSync(c.aeWeights)) errs.push(`--ae-weights: no such file ${c.aeWeights}`);
   return errs;
 }

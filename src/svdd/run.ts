@@ -8,7 +8,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } fro
 import { join } from 'node:path';
 import { Rng } from '../tensor/creation.ts';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
-import { writeSafetensors } from '../tensor/io/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../tensor/io/safetensors.ts';
 import { useBackend } from '../tensor/backends.ts';
 import { loadRaw } from './data/datasets.ts';
 import { prepareOneClass, type OneClassData } from './data/preprocess.ts';
@@ -66,6 +66,16 @@ export interface RunResults {
 
 const withoutSeconds = (h: EpochRecord[]): Omit<EpochRecord, 'seconds'>[] => h.map(({ seconds: _s, ...rest }) => rest);
 
+/** Loads a safetensors state dict into a module (strict names and shapes). */
+function loadWeights(m: Autoencoder, path: string): void {
+  const file = readSafetensors(path);
+  const values = new Map<string, { shape: readonly number[]; data: ArrayLike<number> }>();
+  for (const [name, t] of file.tensors) values.set(name, { shape: t.shape, data: t.data });
+  try { m.loadStateDict(values); } catch (e) {
+    throw new UsageError(`--ae-weights ${path}: does not fit this network: ${(e as Error).message}`);
+  }
+}
+
 export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo): Promise<RunSummary> {
   const problems = validateConfig(cfg);
   if (problems.length > 0) throw new UsageError(problems.join('\n'));
@@ -108,13 +118,18 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo): 
   let pretrainTestAuroc: number | null = null;
   if (cfg.pretrain) {
     ae = buildAutoencoder(cfg.net, { seed: `${cfg.seed}/ae` });
-    log(`pretraining autoencoder: ${cfg.aeEpochs} epochs, lr ${cfg.aeLr}, milestones [${cfg.aeMilestones}], weight decay ${cfg.aeWeightDecay}, batch ${cfg.aeBatchSize}`);
-    pretrainHistory = pretrainAutoencoder(ae, trainSet, optim(true), rng.child('pretrain'), hooks);
+    if (cfg.aeWeights !== null) {
+      loadWeights(ae, cfg.aeWeights);
+      log(`autoencoder loaded from ${cfg.aeWeights} (no pretraining)`);
+    } else {
+      log(`pretraining autoencoder: ${cfg.aeEpochs} epochs, lr ${cfg.aeLr}, milestones [${cfg.aeMilestones}], weight decay ${cfg.aeWeightDecay}, batch ${cfg.aeBatchSize}`);
+      pretrainHistory = pretrainAutoencoder(ae, trainSet, optim(true), rng.child('pretrain'), hooks);
+    }
     writeSafetensors(join(outDir, 'autoencoder.safetensors'), stateToTensors(ae), { format: 'svdd-ts-autoencoder', net: cfg.net });
     const recon = reconstructionScores(ae, testSet);
     pretrainTestAuroc = detectCollapse(recon, 'reconstruction').detected ? null : rankingMetrics(data.test.labels, recon).auroc;
     t = lap('pretrain', t);
-    log(`pretraining done in ${timings.pretrain!.toFixed(1)} s; autoencoder test AUROC (reconstruction error) ${pretrainTestAuroc === null ? 'n/a' : (100 * pretrainTestAuroc).toFixed(2)}`);
+    log(`autoencoder ready in ${timings.pretrain!.toFixed(1)} s; its test AUROC (reconstruction error) ${pretrainTestAuroc === null ? 'n/a' : (100 * pretrainTestAuroc).toFixed(2)}`);
   }
 
   // The scoring model: the Deep SVDD encoder, or for the hybrid the whole autoencoder.

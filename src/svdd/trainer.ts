@@ -69,6 +69,10 @@ function runEpochs(phase: string, model: Module, set: ImageSet, cfg: OptimConfig
       ag.backward(loss);
       opt.step();
       const l = loss.item();
+      // Explicit graph release: every value of this step's graph has been read (the loss above,
+      // `extra` inside step), so its intermediate buffers go back to the array pool for the next
+      // step. Parameters, the batch and the center are leaves and are never released.
+      ag.releaseGraph(loss);
       lossSum += l; n++;
       for (const [k, v] of Object.entries(extra ?? {})) if (typeof v === 'number') extraSums.set(k, (extraSums.get(k) ?? 0) + v);
       hooks.onBatch?.(phase, epoch, ++b, nb, l);

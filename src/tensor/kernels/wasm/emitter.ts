@@ -49,8 +49,10 @@ export enum Simd {
   i8x16Shuffle = 0x0d, i32x4Splat = 0x11, f32x4ExtractLane = 0x1f, f32x4Splat = 0x13,
   f32x4Eq = 0x41, f32x4Ne = 0x42, f32x4Gt = 0x44,
   v128And = 0x4e, v128Or = 0x50, v128Bitselect = 0x52,
-  i32x4Add = 0xae,
-  f32x4Add = 0xe4, f32x4Sub = 0xe5, f32x4Mul = 0xe6,
+  f32x4Ge = 0x46, f32x4Nearest = 0x6a,
+  i32x4Shl = 0xab, i32x4Add = 0xae,
+  f32x4Add = 0xe4, f32x4Sub = 0xe5, f32x4Mul = 0xe6, f32x4Div = 0xe7, f32x4Min = 0xe8, f32x4Max = 0xe9,
+  i32x4TruncSatF32x4S = 0xf8,
   /** Relaxed SIMD fused (or not, the engine's choice) multiply-add: a·b + c. */
   f32x4RelaxedMadd = 0x105,
 }
@@ -180,6 +182,15 @@ export class FnBuilder {
   f32x4Gt(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.f32x4Gt); }
   f32x4Eq(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.f32x4Eq); }
   f32x4Ne(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.f32x4Ne); }
+  f32x4Ge(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.f32x4Ge); }
+  f32x4Div(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.f32x4Div); }
+  f32x4Min(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.f32x4Min); }
+  f32x4Max(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.f32x4Max); }
+  /** Round to nearest, ties to even. */
+  f32x4Nearest(a: V128): this { this.pushAny(a); return this.simd(Simd.f32x4Nearest); }
+  /** f32 lanes to i32 lanes, truncating (saturating; NaN gives 0). */
+  i32x4TruncSatF32x4S(a: V128): this { this.pushAny(a); return this.simd(Simd.i32x4TruncSatF32x4S); }
+  i32x4Shl(a: V128, bits: I32): this { this.pushAny(a); this.pushI32(bits); return this.simd(Simd.i32x4Shl); }
   v128And(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.v128And); }
   v128Or(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.v128Or); }
   /** Lanes of a where mask bits are set, else of b. */

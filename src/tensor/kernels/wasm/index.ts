@@ -14,7 +14,7 @@ import { buildKernelModule, relaxedProbeModule } from './kernels.ts';
 import { conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm, gemmWasm } from './ops.ts';
 import { WasmRuntime } from './runtime.ts';
 import {
-  batchNormGradWasm, channelMomentsWasm, channelNormalizeWasm, leakyWasm, maxPool2Wasm, scatterAddWasm, upsample2Wasm,
+  activationWasm, batchNormGradWasm, channelMomentsWasm, channelNormalizeWasm, leakyWasm, maxPool2Wasm, scatterAddWasm, upsample2Wasm,
 } from './pointwise-ops.ts';
 
 export interface WasmFeatures { simd: boolean; relaxedSimd: boolean; threads: boolean }
@@ -78,14 +78,20 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       if (!isF32(x, gy, gw)) return tsKernels.conv2dGradWeight(x, gy, gw, g);
       conv2dGradWeightWasm(rt, x as Float32Array, gy as Float32Array, gw as Float32Array, g);
     },
-    // Memory-bound kernels: leaky ReLU, BatchNorm, 2×2 pooling and ×2 upsampling; other cases go to the reference.
+    // Memory-bound kernels: leaky ReLU, sigmoid, ELU, BatchNorm, 2×2 pooling and ×2 upsampling; other cases go to the reference.
     unary(name, x, out, p) {
-      if (name !== 'leakyRelu' || !isF32(x, out)) return tsKernels.unary(name, x, out, p);
-      leakyWasm(rt, x as Float32Array, null, out as Float32Array, x.length, p);
+      if (!isF32(x, out)) return tsKernels.unary(name, x, out, p);
+      if (name === 'leakyRelu') return leakyWasm(rt, x as Float32Array, null, out as Float32Array, x.length, p);
+      if (name === 'sigmoid' || name === 'elu') return activationWasm(rt, name, [x as Float32Array], out as Float32Array, x.length, p);
+      tsKernels.unary(name, x, out, p);
     },
     unaryGrad(name, x, y, gy, gx, p) {
-      if (name !== 'leakyRelu' || !isF32(x, gy, gx)) return tsKernels.unaryGrad(name, x, y, gy, gx, p);
-      leakyWasm(rt, x as Float32Array, gy as Float32Array, gx as Float32Array, x.length, p);
+      if (!isF32(x, y, gy, gx)) return tsKernels.unaryGrad(name, x, y, gy, gx, p);
+      const f = (a: FloatArray): Float32Array => a as Float32Array;
+      if (name === 'leakyRelu') return leakyWasm(rt, f(x), f(gy), f(gx), x.length, p);
+      if (name === 'sigmoid') return activationWasm(rt, 'sigmoidGrad', [f(y), f(gy)], f(gx), x.length, p);
+      if (name === 'elu') return activationWasm(rt, 'eluGrad', [f(x), f(y), f(gy)], f(gx), x.length, p);
+      tsKernels.unaryGrad(name, x, y, gy, gx, p);
     },
     channelMoments(x, mean, varB, outer, c, inner) {
       if (inner < 4 || !isF32(x, mean, varB)) return tsKernels.channelMoments(x, mean, varB, outer, c, inner);

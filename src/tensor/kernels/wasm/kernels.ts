@@ -35,6 +35,10 @@ export const FN = {
   upsample2Grad: { id: 16, arity: 4 },
   dotNT: { id: 17, arity: 9 },
   kernelDirect: { id: 18, arity: 9 },
+  sigmoid: { id: 19, arity: 3 },
+  sigmoidGrad: { id: 20, arity: 4 },
+  elu: { id: 21, arity: 4 },
+  eluGrad: { id: 22, arity: 6 },
 } as const;
 export type FnName = keyof typeof FN;
 export const FN_NAMES = Object.keys(FN) as FnName[];
@@ -305,6 +309,7 @@ export function buildKernelModule(opts: ModuleOptions): Uint8Array<ArrayBuffer> 
     rowAffine: POINTWISE_FNS.rowAffine(), maxPool2: POINTWISE_FNS.maxPool2(), scatterAdd: POINTWISE_FNS.scatterAdd(),
     upsample2: POINTWISE_FNS.upsample2(), upsample2Grad: POINTWISE_FNS.upsample2Grad(),
     dotNT: dotNT(opts.relaxedSimd), kernelDirect: microKernel(opts.relaxedSimd, true),
+    sigmoid: POINTWISE_FNS.sigmoid(), sigmoidGrad: POINTWISE_FNS.sigmoidGrad(), elu: POINTWISE_FNS.elu(), eluGrad: POINTWISE_FNS.eluGrad(),
   };
   return buildModule(
     { module: 'env', field: 'memory', initialPages: 1, maximumPages: opts.maximumPages, shared: opts.shared },

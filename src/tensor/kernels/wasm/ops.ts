@@ -52,26 +52,73 @@ function threadsFor(rt: WasmRuntime, flops: number, units: number): number {
   return flops >= MIN_PARALLEL_FLOPS ? Math.max(1, Math.min(rt.threads, units)) : 1;
 }
 
+/**
+ * What a kernel call sets up that depends only on its shape (and the runtime's thread count):
+ * the arena layout (`at`: operand addresses), the gather tables written into the arena, and the
+ * command lists of each phase (run in order, each phase's lists in parallel). It is built once
+ * per shape and replayed: the arena is shared by every call, so the tables are copied back in
+ * (one memcpy each), but no table or plan is recomputed.
+ */
+interface Setup { top: number; at: Record<string, number>; tables: [number, Int32Array][]; phases: number[][][] }
+/** The table writer handed to a setup's builder: records [at, ints) as a table to restore on replay. */
+type TableFn = (at: number, ints: number) => Int32Array;
+const setups = new WeakMap<WasmRuntime, Map<string, Setup>>();
+/** Distinct shapes kept per runtime; a network has a few dozen, so this only bounds pathological use. */
+const MAX_SETUPS = 512;
+
+function setupFor(rt: WasmRuntime, key: string, build: (table: TableFn) => { at: Record<string, number>; phases: number[][][] }): Setup {
+  let cache = setups.get(rt);
+  if (!cache) { cache = new Map(); setups.set(rt, cache); }
+  const hit = cache.get(key);
+  if (hit) {
+    rt.restore(hit.top);
+    rt.commit();
+    for (const [at, data] of hit.tables) rt.i32.set(data, at >> 2);
+    return hit;
+  }
+  rt.reset();
+  const ranges: [number, number][] = [];
+  // Builders allocate, commit, then fill tables through views that stay valid (no growth after commit).
+  const { at, phases } = build((a, n) => { ranges.push([a, n]); return rt.i32.subarray(a >> 2, (a >> 2) + n); });
+  const setup: Setup = { top: rt.arenaTop, at, phases, tables: ranges.map(([a, n]) => [a, rt.i32.slice(a >> 2, (a >> 2) + n)]) };
+  if (cache.size >= MAX_SETUPS) cache.clear();
+  cache.set(key, setup);
+  return setup;
+}
+
+function runPhases(rt: WasmRuntime, s: Setup): void { for (const lists of s.phases) rt.run(lists); }
+
+const geomKey = (name: string, g: ConvGeom): string =>
+  `${name}:${g.n},${g.cin},${g.h},${g.w},${g.cout},${g.kh},${g.kw},${g.stride},${g.pad},${g.oh},${g.ow}`;
+
 export function gemmWasm(rt: WasmRuntime, a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number,
                          transA: boolean, transB: boolean, accumulate: boolean): void {
   if (m === 0 || n === 0) return;
   if (k === 0) { if (!accumulate) c.fill(0, 0, m * n); return; }
+  const s = setupFor(rt, `gemm:${m},${n},${k},${+transA},${+transB},${+accumulate}`, (table) => gemmSetup(rt, table, m, n, k, transA, transB, accumulate));
+  const { A, B, C } = s.at as { A: number; B: number; C: number };
+  const f32 = rt.f32;
+  f32.set(a.subarray(0, m * k), A >> 2);
+  f32.set(b.subarray(0, k * n), B >> 2);
+  if (accumulate) f32.set(c.subarray(0, m * n), C >> 2);
+  runPhases(rt, s);
+  c.set(rt.f32.subarray(C >> 2, (C >> 2) + m * n));
+}
+
+function gemmSetup(rt: WasmRuntime, table: TableFn, m: number, n: number, k: number, transA: boolean, transB: boolean,
+                   accumulate: boolean): { at: Record<string, number>; phases: number[][][] } {
   const mp = up(m, MR), np = up(n, NR);
-  rt.reset();
   const A = rt.alloc(m * k * 4), B = rt.alloc(k * n * 4), C = rt.alloc(m * n * 4);
   const Ap = rt.alloc(mp * k * 4), Bp = rt.alloc(np * k * 4);
   const aLane = rt.alloc(m * 4), aRow = rt.alloc(k * 4), bLane = rt.alloc(n * 4), bRow = rt.alloc(k * 4);
   rt.commit();
-  const f32 = rt.f32, i32 = rt.i32;
-  f32.set(a.subarray(0, m * k), A >> 2);
-  f32.set(b.subarray(0, k * n), B >> 2);
-  if (accumulate) f32.set(c.subarray(0, m * n), C >> 2);
-  for (let i = 0; i < m; i++) i32[(aLane >> 2) + i] = (transA ? i : i * k) * 4;
+  const al = table(aLane, m), ar = table(aRow, k), bl = table(bLane, n), br = table(bRow, k);
+  for (let i = 0; i < m; i++) al[i] = (transA ? i : i * k) * 4;
   for (let p = 0; p < k; p++) {
-    i32[(aRow >> 2) + p] = (transA ? p * m : p) * 4;
-    i32[(bRow >> 2) + p] = (transB ? p : p * n) * 4;
+    ar[p] = (transA ? p * m : p) * 4;
+    br[p] = (transB ? p : p * n) * 4;
   }
-  for (let j = 0; j < n; j++) i32[(bLane >> 2) + j] = (transB ? j * k : j) * 4;
+  for (let j = 0; j < n; j++) bl[j] = (transB ? j * k : j) * 4;
 
   const T = threadsFor(rt, 2 * m * n * k, Math.min(mp / MR, np / NR));
   // Phase 1: every thread packs a share of A's row panels and of B's column panels.
@@ -88,7 +135,6 @@ export function gemmWasm(rt: WasmRuntime, a: Float32Array, b: Float32Array, c: F
       if (ncols > 0) pack.push(t, 'pack8', Bp + np * pc * 4 + j0 * kc * 4, B, bLane + j0 * 4, bRow + pc * 4, ncols, kc);
     });
   }
-  rt.run(pack.lists);
   // Phase 2: threads own disjoint row panels of C.
   const comp = new Plan(T);
   split(mp / MR, T).forEach(([r0, r1], t) => {
@@ -99,8 +145,7 @@ export function gemmWasm(rt: WasmRuntime, a: Float32Array, b: Float32Array, c: F
       pushGemm(comp, t, Ap + mp * pc * 4 + i0 * kc * 4, Bp + np * pc * 4, C + i0 * n * 4, rows, n, kc, n, accumulate || pc > 0);
     }
   });
-  rt.run(comp.lists);
-  c.set(rt.f32.subarray(C >> 2, (C >> 2) + m * n));
+  return { at: { A, B, C }, phases: [pack.lists, comp.lists] };
 }
 
 /** Zero-pads images [a, b) of X into Xp (each thread pads the images it convolves). */
@@ -121,18 +166,20 @@ function allocInput(rt: WasmRuntime, g: ConvGeom): { X: number; Xp: number } {
 }
 
 /** kernelOffsets[(ci·kh + ky)·kw + kx] = byte offset of that tap in a padded image. */
-function writeKernelOffsets(i32: Int32Array, at: number, g: ConvGeom): void {
+function writeKernelOffsets(out: Int32Array, g: ConvGeom): void {
   const Hp = g.h + 2 * g.pad, Wp = g.w + 2 * g.pad;
-  let o = at >> 2;
+  let o = 0;
+  const i32 = out;
   for (let ci = 0; ci < g.cin; ci++)
     for (let ky = 0; ky < g.kh; ky++)
       for (let kx = 0; kx < g.kw; kx++) i32[o++] = ((ci * Hp + ky) * Wp + kx) * 4;
 }
 
 /** positions[il·P + oy·ow + ox] = byte offset of that window's corner, for `imgs` padded images. */
-function writePositions(i32: Int32Array, at: number, g: ConvGeom, imgs: number, imgStrideFloats: number): void {
+function writePositions(out: Int32Array, g: ConvGeom, imgs: number, imgStrideFloats: number): void {
   const Wp = g.w + 2 * g.pad, s = g.stride;
-  let o = at >> 2;
+  let o = 0;
+  const i32 = out;
   for (let il = 0; il < imgs; il++)
     for (let oy = 0; oy < g.oh; oy++)
       for (let ox = 0; ox < g.ow; ox++) i32[o++] = (il * imgStrideFloats + oy * s * Wp + ox * s) * 4;
@@ -145,6 +192,17 @@ export function conv2dWasm(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y
   if (n === 0 || cout === 0 || P === 0) return;
   if (K === 0) { y.fill(0, 0, n * cout * P); return; }
   if (g.stride === 1 && cout >= DIRECT_MIN_COUT && cout <= DIRECT_MAX_COUT) { conv2dDirect(rt, x, wt, y, g); return; }
+  const s = setupFor(rt, geomKey('conv', g), (table) => convSetup(rt, table, g));
+  const { X, W, Y } = s.at as { X: number; W: number; Y: number };
+  rt.f32.set(x.subarray(0, n * cin * h * w), X >> 2);
+  rt.f32.set(wt.subarray(0, cout * K), W >> 2);
+  runPhases(rt, s);
+  y.set(rt.f32.subarray(Y >> 2, (Y >> 2) + n * cout * P));
+}
+
+function convSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<string, number>; phases: number[][][] } {
+  const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
+  const K = cin * kh * kw, P = oh * ow;
   const imgPad = cin * (h + 2 * pad) * (w + 2 * pad), imgOut = cout * P;
   const mp = up(cout, MR), kcMax = Math.min(K, KC);
   const T = threadsFor(rt, 2 * n * imgOut * K, n);
@@ -152,7 +210,6 @@ export function conv2dWasm(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y
   const maxImgs = Math.max(...ranges.map(([a, b]) => b - a));
   const nb = Math.max(1, Math.min(maxImgs, Math.floor(CHUNK_BYTES / (P * (kcMax + cout) * 4))));
 
-  rt.reset();
   const { X, Xp } = allocInput(rt, g);
   const W = rt.alloc(cout * K * 4), Ap = rt.alloc(mp * K * 4), Y = rt.alloc(n * imgOut * 4);
   const wLane = rt.alloc(cout * 4), wRow = rt.alloc(K * 4);
@@ -160,18 +217,15 @@ export function conv2dWasm(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y
   const Bp = ranges.map(() => rt.alloc(up(nb * P, NR) * kcMax * 4));
   const Cs = ranges.map(() => (nb > 1 ? rt.alloc(imgOut * nb * 4) : 0));
   rt.commit();
-  const f32 = rt.f32, i32 = rt.i32;
-  f32.set(x.subarray(0, n * cin * h * w), X >> 2);
-  f32.set(wt.subarray(0, cout * K), W >> 2);
-  for (let co = 0; co < cout; co++) i32[(wLane >> 2) + co] = co * K * 4;
-  for (let p = 0; p < K; p++) i32[(wRow >> 2) + p] = p * 4;
-  writeKernelOffsets(i32, rowTab, g);
-  writePositions(i32, colTab, g, nb, imgPad);
+  const wl = table(wLane, cout), wr = table(wRow, K);
+  for (let co = 0; co < cout; co++) wl[co] = co * K * 4;
+  for (let p = 0; p < K; p++) wr[p] = p * 4;
+  writeKernelOffsets(table(rowTab, K), g);
+  writePositions(table(colTab, nb * P), g, nb, imgPad);
 
-  // Weights are tiny next to the columns: pack them once, here, before any thread needs them.
+  // Weights are tiny next to the columns: pack them once, first, before any thread needs them.
   const packA = new Plan(1);
   for (let pc = 0; pc < K; pc += KC) packA.push(0, 'pack4', Ap + mp * pc * 4, W, wLane, wRow + pc * 4, cout, Math.min(KC, K - pc));
-  rt.exec(packA.lists[0]!);
 
   const plan = new Plan(T);
   ranges.forEach(([a, b], t) => {
@@ -188,8 +242,7 @@ export function conv2dWasm(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y
       if (nb > 1) plan.push(t, 'copy2d', Y + img0 * imgOut * 4, Cs[t]!, imgs, cout, P * 4, imgOut * 4, P * 4, P * 4, ncols * 4);
     }
   });
-  rt.run(plan.lists);
-  y.set(rt.f32.subarray(Y >> 2, (Y >> 2) + n * imgOut));
+  return { at: { X, W, Y }, phases: [packA.lists, plan.lists] };
 }
 
 /**
@@ -202,13 +255,23 @@ export function conv2dGradWeightWasm(rt: WasmRuntime, x: Float32Array, gy: Float
   if (cout === 0 || K === 0) return;
   if (n === 0 || P === 0) { gw.fill(0, 0, cout * K); return; }
   if (g.stride === 1 && cout <= DIRECT_MAX_COUT && cout * K <= DIRECT_GW_MAX) { conv2dGradWeightDirect(rt, x, gy, gw, g); return; }
+  const s = setupFor(rt, geomKey('convGW', g), (table) => convGradWeightSetup(rt, table, g));
+  const { X, GY, C0 } = s.at as { X: number; GY: number; C0: number };
+  rt.f32.set(x.subarray(0, n * cin * h * w), X >> 2);
+  rt.f32.set(gy.subarray(0, n * cout * P), GY >> 2);
+  runPhases(rt, s);
+  gw.set(rt.f32.subarray(C0 >> 2, (C0 >> 2) + cout * K));
+}
+
+function convGradWeightSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<string, number>; phases: number[][][] } {
+  const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
+  const K = cin * kh * kw, P = oh * ow;
   const imgPad = cin * (h + 2 * pad) * (w + 2 * pad), imgOut = cout * P;
   const T = threadsFor(rt, 2 * n * imgOut * K, n);
   const ranges = split(n, T);
   const maxImgs = Math.max(...ranges.map(([a, b]) => b - a));
   const Q = maxImgs * P;
 
-  rt.reset();
   const { X, Xp } = allocInput(rt, g);
   const GY = rt.alloc(n * imgOut * 4);
   const laneA = rt.alloc(cout * 4), rowA = rt.alloc(Q * 4), laneB = rt.alloc(K * 4), rowB = rt.alloc(Q * 4);
@@ -216,13 +279,11 @@ export function conv2dGradWeightWasm(rt: WasmRuntime, x: Float32Array, gy: Float
   const Bp = ranges.map(() => rt.alloc(up(K, NR) * KC * 4));
   const Cs = ranges.map(() => rt.alloc(cout * K * 4));
   rt.commit();
-  const f32 = rt.f32, i32 = rt.i32;
-  f32.set(x.subarray(0, n * cin * h * w), X >> 2);
-  f32.set(gy.subarray(0, n * imgOut), GY >> 2);
-  for (let co = 0; co < cout; co++) i32[(laneA >> 2) + co] = co * P * 4;
-  for (let il = 0, o = rowA >> 2; il < maxImgs; il++) for (let p = 0; p < P; p++) i32[o++] = (il * imgOut + p) * 4;
-  writeKernelOffsets(i32, laneB, g);
-  writePositions(i32, rowB, g, maxImgs, imgPad);
+  const la = table(laneA, cout), ra = table(rowA, Q);
+  for (let co = 0; co < cout; co++) la[co] = co * P * 4;
+  for (let il = 0, o = 0; il < maxImgs; il++) for (let p = 0; p < P; p++) ra[o++] = (il * imgOut + p) * 4;
+  writeKernelOffsets(table(laneB, K), g);
+  writePositions(table(rowB, Q), g, maxImgs, imgPad);
 
   const plan = new Plan(T);
   ranges.forEach(([a, b], t) => {
@@ -236,11 +297,9 @@ export function conv2dGradWeightWasm(rt: WasmRuntime, x: Float32Array, gy: Float
       pushGemm(plan, t, Ap[t]!, Bp[t]!, Cs[t]!, cout, K, kc, K, q > 0);
     }
   });
-  rt.run(plan.lists);
   const reduce = new Plan(1);
   for (let t = 1; t < T; t++) reduce.push(0, 'addInto', Cs[0]!, Cs[t]!, cout * K);
-  rt.exec(reduce.lists[0]!);
-  gw.set(rt.f32.subarray(Cs[0]! >> 2, (Cs[0]! >> 2) + cout * K));
+  return { at: { X, GY, C0: Cs[0]! }, phases: [plan.lists, reduce.lists] };
 }
 
 /**
@@ -259,30 +318,40 @@ const DIRECT_MAX_COUT = 16;
  */
 function conv2dDirect(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y: Float32Array, g: ConvGeom): void {
   const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
+  const K = cin * kh * kw, imgPad = cin * (h + 2 * pad) * (w + 2 * pad);
+  const s = setupFor(rt, geomKey('direct', g), (table) => directSetup(rt, table, g));
+  const { X, Xp, W, Y } = s.at as { X: number; Xp: number; W: number; Y: number };
+  const f32 = rt.f32;
+  f32.set(x.subarray(0, n * cin * h * w), X >> 2);
+  f32.set(wt.subarray(0, cout * K), W >> 2);
+  f32.fill(0, (Xp >> 2) + n * imgPad, (Xp >> 2) + n * imgPad + directSlack(g));
+  runPhases(rt, s);
+  y.set(rt.f32.subarray(Y >> 2, (Y >> 2) + n * cout * oh * ow));
+}
+
+/** A ragged last column panel reads up to NR floats past an image's last row: the zeroed tail after Xp. */
+const directSlack = (g: ConvGeom): number => g.kw + 2 * NR;
+
+function directSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<string, number>; phases: number[][][] } {
+  const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
   const K = cin * kh * kw, Hp = h + 2 * pad, Wp = w + 2 * pad, imgPad = cin * Hp * Wp, imgOut = cout * oh * ow;
   const Q = oh * Wp, mp = up(cout, MR);
-  // A ragged last column panel reads up to NR floats past an image's last row.
-  const slack = kw + 2 * NR;
+  const slack = directSlack(g);
   const T = threadsFor(rt, 2 * n * imgOut * K, n);
   const ranges = split(n, T);
 
-  rt.reset();
   const X = rt.alloc(n * cin * h * w * 4), Xp = rt.alloc((n * imgPad + slack) * 4);
   const W = rt.alloc(cout * K * 4), Ap = rt.alloc(mp * K * 4), Y = rt.alloc(n * imgOut * 4);
   const wLane = rt.alloc(cout * 4), wRow = rt.alloc(K * 4), tapTab = rt.alloc(K * 4);
   const Cs = ranges.map(() => rt.alloc(cout * Q * 4));
   rt.commit();
-  const f32 = rt.f32, i32 = rt.i32;
-  f32.set(x.subarray(0, n * cin * h * w), X >> 2);
-  f32.set(wt.subarray(0, cout * K), W >> 2);
-  f32.fill(0, (Xp >> 2) + n * imgPad, (Xp >> 2) + n * imgPad + slack);
-  for (let co = 0; co < cout; co++) i32[(wLane >> 2) + co] = co * K * 4;
-  for (let p = 0; p < K; p++) i32[(wRow >> 2) + p] = p * 4;
-  writeKernelOffsets(i32, tapTab, g);
+  const wl = table(wLane, cout), wr = table(wRow, K);
+  for (let co = 0; co < cout; co++) wl[co] = co * K * 4;
+  for (let p = 0; p < K; p++) wr[p] = p * 4;
+  writeKernelOffsets(table(tapTab, K), g);
 
   const packA = new Plan(1);
   for (let pc = 0; pc < K; pc += KC) packA.push(0, 'pack4', Ap + mp * pc * 4, W, wLane, wRow + pc * 4, cout, Math.min(KC, K - pc));
-  rt.exec(packA.lists[0]!);
 
   const plan = new Plan(T);
   ranges.forEach(([a, b], t) => {
@@ -298,8 +367,7 @@ function conv2dDirect(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y: Flo
       plan.push(t, 'copy2d', Y + img * imgOut * 4, Cs[t]!, cout, oh, ow * 4, oh * ow * 4, ow * 4, Q * 4, Wp * 4);
     }
   });
-  rt.run(plan.lists);
-  y.set(rt.f32.subarray(Y >> 2, (Y >> 2) + n * imgOut));
+  return { at: { X, Xp, W, Y }, phases: [packA.lists, plan.lists] };
 }
 
 /** Weight gradients with at most this many entries (cout·K) take the packing-free path. */
@@ -314,28 +382,38 @@ const DIRECT_GW_MAX = 4096;
  */
 function conv2dGradWeightDirect(rt: WasmRuntime, x: Float32Array, gy: Float32Array, gw: Float32Array, g: ConvGeom): void {
   const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
+  const K = cin * kh * kw, imgPad = cin * (h + 2 * pad) * (w + 2 * pad), np = up(K, 2);
+  const s = setupFor(rt, geomKey('directGW', g), (table) => directGradWeightSetup(rt, table, g));
+  const { X, Xp, GY, C0 } = s.at as { X: number; Xp: number; GY: number; C0: number };
+  const f32 = rt.f32;
+  f32.set(x.subarray(0, n * cin * h * w), X >> 2);
+  f32.set(gy.subarray(0, n * cout * oh * ow), GY >> 2);
+  f32.fill(0, (Xp >> 2) + n * imgPad, (Xp >> 2) + n * imgPad + kw + 8);
+  runPhases(rt, s);
+  const out = rt.f32, c0 = C0 >> 2;
+  for (let co = 0; co < cout; co++) gw.set(out.subarray(c0 + co * np, c0 + co * np + K), co * K);
+}
+
+function directGradWeightSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<string, number>; phases: number[][][] } {
+  const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
   const K = cin * kh * kw, Hp = h + 2 * pad, Wp = w + 2 * pad, imgPad = cin * Hp * Wp, imgOut = cout * oh * ow;
   const L = up(oh * Wp, 4), mp = up(cout, 4), np = up(K, 2);
-  // Dot products run L floats past a tap's start: the last image needs a zeroed tail.
+  // Dot products run L floats past a tap's start: the last image needs a zeroed tail (kw + 8, zeroed per call).
   const slack = kw + 8;
   const T = threadsFor(rt, 2 * n * imgOut * K, n);
   const ranges = split(n, T);
 
-  rt.reset();
   const X = rt.alloc(n * cin * h * w * 4), Xp = rt.alloc((n * imgPad + slack) * 4);
   const GY = rt.alloc(n * imgOut * 4), GYp = rt.alloc(n * cout * L * 4);
   const aTab = rt.alloc(mp * 4), bTab = rt.alloc(np * 4);
   const Cs = ranges.map(() => rt.alloc(mp * np * 4));
   rt.commit();
-  const f32 = rt.f32, i32 = rt.i32;
-  f32.set(x.subarray(0, n * cin * h * w), X >> 2);
-  f32.set(gy.subarray(0, n * imgOut), GY >> 2);
-  f32.fill(0, (Xp >> 2) + n * imgPad, (Xp >> 2) + n * imgPad + slack);
   // Padding rows and columns repeat the last real one; their results are never copied out.
-  for (let i = 0; i < mp; i++) i32[(aTab >> 2) + i] = Math.min(i, cout - 1) * L * 4;
+  const at = table(aTab, mp), bt = table(bTab, np);
+  for (let i = 0; i < mp; i++) at[i] = Math.min(i, cout - 1) * L * 4;
   for (let j = 0; j < np; j++) {
     const k = Math.min(j, K - 1), ci = Math.floor(k / (kh * kw)), ky = Math.floor(k / kw) % kh, kx = k % kw;
-    i32[(bTab >> 2) + j] = ((ci * Hp + ky) * Wp + kx) * 4;
+    bt[j] = ((ci * Hp + ky) * Wp + kx) * 4;
   }
 
   const plan = new Plan(T);
@@ -351,12 +429,29 @@ function conv2dGradWeightDirect(rt: WasmRuntime, x: Float32Array, gy: Float32Arr
       plan.push(t, 'dotNT', GYp + img * cout * L * 4, aTab, mp, Xp + img * imgPad * 4, bTab, np, L, Cs[t]!, img > a ? 1 : 0);
     }
   });
-  rt.run(plan.lists);
   const reduce = new Plan(1);
   for (let t = 1; t < T; t++) reduce.push(0, 'addInto', Cs[0]!, Cs[t]!, mp * np);
-  rt.exec(reduce.lists[0]!);
-  const out = rt.f32, c0 = Cs[0]! >> 2;
-  for (let co = 0; co < cout; co++) gw.set(out.subarray(c0 + co * np, c0 + co * np + K), co * K);
+  return { at: { X, Xp, GY, C0: Cs[0]! }, phases: [plan.lists, reduce.lists] };
+}
+
+const flips = new Map<string, Int32Array>();
+/**
+ * perm[i] = index in a [cout, cin, kh, kw] kernel of entry i of its flipped, channel-transposed
+ * [cin, cout, kh, kw] version (cached per shape).
+ */
+function flipPermutation(cout: number, cin: number, kh: number, kw: number): Int32Array {
+  const key = `${cout},${cin},${kh},${kw}`;
+  let perm = flips.get(key);
+  if (perm) return perm;
+  perm = new Int32Array(cout * cin * kh * kw);
+  for (let co = 0; co < cout; co++)
+    for (let ci = 0; ci < cin; ci++)
+      for (let ky = 0; ky < kh; ky++)
+        for (let kx = 0; kx < kw; kx++)
+          perm[((ci * cout + co) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)] = ((co * cin + ci) * kh + ky) * kw + kx;
+  if (flips.size >= MAX_SETUPS) flips.clear();
+  flips.set(key, perm);
+  return perm;
 }
 
 /**
@@ -367,12 +462,8 @@ function conv2dGradWeightDirect(rt: WasmRuntime, x: Float32Array, gy: Float32Arr
 export function conv2dGradInputWasm(rt: WasmRuntime, gy: Float32Array, wt: Float32Array, gx: Float32Array, g: ConvGeom): void {
   const { n, cin, h, w, cout, kh, kw, stride, pad, oh, ow } = g;
   if (stride === 1 && kh === kw && pad <= kh - 1 && oh === h + 2 * pad - kh + 1 && ow === w + 2 * pad - kw + 1) {
-    const flipped = new Float32Array(cin * cout * kh * kw);
-    for (let co = 0; co < cout; co++)
-      for (let ci = 0; ci < cin; ci++)
-        for (let ky = 0; ky < kh; ky++)
-          for (let kx = 0; kx < kw; kx++)
-            flipped[((ci * cout + co) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)] = wt[((co * cin + ci) * kh + ky) * kw + kx]!;
+    const perm = flipPermutation(cout, cin, kh, kw), flipped = new Float32Array(perm.length);
+    for (let i = 0; i < perm.length; i++) flipped[i] = wt[perm[i]!]!;
     conv2dWasm(rt, gy, flipped, gx, {
       n, cin: cout, h: oh, w: ow, cout: cin, kh, kw, stride: 1, pad: kh - 1 - pad, oh: h, ow: w,
     });

@@ -44,6 +44,33 @@ export function leakyWasm(rt: WasmRuntime, x: Float32Array, gy: Float32Array | n
   get(rt, G, y, n);
 }
 
+/**
+ * The exp-based activations (sigmoid, ELU) and their gradients: operands are copied into arena
+ * arrays padded to a multiple of 4 floats (the kernels have no scalar tail; padding lanes compute
+ * garbage that is never copied out), vector groups are split over threads, and the last operand
+ * is the output. `ins` are the inputs in the kernel's argument order.
+ */
+export function activationWasm(rt: WasmRuntime, fn: 'sigmoid' | 'sigmoidGrad' | 'elu' | 'eluGrad', ins: Float32Array[],
+                               out: Float32Array, n: number, alpha: number): void {
+  if (n === 0) return;
+  const groups = Math.ceil(n / 4);
+  rt.reset();
+  const A = ins.map(() => rt.alloc(groups * 16));
+  const O = rt.alloc(groups * 16);
+  rt.commit();
+  ins.forEach((a, i) => put(rt, A[i]!, a, n));
+  const T = threadsFor(rt, n, groups);
+  const plan = new Plan(T);
+  split(groups, T).forEach(([g0, g1], t) => {
+    if (g1 <= g0) return;
+    const ptrs = [...A.map((a) => a + g0 * 16), O + g0 * 16];
+    if (fn === 'elu' || fn === 'eluGrad') plan.push(t, fn, ...ptrs, g1 - g0, f32Bits(alpha));
+    else plan.push(t, fn, ...ptrs, g1 - g0);
+  });
+  rt.run(plan.lists);
+  get(rt, O, out, n);
+}
+
 /** Per-row sums (and Σa·b for rowDot2) for rows [0, rows), split over threads. */
 function rowPass(rt: WasmRuntime, plan: Plan, fn: 'rowSum' | 'rowSqDev' | 'rowDot2', a: number, b: number, rows: number, inner: number,
                  param: number, out: number, out2: number, T: number): void {

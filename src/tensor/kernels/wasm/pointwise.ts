@@ -297,7 +297,109 @@ function upsample2Grad(): FnBuilder {
   return f;
 }
 
+/**
+ * Loops `groups` times over 4-float vectors, advancing each pointer in `ptrs` by 16 bytes. The
+ * exp-based kernels below have no scalar tail: their driver pads operands to a multiple of 4
+ * floats in the arena and copies back only the real ones.
+ */
+function vecLoop(f: FnBuilder, groups: Local<T.i32>, ptrs: Local<T.i32>[], body: () => void): void {
+  const left = f.local(T.i32);
+  f.set(left, groups);
+  f.while_(() => f.i32GtS(left, 0), () => {
+    body();
+    for (const p of ptrs) f.inc(p, 16);
+    f.set(left, () => f.i32Sub(left, 1));
+  });
+}
+
+/**
+ * expm1 of four lanes t ∈ [−87, 0] (callers clamp), in two parts: t = n·ln2 + r with |r| ≤ ln2/2,
+ * `scale` = 2ⁿ (built from exponent bits) and `em1` = expm1(r) by its Taylor series to r⁷
+ * (truncation < 2e-8 relative). Then eᵗ = scale·em1 + scale and expm1(t) = scale·em1 + (scale − 1);
+ * for n = 0 the latter is em1 itself, so small arguments keep full relative accuracy. ln2 is split
+ * in two (Cody–Waite) so n·ln2hi is exact.
+ */
+function expParts(f: FnBuilder, t: Local<T.v128>, scale: Local<T.v128>, em1: Local<T.v128>): void {
+  const c = (v: number) => (): void => { f.f32x4Splat(() => f.f32Const(v)); };
+  const n = f.local(T.v128), r = f.local(T.v128);
+  f.set(n, () => f.f32x4Nearest(() => f.f32x4Mul(t, c(Math.LOG2E))));
+  f.set(r, () => f.f32x4Sub(() => f.f32x4Sub(t, () => f.f32x4Mul(n, c(0.693359375))), () => f.f32x4Mul(n, c(-2.12194440e-4))));
+  f.set(scale, () => f.i32x4Shl(() => f.i32x4Add(() => f.i32x4TruncSatF32x4S(n), () => f.i32x4Const([127, 127, 127, 127])), 23));
+  // em1 = r + r²·(1/2 + r·(1/6 + r·(1/24 + r·(1/120 + r·(1/720 + r/5040)))))
+  let poly: () => void = c(1 / 5040);
+  for (const k of [1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2]) {
+    const inner = poly;
+    poly = () => { f.f32x4Add(c(k), () => f.f32x4Mul(r, inner)); };
+  }
+  f.set(em1, () => f.f32x4Add(r, () => f.f32x4Mul(() => f.f32x4Mul(r, r), poly)));
+}
+
+/**
+ * sigmoid(x, y, groups): y = 1/(1 + e^−x) for x ≥ 0, e^x/(1 + e^x) otherwise (the reference's
+ * split), both from e = e^−|x|, so exp never overflows.
+ */
+function sigmoid(): FnBuilder {
+  const f = new FnBuilder('sigmoid', i32s(3));
+  const x = f.param(0, T.i32), y = f.param(1, T.i32), groups = f.param(2, T.i32);
+  const v = f.local(T.v128), t = f.local(T.v128), scale = f.local(T.v128), em1 = f.local(T.v128), e = f.local(T.v128), d = f.local(T.v128);
+  vecLoop(f, groups, [x, y], () => {
+    f.set(v, () => f.v128Load(x));
+    // t = max(−|x|, −87) = max(min(x, −x), −87)
+    f.set(t, () => f.f32x4Max(() => f.f32x4Min(v, () => f.f32x4Sub(() => f.v128Zero(), v)), () => f.f32x4Splat(() => f.f32Const(-87))));
+    expParts(f, t, scale, em1);
+    f.set(e, () => f.f32x4Add(() => f.f32x4Mul(scale, em1), scale));
+    f.set(d, () => f.f32x4Add(() => f.f32x4Splat(() => f.f32Const(1)), e));
+    f.v128Store(y, () => f.v128Bitselect(() => f.f32x4Div(() => f.f32x4Splat(() => f.f32Const(1)), d), () => f.f32x4Div(e, d),
+      () => f.f32x4Ge(v, () => f.v128Zero())));
+  });
+  return f;
+}
+
+/** sigmoidGrad(y, gy, gx, groups): gx = gy·y·(1 − y). */
+function sigmoidGrad(): FnBuilder {
+  const f = new FnBuilder('sigmoidGrad', i32s(4));
+  const y = f.param(0, T.i32), gy = f.param(1, T.i32), gx = f.param(2, T.i32), groups = f.param(3, T.i32);
+  const s = f.local(T.v128);
+  vecLoop(f, groups, [y, gy, gx], () => {
+    f.set(s, () => f.v128Load(y));
+    f.v128Store(gx, () => f.f32x4Mul(() => f.f32x4Mul(() => f.v128Load(gy), s), () => f.f32x4Sub(() => f.f32x4Splat(() => f.f32Const(1)), s)));
+  });
+  return f;
+}
+
+/** elu(x, y, groups, alphaBits): y = x > 0 ? x : α·expm1(x). */
+function elu(): FnBuilder {
+  const f = new FnBuilder('elu', i32s(4));
+  const x = f.param(0, T.i32), y = f.param(1, T.i32), groups = f.param(2, T.i32), ab = f.param(3, T.i32);
+  const v = f.local(T.v128), t = f.local(T.v128), scale = f.local(T.v128), em1 = f.local(T.v128), av = f.local(T.v128);
+  f.set(av, () => f.f32x4Splat(() => f.f32FromBits(ab)));
+  vecLoop(f, groups, [x, y], () => {
+    f.set(v, () => f.v128Load(x));
+    f.set(t, () => f.f32x4Max(() => f.f32x4Min(v, () => f.v128Zero()), () => f.f32x4Splat(() => f.f32Const(-87))));
+    expParts(f, t, scale, em1);
+    const expm1 = (): void => { f.f32x4Add(() => f.f32x4Mul(scale, em1), () => f.f32x4Sub(scale, () => f.f32x4Splat(() => f.f32Const(1)))); };
+    f.v128Store(y, () => f.v128Bitselect(v, () => f.f32x4Mul(av, expm1), () => f.f32x4Gt(v, () => f.v128Zero())));
+  });
+  return f;
+}
+
+/** eluGrad(x, y, gy, gx, groups, alphaBits): gx = x > 0 ? gy : gy·(y + α). */
+function eluGrad(): FnBuilder {
+  const f = new FnBuilder('eluGrad', i32s(6));
+  const x = f.param(0, T.i32), y = f.param(1, T.i32), gy = f.param(2, T.i32), gx = f.param(3, T.i32);
+  const groups = f.param(4, T.i32), ab = f.param(5, T.i32);
+  const g = f.local(T.v128), av = f.local(T.v128);
+  f.set(av, () => f.f32x4Splat(() => f.f32FromBits(ab)));
+  vecLoop(f, groups, [x, y, gy, gx], () => {
+    f.set(g, () => f.v128Load(gy));
+    f.v128Store(gx, () => f.v128Bitselect(g, () => f.f32x4Mul(g, () => f.f32x4Add(() => f.v128Load(y), av)),
+      () => f.f32x4Gt(() => f.v128Load(x), () => f.v128Zero())));
+  });
+  return f;
+}
+
 export const POINTWISE_FNS = {
+  sigmoid, sigmoidGrad, elu, eluGrad,
   leaky, leakyGrad, rowSum, rowSqDev, rowDot2, rowAffine, maxPool2, scatterAdd, upsample2, upsample2Grad,
 } as const;
 

@@ -159,6 +159,8 @@ export class WasmRuntime {
       active.push(t);
     }
     if (active.length > 0) {
+      // Workers are gone after dispose: waiting for them would hang forever.
+      if (this.disposed) throw new Error('wasm backend: used after disposeWasmBackend() (activate a backend again with useBackend)');
       this.seq++;
       // Place every list before starting anyone: placing may grow memory.
       const ptrs = active.map((t) => {
