@@ -17,7 +17,7 @@ import * as ag from '../src/autograd/index.ts';
 import { Rng, randNormal, randUniform } from '../src/tensor/creation.ts';
 import { useBackend } from '../src/tensor/backends.ts';
 import { writeFileAtomic } from '../src/tensor/io/atomic.ts';
-import { Adam, type Module } from '../src/nn/index.ts';
+import { Adam, ConvTranspose2d, type Module } from '../src/nn/index.ts';
 import { buildAutoencoder, buildEncoder, type Autoencoder, type Encoder, type NetName } from '../src/svdd/networks.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
 
@@ -53,7 +53,7 @@ function layerFlop(m: Module, x: readonly number[], y: readonly number[]): numbe
   if (!w) return 0;
   const outElems = y.reduce((a, b) => a * b, 1);
   if (w.rank === 4) {
-    const isTransposed = m.constructor.name === 'ConvTranspose2d';
+    const isTransposed = m instanceof ConvTranspose2d;
     const k = w.shape[2]! * w.shape[3]!;
     // conv: each output element sums cin·k products; transposed: each INPUT element scatters to cout·k.
     return isTransposed ? 2 * x.reduce((a, b) => a * b, 1) * w.shape[1]! * k : 2 * outElems * w.shape[1]! * k;
@@ -114,6 +114,7 @@ function epochWorkload(netKey: 'mnist' | 'cifar', workload: 'ae_epoch' | 'svdd_e
       : ag.mean(ag.sum(ag.square(ag.sub(out, c)), 1));
     ag.backward(loss);
     opt.step();
+    ag.releaseGraph(loss); // as the trainer does: the step's intermediates go back to the pool
   };
   step();
   const t0 = performance.now();
