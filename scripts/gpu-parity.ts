@@ -16,21 +16,9 @@ import type { ConvGeom, KernelSet, UnaryName } from '../src/tensor/kernels/types
 import type { AsyncKernels, GpujsMode } from '../src/tensor/kernels/gpujs/index.ts';
 import { createGpujsAsyncKernels, createGpujsBackend, detectRealGpu } from '../src/tensor/kernels/gpujs/index.ts';
 import { loadGpujs } from '../src/tensor/kernels/gpujs/gpu-types.ts';
+import { convGeom as geom, randomFloats as rand } from '../test/helpers.ts';
 
-function rand(n: number, seed: number): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = (s / 4294967296) * 2 - 1;
-  }
-  return out;
-}
 
-function geom(n: number, cin: number, h: number, w: number, cout: number, kh: number, kw: number, stride: number, pad: number): ConvGeom {
-  const oh = Math.floor((h + 2 * pad - kh) / stride) + 1, ow = Math.floor((w + 2 * pad - kw) / stride) + 1;
-  return { n, cin, h, w, cout, kh, kw, stride, pad, oh, ow };
-}
 
 /** Largest |got − want| / (tol·(1 + |want|)); ≤ 1 passes. */
 function worst(got: Float32Array | Int32Array, want: Float32Array | Int32Array, k: number): number {

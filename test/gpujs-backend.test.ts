@@ -9,33 +9,12 @@ import type { ConvGeom, UnaryName } from '../src/tensor/kernels/types.ts';
 import type { GpujsBackend } from '../src/tensor/kernels/gpujs/index.ts';
 import { createGpujsBackend, detectRealGpu, disposeGpujsBackend } from '../src/tensor/kernels/gpujs/index.ts';
 import { kernelProvider, registerBackend, setBackend } from '../src/tensor/kernels/registry.ts';
+import { convGeom as geom, expectKernelClose, randomFloats as rand } from './helpers.ts';
 
-function rand(n: number, seed: number): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = (s / 4294967296) * 2 - 1;
-  }
-  return out;
-}
+const expectClose = (got: Float32Array, want: Float32Array, k: number, what: string): void => expectKernelClose(got, want, k, what, 3);
 
-/** |got − want| ≤ 1e-5·√K·(1 + |want|) (≈1e-4 relative for the sums here). */
-function expectClose(got: Float32Array, want: Float32Array, k: number, what: string): void {
-  expect(got.length).to.equal(want.length);
-  const tol = 1e-5 * Math.max(3, Math.sqrt(Math.max(1, k)));
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i]! - want[i]!);
-    if (!(err <= tol * (1 + Math.abs(want[i]!)))) {
-      expect.fail(`${what}: element ${i} is ${got[i]}, reference ${want[i]} (tolerance ${tol})`);
-    }
-  }
-}
 
-function geom(n: number, cin: number, h: number, w: number, cout: number, kh: number, kw: number, stride: number, pad: number): ConvGeom {
-  const oh = Math.floor((h + 2 * pad - kh) / stride) + 1, ow = Math.floor((w + 2 * pad - kw) / stride) + 1;
-  return { n, cin, h, w, cout, kh, kw, stride, pad, oh, ow };
-}
+
 
 const dims = [1, 3, 7, 13];
 const convGeoms: [string, ConvGeom][] = [

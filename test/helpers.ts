@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { readSafetensors } from '../src/tensor/io/safetensors.ts';
 import { Tensor, tensorFromArray } from '../src/tensor/tensor.ts';
-import type { DType } from '../src/tensor/kernels/types.ts';
+import type { ConvGeom, DType } from '../src/tensor/kernels/types.ts';
 
 export const fixturesDir = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
@@ -47,4 +47,36 @@ export function expectClose(a: Tensor | ArrayLike<number>, b: Tensor | ArrayLike
   }
   const e = relError(a, b);
   if (!(e <= tol)) throw new Error(`${what}: relative error ${e.toExponential(3)} exceeds ${tol}`);
+}
+
+/** Deterministic uniform(−1, 1) floats (xorshift32), so a kernel-parity failure reproduces. */
+export function randomFloats(n: number, seed: number): Float32Array {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    out[i] = (s / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+/** Convolution geometry with PyTorch's output size. */
+export function convGeom(n: number, cin: number, h: number, w: number, cout: number, kh: number, kw: number, stride: number, pad: number): ConvGeom {
+  const oh = Math.floor((h + 2 * pad - kh) / stride) + 1, ow = Math.floor((w + 2 * pad - kw) / stride) + 1;
+  return { n, cin, h, w, cout, kh, kw, stride, pad, oh, ow };
+}
+
+/**
+ * Kernel parity in float32: |got − want| ≤ 1e-5·max(minScale, √K)·(1 + |want|), since float32
+ * rounding grows like √K over a K-term sum.
+ */
+export function expectKernelClose(got: Float32Array, want: Float32Array, k: number, what: string, minScale = 1): void {
+  if (got.length !== want.length) throw new Error(`${what}: ${got.length} values, reference has ${want.length}`);
+  const tol = 1e-5 * Math.max(minScale, Math.sqrt(Math.max(1, k)));
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i]! - want[i]!);
+    if (!(err <= tol * (1 + Math.abs(want[i]!)))) {
+      throw new Error(`${what}: element ${i} is ${got[i]}, reference ${want[i]} (tolerance ${tol})`);
+    }
+  }
 }

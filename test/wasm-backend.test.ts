@@ -2,41 +2,18 @@ import { expect } from 'chai';
 import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
 import type { Backend, ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
 import { createWasmBackend, disposeWasmBackend, wasmFeatures, wasmMemoryBytes } from '../src/tensor/kernels/wasm/index.ts';
-import { fixture, expectClose as expectRelClose } from './helpers.ts';
 import * as ag from '../src/autograd/index.ts';
 import type { Module } from '../src/nn/index.ts';
 import { buildAutoencoder, buildEncoder, type NetName } from '../src/svdd/networks.ts';
 import { shutdownBackends, useBackend } from '../src/tensor/backends.ts';
 import { setBackend } from '../src/tensor/kernels/registry.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
+import { convGeom as geom, expectClose as expectRelClose, expectKernelClose, fixture, randomFloats as rand } from './helpers.ts';
 
-/** Deterministic uniform(−1, 1) floats, so a failure reproduces. */
-function rand(n: number, seed: number): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = (s / 4294967296) * 2 - 1;
-  }
-  return out;
-}
+const expectClose = (got: Float32Array, want: Float32Array, k: number, what: string): void => expectKernelClose(got, want, k, what, 1);
 
-/** |got − want| ≤ 1e-5·√K·(1 + |want|): float32 rounding grows like √K over a K-term sum. */
-function expectClose(got: Float32Array, want: Float32Array, k: number, what: string): void {
-  expect(got.length).to.equal(want.length);
-  const tol = 1e-5 * Math.sqrt(Math.max(1, k));
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i]! - want[i]!);
-    if (!(err <= tol * (1 + Math.abs(want[i]!)))) {
-      expect.fail(`${what}: element ${i} is ${got[i]}, reference ${want[i]} (tolerance ${tol})`);
-    }
-  }
-}
 
-function geom(n: number, cin: number, h: number, w: number, cout: number, kh: number, kw: number, stride: number, pad: number): ConvGeom {
-  const oh = Math.floor((h + 2 * pad - kh) / stride) + 1, ow = Math.floor((w + 2 * pad - kw) / stride) + 1;
-  return { n, cin, h, w, cout, kh, kw, stride, pad, oh, ow };
-}
+
 
 const gemmSizes: [number, number, number][] = [
   [1, 1, 1], [1, 7, 3], [3, 1, 13], [7, 13, 65], [13, 65, 7], [4, 8, 16], [5, 9, 257], [65, 33, 300], [128, 96, 300],
