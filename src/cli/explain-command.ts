@@ -8,11 +8,10 @@ import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { BACKEND_NAMES, useBackend } from '../tensor/backends.ts';
 import { tensorFromArray } from '../tensor/tensor.ts';
-import { CLASS_NAMES, loadRaw } from '../svdd/data/datasets.ts';
-import { prepareOneClass } from '../svdd/data/preprocess.ts';
+import { CLASS_NAMES } from '../svdd/data/datasets.ts';
 import { convLayerNames, gradCam, lastConvLayer, modelScoreFn, type CamScore } from '../svdd/gradcam.ts';
 import { heatmapRgb, imageGridPng, imagePng, overlay, writePngAtomic } from '../svdd/images.ts';
-import { loadModel, preprocessingConstants } from '../svdd/model.ts';
+import { loadModel, loadModelData } from '../svdd/model.ts';
 import { scoreInputs } from '../svdd/predict.ts';
 import { UsageError } from '../svdd/run.ts';
 import { parseChoice, parseList, parseNumber } from './args.ts';
@@ -116,8 +115,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
   if (!layers.includes(layer)) throw new UsageError(`--layer: '${layer}' is not a conv layer of ${meta.net} (conv layers: ${layers.join(', ')})`);
   const scoreFn = modelScoreFn(meta, scoreName);
 
-  const raw = loadRaw(meta.dataset, values['data-dir']);
-  const data = prepareOneClass(raw, meta.normalClass, { constants: preprocessingConstants(meta), testSubset });
+  const { raw, data } = loadModelData(meta, values['data-dir'], testSubset);
   const test = data.test;
   const per = data.pixelsPerImage;
   const [ch, h, w] = [data.channels, data.height, data.width];

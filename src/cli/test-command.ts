@@ -2,10 +2,8 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { useBackend } from '../tensor/backends.ts';
-import { loadRaw } from '../svdd/data/datasets.ts';
-import { prepareOneClass } from '../svdd/data/preprocess.ts';
 import { evaluate, scoreImages } from '../svdd/evaluate.ts';
-import { loadModel, preprocessingConstants } from '../svdd/model.ts';
+import { loadModel, loadModelData } from '../svdd/model.ts';
 import { UsageError, logEvaluation, perSampleScores, toImageSet } from '../svdd/run.ts';
 import { parseNumber } from './args.ts';
 
@@ -18,9 +16,8 @@ export async function testCommand(values: Record<string, string | boolean | unde
   if (typeof values.model !== 'string') throw new UsageError('svdd test: --model DIR is required');
   await useBackend(typeof values.backend === 'string' ? values.backend : 'auto');
   const model = loadModel(values.model);
-  const raw = loadRaw(model.meta.dataset, typeof values['data-dir'] === 'string' ? values['data-dir'] : undefined);
   const testSubset = typeof values['test-subset'] === 'string' ? parseNumber('--test-subset', values['test-subset'], { integer: true, min: 2 }) : undefined;
-  const data = prepareOneClass(raw, model.meta.normalClass, { constants: preprocessingConstants(model.meta), testSubset });
+  const { data } = loadModelData(model.meta, typeof values['data-dir'] === 'string' ? values['data-dir'] : undefined, testSubset);
   const scores = scoreImages(model, toImageSet(data.test, data));
   const evaluation = evaluate(model, scores, data.test.labels);
   logEvaluation((l) => out(`${l}\n`), evaluation);

@@ -9,8 +9,8 @@ import { createRequire } from 'node:module';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../tensor/io/safetensors.ts';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import type { Module } from '../nn/index.ts';
-import type { DatasetName } from './data/datasets.ts';
-import type { MinMax } from './data/preprocess.ts';
+import { loadRaw, type DatasetName, type RawDataset } from './data/datasets.ts';
+import { prepareOneClass, type MinMax, type OneClassData } from './data/preprocess.ts';
 import type { GaussianJSON } from './gaussian.ts';
 import { buildAutoencoder, buildEncoder, type Autoencoder, type Encoder, type NetName } from './networks.ts';
 import type { Objective } from './trainer.ts';
@@ -93,6 +93,12 @@ export function loadModel(dir: string): LoadedModel {
   }
 }
 
-export function preprocessingConstants(meta: ModelMeta): MinMax {
-  return { min: meta.preprocessing.min, max: meta.preprocessing.max };
+/**
+ * The one-class data of a saved model's dataset, preprocessed with the constants saved with it
+ * (not recomputed), as `svdd test`, `explain` and `report` need to reproduce its scores.
+ */
+export function loadModelData(meta: ModelMeta, dataDir?: string, testSubset?: number): { raw: RawDataset; data: OneClassData } {
+  const constants: MinMax = { min: meta.preprocessing.min, max: meta.preprocessing.max };
+  const raw = loadRaw(meta.dataset, dataDir);
+  return { raw, data: prepareOneClass(raw, meta.normalClass, { constants, testSubset }) };
 }

@@ -19,11 +19,16 @@ let gpujsLoaded = false;
  * Looks for a hardware GPU only when one could be reachable: gpu.js needs the optional `gl`
  * package for a GPU in Node. SVDD_NO_GPU=1 skips the probe.
  */
-async function realGpu(): Promise<boolean> {
-  if (process.env.SVDD_NO_GPU === '1') return false;
-  try { createRequire(import.meta.url).resolve('gl'); } catch { return false; }
-  const { detectRealGpu } = await import('./kernels/gpujs/index.ts');
-  return (await detectRealGpu()).real;
+let gpuProbe: Promise<boolean> | null = null;
+function realGpu(): Promise<boolean> {
+  // The probe loads gpu.js and opens a GL context: do it once per process, not per useBackend call.
+  gpuProbe ??= (async () => {
+    if (process.env.SVDD_NO_GPU === '1') return false;
+    try { createRequire(import.meta.url).resolve('gl'); } catch { return false; }
+    const { detectRealGpu } = await import('./kernels/gpujs/index.ts');
+    return (await detectRealGpu()).real;
+  })();
+  return gpuProbe;
 }
 
 /** Activates a backend; returns its name ('wasm' or 'ts'). threads: wasm worker threads (default all cores). */

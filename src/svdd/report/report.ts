@@ -8,9 +8,8 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } fr
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../tensor/io/atomic.ts';
 import { useBackend } from '../../tensor/backends.ts';
-import { CLASS_NAMES, loadRaw, type DatasetName } from '../data/datasets.ts';
-import { prepareOneClass } from '../data/preprocess.ts';
-import { loadModel, preprocessingConstants, type ModelMeta } from '../model.ts';
+import { CLASS_NAMES, type DatasetName } from '../data/datasets.ts';
+import { loadModel, loadModelData, type ModelMeta } from '../model.ts';
 import { auroc, prCurve, quantileLinear, rocCurve } from '../metrics.ts';
 import { encodeAll } from '../trainer.ts';
 import { UsageError, toImageSet, type RunResults } from '../run.ts';
@@ -99,9 +98,8 @@ export async function latentProjection(run: RunDir, opts: LatentOptions = {}): P
   await useBackend(opts.backend ?? 'auto');
   const model = loadModel(run.dir);
   const dataDir = opts.dataDir ?? (typeof run.config.dataDir === 'string' ? run.config.dataDir : undefined);
-  const raw = loadRaw(model.meta.dataset, dataDir);
   const testSubset = typeof run.config.testSubset === 'number' ? run.config.testSubset : undefined;
-  const data = prepareOneClass(raw, model.meta.normalClass, { constants: preprocessingConstants(model.meta), testSubset });
+  const { data } = loadModelData(model.meta, dataDir, testSubset);
   const set = toImageSet(data.test, data);
   const codes = encodeAll(model.encode, model.net, set);
   const d = model.meta.repDim;
