@@ -180,23 +180,27 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo): 
 
   let gaussianInfo: RunResults['gaussian'] = null;
   if (cfg.threshold === 'adaptive') {
-    // The Gaussian is fitted on the training codes; thresholds are calibrated on the held-out
-    // validation images, which no gradient step has seen.
     const g = fitGaussian(trainCodes, trainSet.count, centerC.length, { shrinkage: cfg.shrinkage });
     meta.gaussian = g.toJSON();
-    gaussianInfo = { fittedOn: `training codes of ${trainSet.count} normal images`, shrinkage: g.shrinkage, ridge: g.ridge };
-    const valScores = scoreImages(model, toImageSet(data.val, data));
-    const thresholds: ThresholdRecord[] = [
-      { ...quantileThreshold(valScores.svdd, cfg.alpha), score: 'svdd' },
-      { ...quantileThreshold(valScores.mahalanobis!, cfg.alpha), score: 'mahalanobis' },
-    ].map((th) => ({ method: th.method, alpha: th.alpha, tau: th.tau, score: th.score as 'svdd' | 'mahalanobis' }));
-    if (cfg.chi2) { const c2 = chi2Threshold(centerC.length, cfg.alpha); thresholds.push({ method: 'chi2', alpha: c2.alpha, tau: c2.tau, score: 'mahalanobis' }); }
-    meta.thresholds = thresholds;
     meta.decisionScore = 'mahalanobis';
-    log(`adaptive thresholds (α = ${cfg.alpha}, from ${data.val.count} held-out normal images): ${thresholds.map((th) => `${th.score}/${th.method} τ = ${th.tau.toPrecision(5)}`).join(', ')}; Gaussian shrinkage ${g.shrinkage.toPrecision(3)}`);
-  } else if (data.val.count > 0) {
+    gaussianInfo = { fittedOn: `training codes of ${trainSet.count} normal images`, shrinkage: g.shrinkage, ridge: g.ridge };
+    log(`Gaussian of the training codes: shrinkage ${g.shrinkage.toPrecision(3)}, ridge ${g.ridge.toPrecision(3)}`);
+  }
+  if (data.val.count > 0) {
+    // Thresholds are calibrated on the held-out validation images, which no gradient step has seen;
+    // the Mahalanobis score (adaptive) gets one beside the plain SVDD distance.
     const valScores = scoreImages(model, toImageSet(data.val, data));
-    meta.thresholds = [{ ...quantileThreshold(valScores.svdd, cfg.alpha), score: 'svdd' }].map((th) => ({ method: th.method, alpha: th.alpha, tau: th.tau, score: 'svdd' as const }));
+    const quantile = (scores: Float64Array, score: ThresholdRecord['score']): ThresholdRecord => {
+      const th = quantileThreshold(scores, cfg.alpha);
+      return { method: th.method, alpha: th.alpha, tau: th.tau, score };
+    };
+    meta.thresholds = [quantile(valScores.svdd, 'svdd')];
+    if (valScores.mahalanobis) meta.thresholds.push(quantile(valScores.mahalanobis, 'mahalanobis'));
+    if (cfg.chi2 && meta.gaussian) {
+      const c2 = chi2Threshold(centerC.length, cfg.alpha);
+      meta.thresholds.push({ method: 'chi2', alpha: c2.alpha, tau: c2.tau, score: 'mahalanobis' });
+    }
+    log(`label-free thresholds (α = ${cfg.alpha}, from ${data.val.count} held-out normal images): ${meta.thresholds.map((th) => `${th.score}/${th.method} τ = ${th.tau.toPrecision(5)}`).join(', ')}`);
   }
   saveModel(outDir, scoring.net, meta);
 
