@@ -1,7 +1,7 @@
 import type { GradNode, Tensor } from '../tensor/tensor.ts';
 import { add, sumToShape } from './ops/elementwise.ts';
 import { ones, zeros } from '../tensor/creation.ts';
-import { releaseArray } from '../tensor/tensor.ts';
+import { isWholeStorage, releaseArray, storageKey } from '../tensor/tensor.ts';
 import { shapeStr } from '../tensor/layout.ts';
 
 let gradEnabled = true;
@@ -68,18 +68,19 @@ function propagate(root: Tensor, gy?: Tensor, keep: ReadonlySet<number> = new Se
   }
   const grads = new Map<number, Tensor>([[root.id, seed]]);
   const order = topoOrder(root);
-  const protectedBuffers = new Set<ArrayBufferLike>([seed.storage.buffer]);
+  const protectedBuffers = new Set<object>([storageKey(seed.storage)]);
   for (const t of order) {
-    protectedBuffers.add(t.storage.buffer);
-    for (const inp of t.gradNode?.inputs ?? []) protectedBuffers.add(inp.storage.buffer);
+    protectedBuffers.add(storageKey(t.storage));
+    for (const inp of t.gradNode?.inputs ?? []) protectedBuffers.add(storageKey(inp.storage));
   }
-  const refs = new Map<ArrayBufferLike, number>([[seed.storage.buffer, 1]]);
-  const hold = (g: Tensor): void => { refs.set(g.storage.buffer, (refs.get(g.storage.buffer) ?? 0) + 1); };
+  const refs = new Map<object, number>([[storageKey(seed.storage), 1]]);
+  const hold = (g: Tensor): void => { const k = storageKey(g.storage); refs.set(k, (refs.get(k) ?? 0) + 1); };
   const drop = (g: Tensor): void => {
-    const left = (refs.get(g.storage.buffer) ?? 1) - 1;
-    if (left > 0) { refs.set(g.storage.buffer, left); return; }
-    refs.delete(g.storage.buffer);
-    if (!protectedBuffers.has(g.storage.buffer)) releaseArray(g.storage);
+    const k = storageKey(g.storage);
+    const left = (refs.get(k) ?? 1) - 1;
+    if (left > 0) { refs.set(k, left); return; }
+    refs.delete(k);
+    if (!protectedBuffers.has(k)) releaseArray(g.storage);
   };
   noGrad(() => {
     for (let i = order.length - 1; i >= 0; i--) {
@@ -127,29 +128,29 @@ export function backward(root: Tensor, gy?: Tensor): void {
  * Never released: the storage of any leaf reachable from root (parameters, the input batch,
  * constants, running statistics — including non-leaf views that share it, such as a reshaped
  * bias), any `.grad` in the graph, and the storage of the tensors in `keep` (what the caller
- * still holds). Buffers are compared by their ArrayBuffer, so views are covered too.
+ * still holds). Buffers are compared by storageKey (their ArrayBuffer), so views are covered too.
  */
 export function releaseGraph(root: Tensor, keep: readonly Tensor[] = []): void {
   if (!root.gradNode) return;
   const nodes: Tensor[] = [];
-  const protectedBuffers = new Set<ArrayBufferLike>();
-  for (const t of keep) protectedBuffers.add(t.storage.buffer);
+  const protectedBuffers = new Set<object>();
+  for (const t of keep) protectedBuffers.add(storageKey(t.storage));
   const seen = new Set<number>([root.id]);
   const stack: Tensor[] = [root];
   while (stack.length > 0) {
     const t = stack.pop()!;
-    if (t.grad) protectedBuffers.add(t.grad.storage.buffer);
-    if (!t.gradNode) { protectedBuffers.add(t.storage.buffer); continue; }
+    if (t.grad) protectedBuffers.add(storageKey(t.grad.storage));
+    if (!t.gradNode) { protectedBuffers.add(storageKey(t.storage)); continue; }
     nodes.push(t);
     for (const inp of t.gradNode.inputs) if (!seen.has(inp.id)) { seen.add(inp.id); stack.push(inp); }
   }
-  const released = new Set<ArrayBufferLike>();
+  const released = new Set<object>();
   for (const t of nodes) {
     t.gradNode = null;
     t.requiresGrad = false;
     // Only a whole-buffer array can be pooled (releaseArray ignores views), once per buffer.
-    const a = t.storage, buf = a.buffer;
-    if (a.byteOffset !== 0 || a.byteLength !== buf.byteLength || protectedBuffers.has(buf) || released.has(buf)) continue;
+    const a = t.storage, buf = storageKey(a);
+    if (!isWholeStorage(a) || protectedBuffers.has(buf) || released.has(buf)) continue;
     released.add(buf);
     releaseArray(a);
   }

@@ -40,6 +40,9 @@ export class Tensor {
     const l = this.layout;
     if (l.isContiguous()) {
       if (l.offset === 0 && this.storage.length === l.size) return this.storage;
+      // A block of backend memory is recycled when its array is collected, which a view would
+      // not prevent: hand out a copy instead of a view that could outlive it.
+      if (backendBlocks.has(this.storage)) return this.storage.slice(l.offset, l.offset + l.size);
       return this.storage.subarray(l.offset, l.offset + l.size);
     }
     return gatherStrided(this.storage, l);
@@ -108,22 +111,49 @@ const pools: Record<DType, Map<number, FloatArray[]>> = { float32: new Map(), fl
 const pooled = new WeakSet<FloatArray>();
 let pooledBytes = 0;
 
+/** The active backend's allocator (see Backend.alloc): it may place new storage in its own memory. */
+let backendAlloc: ((dtype: DType, length: number) => FloatArray | null) | null = null;
+/**
+ * Arrays that own a block of a backend's memory. They are views of one large shared buffer, so
+ * they are told apart by identity, not by their buffer (see storageKey).
+ */
+const backendBlocks = new WeakSet<FloatArray>();
+
+/** Set by the registry when the active backend changes. */
+export function setStorageAllocator(alloc: ((dtype: DType, length: number) => FloatArray | null) | null): void {
+  backendAlloc = alloc;
+}
+
+/**
+ * The identity of the memory behind an array: its ArrayBuffer (so views of one buffer share it),
+ * or the array itself for a block of backend memory (whose buffer is shared by every block).
+ */
+export function storageKey(a: FloatArray): object {
+  return backendBlocks.has(a) ? a : a.buffer;
+}
+
+/** Whether `a` is a whole allocation (not a view into part of one), so that it may be recycled. */
+export function isWholeStorage(a: FloatArray): boolean {
+  return backendBlocks.has(a) || (a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength);
+}
+
 /** A zeroed array (recycled when one of this length was released). */
 export function allocArray(dtype: DType, length: number): FloatArray {
   if (length >= POOL_MIN_ELEMS) {
     const a = pools[dtype].get(length)?.pop();
     if (a) { pooled.delete(a); pooledBytes -= a.byteLength; return a.fill(0); }
   }
+  const own = backendAlloc?.(dtype, length);
+  if (own) { backendBlocks.add(own); return own; }
   return dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
 }
 
 /**
- * Declares a tensor storage array dead: nothing may read or write it afterwards. Arrays that are
- * small, views into a larger buffer, or shared memory are simply left to the garbage collector.
+ * Hands an array back for reuse by allocArray. The caller guarantees nothing reads it any more.
+ * Small arrays and views are left to the garbage collector; the pool is bounded.
  */
 export function releaseArray(a: FloatArray): void {
-  if (a.length < POOL_MIN_ELEMS || a.byteOffset !== 0 || a.byteLength !== a.buffer.byteLength) return;
-  if (!(a.buffer instanceof ArrayBuffer) || pooled.has(a) || pooledBytes + a.byteLength > POOL_MAX_BYTES) return;
+  if (a.length < POOL_MIN_ELEMS || !isWholeStorage(a) || pooled.has(a) || pooledBytes + a.byteLength > POOL_MAX_BYTES) return;
   const dtype: DType = a instanceof Float64Array ? 'float64' : 'float32';
   let list = pools[dtype].get(a.length);
   if (!list) { list = []; pools[dtype].set(a.length, list); }

@@ -1,5 +1,6 @@
 import type { Backend, DType, KernelName, KernelSet } from './types.ts';
 import { tsBackend, tsKernels } from './ts/index.ts';
+import { setStorageAllocator } from '../tensor.ts';
 
 /**
  * Backends register by name; `kernels(dtype)` resolves each kernel for the active backend,
@@ -35,6 +36,7 @@ export async function setBackend(name: string): Promise<Backend> {
     registerBackend(b);
   }
   active = b;
+  setStorageAllocator(b.alloc ? b.alloc.bind(b) : null);
   return b;
 }
 

@@ -82,6 +82,9 @@ export interface Backend {
   readonly name: string;
   /** Kernels this backend runs for float32 / float64 data; missing ones fall back to `ts`. */
   readonly kernels: Partial<Record<DType, Partial<KernelSet>>>;
-  /** Allocates a zeroed array for tensor storage (a backend may place it in its own memory). */
-  alloc?(dtype: DType, length: number): FloatArray;
+  /**
+   * A zeroed array for tensor storage placed in the backend's own memory, or null to let the
+   * caller allocate an ordinary one. Such arrays stay valid after the backend changes.
+   */
+  alloc?(dtype: DType, length: number): FloatArray | null;
 }

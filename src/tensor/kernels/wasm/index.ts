@@ -23,6 +23,9 @@ export interface WasmBackendOptions { threads?: number }
 /** 2 GiB: the most a signed i32 byte address reaches; shared memories must declare a maximum. */
 const MAX_PAGES = 32768;
 
+/** Smaller arrays are cheaper to copy than to track as heap blocks. */
+const HEAP_MIN_FLOATS = 1 << 14;
+
 let features: WasmFeatures | undefined;
 
 /** What this engine supports. Turns on relaxed SIMD first (Node 20 keeps it behind a flag). */
@@ -57,8 +60,11 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   if (!feat.simd) throw new Error('wasm backend: this engine lacks WebAssembly SIMD');
   let threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
   if (!feat.threads) threads = 1;
-  const module = new WebAssembly.Module(buildKernelModule({ relaxedSimd: feat.relaxedSimd, shared: threads > 1, maximumPages: MAX_PAGES }));
-  const rt = await WasmRuntime.create(module, threads, MAX_PAGES);
+  // A shared memory even for one thread: tensor storage lives in it, and only a shared memory
+  // keeps existing views valid when it grows.
+  const shared = feat.threads;
+  const module = new WebAssembly.Module(buildKernelModule({ relaxedSimd: feat.relaxedSimd, shared, maximumPages: MAX_PAGES }));
+  const rt = await WasmRuntime.create(module, threads, MAX_PAGES, shared);
   live.add(rt);
 
   const float32: Partial<KernelSet> = {
@@ -122,7 +128,11 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       upsample2Wasm(rt, gy as Float32Array, gx as Float32Array, nc, h, w, true);
     },
   };
-  return { name: 'wasm', kernels: { float32 } };
+  return {
+    name: 'wasm', kernels: { float32 },
+    // Large float32 tensors live in wasm memory, where kernels use them without copying.
+    alloc: (dtype, length) => (dtype === 'float32' && length >= HEAP_MIN_FLOATS ? rt.heapArray(length) : null),
+  };
 }
 
 /** Bytes of wasm memory held by every live backend (steady once shapes repeat). */

@@ -1,13 +1,15 @@
 /**
- * JS drivers for the memory-bound wasm kernels (pointwise.ts): copy the operands into the arena,
- * split rows (or elements, or planes) over the threads, copy the results out. Copying a few MB is
- * a fraction of a millisecond, while the kernels run several times faster than the reference
- * loops, whose data-dependent branches mispredict on random-signed activations.
+ * JS drivers for the memory-bound wasm kernels (pointwise.ts): place the operands (tensors that
+ * live in wasm memory are used in place, others are staged through the arena: operands.ts),
+ * split rows (or elements, or planes) over the threads. These kernels are bound by memory
+ * bandwidth, so every copy avoided is a pass over the data saved; and they still beat the
+ * reference loops, whose data-dependent branches mispredict on random-signed activations.
  *
  * BatchNorm's statistics are summed per row (one image-channel plane) in float32 inside wasm and
  * per channel in float64 here, so they stay close to the reference's float64 sums.
  */
 import { Plan, split } from './ops.ts';
+import { Operands } from './operands.ts';
 import type { WasmRuntime } from './runtime.ts';
 
 /** Below this many elements one thread is faster than waking a worker. */
@@ -21,44 +23,45 @@ function threadsFor(rt: WasmRuntime, elems: number, units: number): number {
   return elems >= MIN_PARALLEL_ELEMS ? Math.max(1, Math.min(rt.threads, units)) : 1;
 }
 
-/** Copies `src[0, n)` into the arena at byte address `at`. */
-function put(rt: WasmRuntime, at: number, src: Float32Array, n: number): void { rt.f32.set(src.subarray(0, n), at >> 2); }
-function get(rt: WasmRuntime, at: number, dst: Float32Array, n: number): void { dst.set(rt.f32.subarray(at >> 2, (at >> 2) + n)); }
-
-/** y = leakyRelu(x), or with `gy` given, gx = leakyRelu'(x)·gy written to y. In place in the arena. */
+/** y = leakyRelu(x), or with `gy` given, gx = leakyRelu'(x)·gy written to y. */
 export function leakyWasm(rt: WasmRuntime, x: Float32Array, gy: Float32Array | null, y: Float32Array, n: number, slope: number): void {
   if (n === 0) return;
-  rt.reset();
-  const X = rt.alloc(n * 4), G = gy ? rt.alloc(n * 4) : X;
-  rt.commit();
-  put(rt, X, x, n);
-  if (gy) put(rt, G, gy, n);
+  const io = new Operands(rt);
+  const X = io.input(x, n), G = gy ? io.input(gy, n) : 0, Y = io.output(y, n);
+  io.commit();
   const T = threadsFor(rt, n, n);
   const plan = new Plan(T);
   split(n, T).forEach(([a, b], t) => {
     if (b <= a) return;
-    if (gy) plan.push(t, 'leakyGrad', X + a * 4, G + a * 4, G + a * 4, b - a, f32Bits(slope));
-    else plan.push(t, 'leaky', X + a * 4, X + a * 4, b - a, f32Bits(slope));
+    if (gy) plan.push(t, 'leakyGrad', X + a * 4, G + a * 4, Y + a * 4, b - a, f32Bits(slope));
+    else plan.push(t, 'leaky', X + a * 4, Y + a * 4, b - a, f32Bits(slope));
   });
   rt.run(plan.lists);
-  get(rt, G, y, n);
+  io.finish();
 }
 
 /**
- * The exp-based activations (sigmoid, ELU) and their gradients: operands are copied into arena
- * arrays padded to a multiple of 4 floats (the kernels have no scalar tail; padding lanes compute
- * garbage that is never copied out), vector groups are split over threads, and the last operand
- * is the output. `ins` are the inputs in the kernel's argument order.
+ * The exp-based activations (sigmoid, ELU) and their gradients. The kernels have no scalar tail:
+ * they run whole 4-float groups, so a ragged operand is staged in the arena, padded (its padding
+ * lanes compute garbage that is never copied out). Vector groups are split over threads; the last
+ * operand is the output. `ins` are the inputs in the kernel's argument order.
  */
 export function activationWasm(rt: WasmRuntime, fn: 'sigmoid' | 'sigmoidGrad' | 'elu' | 'eluGrad', ins: Float32Array[],
                                out: Float32Array, n: number, alpha: number): void {
   if (n === 0) return;
   const groups = Math.ceil(n / 4);
-  rt.reset();
-  const A = ins.map(() => rt.alloc(groups * 16));
-  const O = rt.alloc(groups * 16);
-  rt.commit();
-  ins.forEach((a, i) => put(rt, A[i]!, a, n));
+  const io = new Operands(rt);
+  const padded = (a: Float32Array, write: boolean): number => {
+    if (n % 4 === 0) return write ? io.output(a, n) : io.input(a, n);
+    const at = io.scratch(groups * 16);
+    if (write) ragged.push([at, a]); else pending.push([at, a]);
+    return at;
+  };
+  const pending: [number, Float32Array][] = [], ragged: [number, Float32Array][] = [];
+  const A = ins.map((a) => padded(a, false));
+  const O = padded(out, true);
+  io.commit();
+  for (const [at, a] of pending) rt.f32.set(a.subarray(0, n), at >> 2);
   const T = threadsFor(rt, n, groups);
   const plan = new Plan(T);
   split(groups, T).forEach(([g0, g1], t) => {
@@ -68,7 +71,8 @@ export function activationWasm(rt: WasmRuntime, fn: 'sigmoid' | 'sigmoidGrad' | 
     else plan.push(t, fn, ...ptrs, g1 - g0);
   });
   rt.run(plan.lists);
-  get(rt, O, out, n);
+  io.finish();
+  for (const [at, a] of ragged) a.set(rt.f32.subarray(at >> 2, (at >> 2) + n));
 }
 
 /** Per-row sums (and Σa·b for rowDot2) for rows [0, rows), split over threads. */
@@ -99,10 +103,9 @@ function expand(rt: WasmRuntime, at: number, vals: ArrayLike<number>, outer: num
 export function channelMomentsWasm(rt: WasmRuntime, x: Float32Array, mean: Float32Array, varB: Float32Array,
                                    outer: number, c: number, inner: number): void {
   const rows = outer * c, n = rows * inner, m = outer * inner;
-  rt.reset();
-  const X = rt.alloc(n * 4), S = rt.alloc(rows * 4), MU = rt.alloc(rows * 4);
-  rt.commit();
-  put(rt, X, x, n);
+  const io = new Operands(rt);
+  const X = io.input(x, n), S = io.scratch(rows * 4), MU = io.scratch(rows * 4);
+  io.commit();
   const T = threadsFor(rt, n, rows);
   const sums = new Float64Array(c);
   let plan = new Plan(T);
@@ -120,18 +123,14 @@ export function channelMomentsWasm(rt: WasmRuntime, x: Float32Array, mean: Float
 }
 
 /**
- * rowAffine over every row: y = ((x − mu) − xhat·cc)·s with per-channel mu, s, cc. `xhat` null
- * means the plain normalisation. Runs in place on the copy of x.
+ * rowAffine over every row: Y = ((X − mu) − XH·cc)·s with per-channel mu, s, cc (XH < 0: the
+ * plain normalisation), on operands already placed by `io`; its per-row parameters go in scratch.
  */
-function affine(rt: WasmRuntime, x: Float32Array, xhat: Float32Array | null, mu: ArrayLike<number>, s: ArrayLike<number>,
-                cc: ArrayLike<number> | null, y: Float32Array, outer: number, c: number, inner: number): void {
+function affine(rt: WasmRuntime, io: Operands, X: number, XH: number, mu: ArrayLike<number>, s: ArrayLike<number>,
+                cc: ArrayLike<number> | null, Y: number, outer: number, c: number, inner: number): void {
   const rows = outer * c, n = rows * inner;
-  rt.reset();
-  const X = rt.alloc(n * 4), XH = xhat ? rt.alloc(n * 4) : -1;
-  const MU = rt.alloc(rows * 4), SC = rt.alloc(rows * 4), CC = cc ? rt.alloc(rows * 4) : 0;
+  const MU = io.scratch(rows * 4), SC = io.scratch(rows * 4), CC = cc ? io.scratch(rows * 4) : 0;
   rt.commit();
-  put(rt, X, x, n);
-  if (xhat) put(rt, XH, xhat, n);
   expand(rt, MU, mu, outer, c);
   expand(rt, SC, s, outer, c);
   if (cc) expand(rt, CC, cc, outer, c);
@@ -140,26 +139,29 @@ function affine(rt: WasmRuntime, x: Float32Array, xhat: Float32Array | null, mu:
   split(rows, T).forEach(([r0, r1], t) => {
     if (r1 <= r0) return;
     const o = r0 * inner * 4;
-    plan.push(t, 'rowAffine', X + o, X + o, r1 - r0, inner, MU + r0 * 4, SC + r0 * 4, xhat ? XH + o : -1, CC + r0 * 4);
+    plan.push(t, 'rowAffine', X + o, Y + o, r1 - r0, inner, MU + r0 * 4, SC + r0 * 4, XH >= 0 ? XH + o : -1, CC + r0 * 4);
   });
   rt.run(plan.lists);
-  get(rt, X, y, n);
 }
 
 export function channelNormalizeWasm(rt: WasmRuntime, x: Float32Array, mean: Float32Array, invStd: Float32Array, y: Float32Array,
                                      outer: number, c: number, inner: number): void {
-  affine(rt, x, null, mean, invStd, null, y, outer, c, inner);
+  const n = outer * c * inner;
+  const io = new Operands(rt);
+  const X = io.input(x, n), Y = io.output(y, n);
+  io.commit();
+  affine(rt, io, X, -1, mean, invStd, null, Y, outer, c, inner);
+  io.finish();
 }
 
 /** gx = invStd·((gy − mean(gy)) − xhat·mean(gy·xhat)), means per channel (the reference's formula divided through by M). */
 export function batchNormGradWasm(rt: WasmRuntime, gy: Float32Array, xhat: Float32Array, invStd: Float32Array, gx: Float32Array,
                                   outer: number, c: number, inner: number): void {
   const rows = outer * c, n = rows * inner, m = outer * inner;
-  rt.reset();
-  const G = rt.alloc(n * 4), XH = rt.alloc(n * 4), SG = rt.alloc(rows * 4), SGX = rt.alloc(rows * 4);
-  rt.commit();
-  put(rt, G, gy, n);
-  put(rt, XH, xhat, n);
+  const io = new Operands(rt);
+  const G = io.input(gy, n), XH = io.input(xhat, n), GX = io.output(gx, n);
+  const SG = io.scratch(rows * 4), SGX = io.scratch(rows * 4);
+  io.commit();
   const T = threadsFor(rt, n, rows);
   const plan = new Plan(T);
   rowPass(rt, plan, 'rowDot2', G, XH, rows, inner, SG, SG, SGX, T);
@@ -168,17 +170,17 @@ export function batchNormGradWasm(rt: WasmRuntime, gy: Float32Array, xhat: Float
   perChannel(rt.f32, SG, outer, c, sg);
   perChannel(rt.f32, SGX, outer, c, sgx);
   for (let ch = 0; ch < c; ch++) { sg[ch] = sg[ch]! / m; sgx[ch] = sgx[ch]! / m; }
-  affine(rt, gy, xhat, sg, invStd, sgx, gx, outer, c, inner);
+  affine(rt, io, G, XH, sg, invStd, sgx, GX, outer, c, inner);
+  io.finish();
 }
 
 /** 2×2 max pooling; planes are split over threads. */
 export function maxPool2Wasm(rt: WasmRuntime, x: Float32Array, y: Float32Array, argmax: Int32Array, planes: number, h: number, w: number): void {
   const oh = h >> 1, ow = w >> 1, n = planes * h * w, no = planes * oh * ow;
   if (no === 0) return;
-  rt.reset();
-  const X = rt.alloc(n * 4), Y = rt.alloc(no * 4), AM = rt.alloc(no * 4);
-  rt.commit();
-  put(rt, X, x, n);
+  const io = new Operands(rt);
+  const X = io.input(x, n), Y = io.output(y, no), AM = io.output(argmax, no);
+  io.commit();
   const T = threadsFor(rt, n, planes);
   const plan = new Plan(T);
   split(planes, T).forEach(([p0, p1], t) => {
@@ -186,34 +188,29 @@ export function maxPool2Wasm(rt: WasmRuntime, x: Float32Array, y: Float32Array, 
     plan.push(t, 'maxPool2', X + p0 * h * w * 4, Y + p0 * oh * ow * 4, AM + p0 * oh * ow * 4, p1 - p0, h, w, p0 * h * w);
   });
   rt.run(plan.lists);
-  get(rt, Y, y, no);
-  argmax.set(rt.i32.subarray(AM >> 2, (AM >> 2) + no));
+  io.finish();
 }
 
 /** gx += scatter of gy at argmax (one thread: indices may in general repeat). */
 export function scatterAddWasm(rt: WasmRuntime, gy: Float32Array, argmax: Int32Array, gx: Float32Array): void {
   const no = gy.length, n = gx.length;
   if (no === 0) return;
-  rt.reset();
-  const G = rt.alloc(no * 4), AM = rt.alloc(no * 4), GX = rt.alloc(n * 4);
-  rt.commit();
-  put(rt, G, gy, no);
-  rt.i32.set(argmax.subarray(0, no), AM >> 2);
-  put(rt, GX, gx, n);
+  const io = new Operands(rt);
+  const G = io.input(gy, no), AM = io.input(argmax, no), GX = io.inout(gx, n);
+  io.commit();
   const plan = new Plan(1);
   plan.push(0, 'scatterAdd', G, AM, GX, no);
   rt.run(plan.lists);
-  get(rt, GX, gx, n);
+  io.finish();
 }
 
 /** ×2 nearest upsampling (forward) or its gradient (sum of each 2×2 block), over nc·h input rows of w. */
 export function upsample2Wasm(rt: WasmRuntime, src: Float32Array, dst: Float32Array, nc: number, h: number, w: number, grad: boolean): void {
   const rows = nc * h, small = rows * w, big = 4 * small;
   if (small === 0) return;
-  rt.reset();
-  const S = rt.alloc((grad ? big : small) * 4), D = rt.alloc((grad ? small : big) * 4);
-  rt.commit();
-  put(rt, S, src, grad ? big : small);
+  const io = new Operands(rt);
+  const S = io.input(src, grad ? big : small), D = io.output(dst, grad ? small : big);
+  io.commit();
   const T = threadsFor(rt, big, rows);
   const plan = new Plan(T);
   split(rows, T).forEach(([r0, r1], t) => {
@@ -222,5 +219,5 @@ export function upsample2Wasm(rt: WasmRuntime, src: Float32Array, dst: Float32Ar
     else plan.push(t, 'upsample2', S + r0 * w * 4, D + r0 * 4 * w * 4, r1 - r0, w);
   });
   rt.run(plan.lists);
-  get(rt, D, dst, grad ? small : big);
+  io.finish();
 }

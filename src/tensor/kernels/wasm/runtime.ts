@@ -1,6 +1,8 @@
 /**
- * The wasm runtime: one WebAssembly.Memory, a bump arena over it that is reset per kernel call,
- * and a persistent pool of worker threads that instantiate the same compiled module over the
+ * The wasm runtime: one WebAssembly.Memory holding a bump arena that is reset per kernel call
+ * (scratch: packed panels, gather tables, command lists, copies of foreign operands) and, above
+ * it, a heap where tensor storage lives (see `heapArray`), so that kernels read and write tensors
+ * in place instead of copying them in and out; and a persistent pool of worker threads that instantiate the same compiled module over the
  * same (shared) memory. A kernel call is planned on the main thread as one flat command list per
  * thread (`[fnId, ...args]`), so workers need no TypeScript and no knowledge of the kernels:
  * they just replay calls into their wasm instance.
@@ -16,16 +18,32 @@ const CTL_BASE = 16;
 /** The arena starts after the control blocks; 64-byte alignment keeps panels cache-line aligned. */
 const ARENA_BASE = 4096;
 const PAGE = 65536;
+/** 2 GiB: byte addresses must stay positive i32s (command lists are Int32Arrays). */
+const MAX_BYTES = 2 ** 31;
+/**
+ * Tensor storage starts here; the arena below it peaks near 60 MiB for the CIFAR-10 autoencoder
+ * at batch 200, so 1 GiB leaves it ample room. Pages are committed by the OS only when touched.
+ */
+const HEAP_BASE = 1 << 30;
+/** The heap grows memory this much beyond what it needs at once. */
+const HEAP_GROW_BYTES = 32 << 20;
+/** Blocks are 64-byte aligned (cache lines, and every f32x4 load of a block aligned). */
+const BLOCK_ALIGN = 64;
+/** Polls of a control word before sleeping on it (about 20-50 µs); SVDD_WASM_SPIN overrides. */
+const SPIN = Number(process.env.SVDD_WASM_SPIN ?? 20000);
 
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
-const { module, memory, slot, names, arities } = workerData;
+const { module, memory, slot, names, arities, SPIN } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
 const fns = names.map((n) => inst.exports[n]);
 const ctl = new Int32Array(memory.buffer, 0, 1024);
 let seq = 0;
 parentPort.postMessage('ready');
 for (;;) {
+  // Kernels of one training step arrive back to back: spin briefly before sleeping, since a futex
+  // wake-up costs tens of microseconds, as much as a small kernel itself.
+  for (let i = 0; i < SPIN && Atomics.load(ctl, slot) === seq; i++);
   Atomics.wait(ctl, slot, seq);
   seq = Atomics.load(ctl, slot);
   if (seq < 0) break;
@@ -59,6 +77,19 @@ export class WasmRuntime {
   f32!: Float32Array;
   i32!: Int32Array;
   private disposed = false;
+  /** Every SharedArrayBuffer this memory has shown (each growth gives a new, longer one). */
+  private readonly ownBuffers = new WeakSet<ArrayBufferLike>();
+  private heapTop = HEAP_BASE;
+  /** Highest arena end ever committed: the heap may not start below it. */
+  private arenaHigh = ARENA_BASE;
+  /** Freed heap blocks by byte size; tensor sizes repeat every step, so exact sizes are reused. */
+  private readonly freeBlocks = new Map<number, number[]>();
+  /** A heap array that is garbage collected gives its block back (explicitly pooled ones stay alive). */
+  private readonly finalizer = new FinalizationRegistry<[number, number]>(([start, bytes]) => {
+    let list = this.freeBlocks.get(bytes);
+    if (!list) { list = []; this.freeBlocks.set(bytes, list); }
+    list.push(start);
+  });
 
   private constructor(readonly memory: WebAssembly.Memory, instance: WebAssembly.Instance, threads: number) {
     this.threads = threads;
@@ -67,8 +98,8 @@ export class WasmRuntime {
     this.refresh();
   }
 
-  static async create(module: WebAssembly.Module, threads: number, maximumPages: number): Promise<WasmRuntime> {
-    const memory = new WebAssembly.Memory({ initial: 16, maximum: maximumPages, shared: threads > 1 });
+  static async create(module: WebAssembly.Module, threads: number, maximumPages: number, shared: boolean): Promise<WasmRuntime> {
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: maximumPages, shared });
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const rt = new WasmRuntime(memory, instance, threads);
     const ready: Promise<void>[] = [];
@@ -76,7 +107,7 @@ export class WasmRuntime {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true, execArgv: [],
         workerData: {
-          module, memory, slot: (CTL_BASE + t * CTL_STRIDE),
+          module, memory, slot: (CTL_BASE + t * CTL_STRIDE), SPIN,
           names: FN_NAMES, arities: FN_NAMES.map((n) => FN[n].arity),
         },
       });
@@ -100,6 +131,41 @@ export class WasmRuntime {
     if (this.f32?.buffer === this.memory.buffer && this.f32.length * 4 === this.memory.buffer.byteLength) return;
     this.f32 = new Float32Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
+    this.ownBuffers.add(this.memory.buffer);
+  }
+
+  /** Whether tensor storage can live in this memory: only a shared memory keeps old views valid when it grows. */
+  get hasHeap(): boolean { return this.memory.buffer instanceof SharedArrayBuffer; }
+
+  /**
+   * A zeroed Float32Array of `length` floats inside this memory, or null when the heap is full or
+   * unavailable (the caller then allocates an ordinary array, which kernels copy in and out).
+   */
+  heapArray(length: number): Float32Array | null {
+    if (!this.hasHeap || this.disposed || this.arenaHigh > HEAP_BASE) return null;
+    const bytes = Math.ceil((length * 4) / BLOCK_ALIGN) * BLOCK_ALIGN;
+    let start = this.freeBlocks.get(bytes)?.pop();
+    const reused = start !== undefined;
+    if (start === undefined) {
+      if (this.heapTop + bytes > MAX_BYTES) return null;
+      start = this.heapTop;
+      this.heapTop += bytes;
+      // Grow in large steps: each growth costs a system call and a new buffer object.
+      if (this.heapTop > this.memory.buffer.byteLength) this.grow(Math.min(MAX_BYTES, this.heapTop + HEAP_GROW_BYTES));
+    }
+    const a = new Float32Array(this.memory.buffer, start, length);
+    if (reused) a.fill(0);
+    this.finalizer.register(a, [start, bytes]);
+    return a;
+  }
+
+  /** The byte address of `a` when it lives in this memory (a heap array or a view of one), else −1. */
+  addressOf(a: ArrayBufferView): number { return this.ownBuffers.has(a.buffer) ? a.byteOffset : -1; }
+
+  private grow(need: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (need > have) this.memory.grow(Math.ceil((need - have) / PAGE));
+    this.refresh();
   }
 
   /** Forgets every allocation; each kernel call starts from an empty arena. */
@@ -117,13 +183,12 @@ export class WasmRuntime {
   /** Grows memory to cover everything allocated so far (never shrinks, so steady shapes stop growing). */
   commit(): void {
     const need = this.top + 64;
-    const have = this.memory.buffer.byteLength;
-    if (need > have) {
-      if (need > 2 ** 31) throw new Error(`wasm backend: a kernel needs ${need} bytes of scratch (> 2 GiB)`);
-      const pages = Math.ceil((need - have) / PAGE);
-      this.memory.grow(pages);
+    const limit = this.heapTop > HEAP_BASE ? HEAP_BASE : MAX_BYTES;
+    if (need > limit) {
+      throw new Error(`wasm backend: a kernel needs ${need} bytes of scratch (more than ${limit / 2 ** 20} MiB); use a smaller batch size`);
     }
-    this.refresh();
+    this.arenaHigh = Math.max(this.arenaHigh, need);
+    this.grow(need);
   }
   /** High-water mark of wasm memory in bytes (tests use it to check for growth across runs). */
   get memoryBytes(): number { return this.memory.buffer.byteLength; }
@@ -175,7 +240,8 @@ export class WasmRuntime {
     for (const t of active) {
       const s = CTL_BASE + t * CTL_STRIDE;
       for (;;) {
-        const done = Atomics.load(this.ctl, s + 1);
+        let done = Atomics.load(this.ctl, s + 1);
+        for (let i = 0; i < SPIN && done !== this.seq; i++) done = Atomics.load(this.ctl, s + 1);
         if (done === this.seq) break;
         Atomics.wait(this.ctl, s + 1, done, 1000);
       }

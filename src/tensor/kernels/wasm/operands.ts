@@ -1,0 +1,53 @@
+/**
+ * Where one kernel call's operands live. An array that is already in the runtime's memory (tensor
+ * storage from the heap, see WasmRuntime.heapArray) is used in place; any other array is staged
+ * through an arena copy: copied in at `commit` when the kernel reads it, copied back out at
+ * `finish` when the kernel writes it. Kernel drivers ask for addresses, never copy themselves.
+ *
+ *   const io = new Operands(rt);                 // resets the arena
+ *   const X = io.input(x, n), Y = io.output(y, n), S = io.scratch(bytes);
+ *   io.commit();                                 // grows memory, stages the inputs
+ *   rt.run(plan.lists);
+ *   io.finish();                                 // stages the outputs back
+ */
+import type { WasmRuntime } from './runtime.ts';
+
+type Int32OrFloat32 = Float32Array | Int32Array;
+
+export class Operands {
+  private readonly copyIn: [number, Int32OrFloat32, number][] = [];
+  private readonly copyOut: [number, Int32OrFloat32, number][] = [];
+
+  constructor(private readonly rt: WasmRuntime) { rt.reset(); }
+
+  /** Byte address of the first `n` elements of `a`, which the kernel reads. */
+  input(a: Int32OrFloat32, n: number): number { return this.place(a, n, true, false); }
+  /** Byte address of the first `n` elements of `a`, which the kernel writes (and does not read). */
+  output(a: Int32OrFloat32, n: number): number { return this.place(a, n, false, true); }
+  /** Byte address of the first `n` elements of `a`, which the kernel reads and writes (accumulates into). */
+  inout(a: Int32OrFloat32, n: number): number { return this.place(a, n, true, true); }
+  /** Arena bytes the kernel uses and then forgets. */
+  scratch(bytes: number): number { return this.rt.alloc(bytes); }
+
+  /** Grows memory over the arena, then stages the inputs that do not live in it. */
+  commit(): void {
+    this.rt.commit();
+    for (const [at, a, n] of this.copyIn) this.viewOf(a).set(a.subarray(0, n), at >> 2);
+  }
+
+  /** Stages the outputs that do not live in memory back into their arrays. */
+  finish(): void {
+    for (const [at, a, n] of this.copyOut) a.set(this.viewOf(a).subarray(at >> 2, (at >> 2) + n));
+  }
+
+  private place(a: Int32OrFloat32, n: number, read: boolean, write: boolean): number {
+    const own = this.rt.addressOf(a);
+    if (own >= 0) return own;
+    const at = this.rt.alloc(n * 4);
+    if (read) this.copyIn.push([at, a, n]);
+    if (write) this.copyOut.push([at, a, n]);
+    return at;
+  }
+
+  private viewOf(a: Int32OrFloat32): Int32OrFloat32 { return a instanceof Int32Array ? this.rt.i32 : this.rt.f32; }
+}
