@@ -7,7 +7,7 @@ import { record } from '../engine.ts';
 import { kernels } from '../../tensor/kernels/registry.ts';
 import type { ConvGeom } from '../../tensor/kernels/types.ts';
 import { shapeStr } from '../../tensor/layout.ts';
-import { Tensor, allocArray, tensorFromArray } from '../../tensor/tensor.ts';
+import { Tensor, outputArray, tensorFromArray } from '../../tensor/tensor.ts';
 import { add, reshapeDense, sameDtype } from './elementwise.ts';
 
 export interface ConvOptions { stride?: number; padding?: number }
@@ -31,14 +31,14 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: ConvOption
   if (oh <= 0 || ow <= 0) throw new Error(`conv2d: kernel ${kh}x${kw} does not fit input ${h}x${wd} with padding ${pad}`);
   const g: ConvGeom = { n, cin, h, w: wd, cout, kh, kw, stride, pad, oh, ow };
   const xv = x.values(), wv = w.values();
-  const out = allocArray(x.dtype, n * cout * oh * ow);
+  const out = outputArray(x.dtype, n * cout * oh * ow);
   kernels(x.dtype).conv2d(xv, wv, out, g);
   const y = record(tensorFromArray(out, [n, cout, oh, ow]), 'conv2d', [x, w], (gy, needs) => {
     const ks = kernels(x.dtype);
     const gyv = gy.values();
     let gx: Tensor | null = null, gw: Tensor | null = null;
-    if (needs[0]) { const o = allocArray(x.dtype, xv.length); ks.conv2dGradInput(gyv, wv, o, g); gx = tensorFromArray(o, x.shape); }
-    if (needs[1]) { const o = allocArray(x.dtype, wv.length); ks.conv2dGradWeight(xv, gyv, o, g); gw = tensorFromArray(o, w.shape); }
+    if (needs[0]) { const o = outputArray(x.dtype, xv.length); ks.conv2dGradInput(gyv, wv, o, g); gx = tensorFromArray(o, x.shape); }
+    if (needs[1]) { const o = outputArray(x.dtype, wv.length); ks.conv2dGradWeight(xv, gyv, o, g); gw = tensorFromArray(o, w.shape); }
     return [gx, gw];
   });
   return addChannelBias(y, b, cout, 'conv2d');
@@ -62,14 +62,14 @@ export function convTranspose2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: C
   // The equivalent convolution maps our output (its input) to our input (its output).
   const g: ConvGeom = { n, cin: cout, h: oh, w: ow, cout: cin, kh, kw, stride, pad, oh: h, ow: wd };
   const xv = x.values(), wv = w.values();
-  const out = allocArray(x.dtype, n * cout * oh * ow);
+  const out = outputArray(x.dtype, n * cout * oh * ow);
   kernels(x.dtype).conv2dGradInput(xv, wv, out, g);
   const y = record(tensorFromArray(out, [n, cout, oh, ow]), 'convTranspose2d', [x, w], (gy, needs) => {
     const ks = kernels(x.dtype);
     const gyv = gy.values();
     let gx: Tensor | null = null, gw: Tensor | null = null;
-    if (needs[0]) { const o = allocArray(x.dtype, xv.length); ks.conv2d(gyv, wv, o, g); gx = tensorFromArray(o, x.shape); }
-    if (needs[1]) { const o = allocArray(x.dtype, wv.length); ks.conv2dGradWeight(gyv, xv, o, g); gw = tensorFromArray(o, w.shape); }
+    if (needs[0]) { const o = outputArray(x.dtype, xv.length); ks.conv2d(gyv, wv, o, g); gx = tensorFromArray(o, x.shape); }
+    if (needs[1]) { const o = outputArray(x.dtype, wv.length); ks.conv2dGradWeight(gyv, xv, o, g); gw = tensorFromArray(o, w.shape); }
     return [gx, gw];
   });
   return addChannelBias(y, b, cout, 'convTranspose2d');

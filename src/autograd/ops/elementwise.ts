@@ -7,7 +7,7 @@ import { record } from '../engine.ts';
 import { kernels } from '../../tensor/kernels/registry.ts';
 import type { BinaryName, UnaryName } from '../../tensor/kernels/types.ts';
 import { broadcastShapes, broadcastStrides, contiguousStrides, shapeSize, shapeStr } from '../../tensor/layout.ts';
-import { Tensor, allocArray, tensorFromArray } from '../../tensor/tensor.ts';
+import { Tensor, allocArray, outputArray, tensorFromArray } from '../../tensor/tensor.ts';
 import { full } from '../../tensor/creation.ts';
 
 export function sameDtype(op: string, a: Tensor, b: Tensor): void {
@@ -17,7 +17,7 @@ export function sameDtype(op: string, a: Tensor, b: Tensor): void {
 function binaryForward(name: BinaryName, a: Tensor, b: Tensor): Tensor {
   sameDtype(name, a, b);
   const shape = broadcastShapes(name, a.shape, b.shape);
-  const out = allocArray(a.dtype, shapeSize(shape));
+  const out = outputArray(a.dtype, shapeSize(shape));
   kernels(a.dtype).binary(
     name,
     a.values(), broadcastStrides(a.shape, contiguousStrides(a.shape), shape),
@@ -61,11 +61,11 @@ export function addScalar(x: Tensor, s: number): Tensor {
 
 function unaryOp(name: UnaryName, x: Tensor, p = 0): Tensor {
   const xv = x.values();
-  const out = allocArray(x.dtype, xv.length);
+  const out = outputArray(x.dtype, xv.length);
   kernels(x.dtype).unary(name, xv, out, p);
   const y = tensorFromArray(out, x.shape);
   return record(y, name, [x], (gy) => {
-    const gx = allocArray(x.dtype, xv.length);
+    const gx = outputArray(x.dtype, xv.length);
     kernels(x.dtype).unaryGrad(name, xv, out, gy.values(), gx, p);
     return [tensorFromArray(gx, x.shape)];
   });
@@ -112,7 +112,7 @@ export function broadcastTo(g: Tensor, shape: readonly number[]): Tensor {
 export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
   const flags = normalizeAxes('sum', x.rank, axes);
   const outShape = keptShape(x.shape, flags, keepDims);
-  const out = allocArray(x.dtype, shapeSize(outShape));
+  const out = outputArray(x.dtype, shapeSize(outShape));
   kernels(x.dtype).reduce('sum', x.values(), [...x.shape], flags, out);
   return record(tensorFromArray(out, outShape), 'sum', [x], (gy) => [
     broadcastTo(reshapeDense(gy, keptShape(x.shape, flags, true)), x.shape),
@@ -129,7 +129,7 @@ export function mean(x: Tensor, axes?: number | readonly number[], keepDims = fa
 export function max(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
   const flags = normalizeAxes('max', x.rank, axes);
   const outShape = keptShape(x.shape, flags, keepDims);
-  const out = allocArray(x.dtype, shapeSize(outShape));
+  const out = outputArray(x.dtype, shapeSize(outShape));
   kernels(x.dtype).reduce('max', x.values(), [...x.shape], flags, out);
   const y = tensorFromArray(out, outShape);
   return record(y, 'max', [x], (gy) => {

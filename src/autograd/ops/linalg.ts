@@ -2,7 +2,7 @@
 import { record } from '../engine.ts';
 import { kernels } from '../../tensor/kernels/registry.ts';
 import { shapeStr } from '../../tensor/layout.ts';
-import { Tensor, allocArray, tensorFromArray } from '../../tensor/tensor.ts';
+import { Tensor, outputArray, tensorFromArray } from '../../tensor/tensor.ts';
 import { add, sameDtype, sum } from './elementwise.ts';
 
 /** [m,k] · [k,n] → [m,n]. */
@@ -14,14 +14,14 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const [m, k] = a.shape as [number, number];
   const n = b.shape[1]!;
   const av = a.values(), bv = b.values();
-  const out = allocArray(a.dtype, m * n);
+  const out = outputArray(a.dtype, m * n);
   kernels(a.dtype).gemm(av, bv, out, m, n, k, false, false, false);
   return record(tensorFromArray(out, [m, n]), 'matmul', [a, b], (gy, needs) => {
     const ks = kernels(a.dtype);
     const g = gy.values();
     let ga: Tensor | null = null, gb: Tensor | null = null;
-    if (needs[0]) { const o = allocArray(a.dtype, m * k); ks.gemm(g, bv, o, m, k, n, false, true, false); ga = tensorFromArray(o, [m, k]); }
-    if (needs[1]) { const o = allocArray(a.dtype, k * n); ks.gemm(av, g, o, k, n, m, true, false, false); gb = tensorFromArray(o, [k, n]); }
+    if (needs[0]) { const o = outputArray(a.dtype, m * k); ks.gemm(g, bv, o, m, k, n, false, true, false); ga = tensorFromArray(o, [m, k]); }
+    if (needs[1]) { const o = outputArray(a.dtype, k * n); ks.gemm(av, g, o, k, n, m, true, false, false); gb = tensorFromArray(o, [k, n]); }
     return [ga, gb];
   });
 }
@@ -35,14 +35,14 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   const [batch, inF] = x.shape as [number, number];
   const outF = w.shape[0]!;
   const xv = x.values(), wv = w.values();
-  const out = allocArray(x.dtype, batch * outF);
+  const out = outputArray(x.dtype, batch * outF);
   kernels(x.dtype).gemm(xv, wv, out, batch, outF, inF, false, true, false);
   const y = record(tensorFromArray(out, [batch, outF]), 'linear', [x, w], (gy, needs) => {
     const ks = kernels(x.dtype);
     const g = gy.values();
     let gx: Tensor | null = null, gw: Tensor | null = null;
-    if (needs[0]) { const o = allocArray(x.dtype, batch * inF); ks.gemm(g, wv, o, batch, inF, outF, false, false, false); gx = tensorFromArray(o, [batch, inF]); }
-    if (needs[1]) { const o = allocArray(x.dtype, outF * inF); ks.gemm(g, xv, o, outF, inF, batch, true, false, false); gw = tensorFromArray(o, [outF, inF]); }
+    if (needs[0]) { const o = outputArray(x.dtype, batch * inF); ks.gemm(g, wv, o, batch, inF, outF, false, false, false); gx = tensorFromArray(o, [batch, inF]); }
+    if (needs[1]) { const o = outputArray(x.dtype, outF * inF); ks.gemm(g, xv, o, outF, inF, batch, true, false, false); gw = tensorFromArray(o, [outF, inF]); }
     return [gx, gw];
   });
   if (!b) return y;

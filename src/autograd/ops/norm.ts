@@ -2,7 +2,7 @@
 import { record } from '../engine.ts';
 import { kernels } from '../../tensor/kernels/registry.ts';
 import { shapeStr } from '../../tensor/layout.ts';
-import { Tensor, allocArray, tensorFromArray } from '../../tensor/tensor.ts';
+import { Tensor, allocArray, outputArray, tensorFromArray } from '../../tensor/tensor.ts';
 
 export interface BatchNormState {
   /** Running statistics, updated in place in training mode. */
@@ -25,7 +25,7 @@ export function batchNorm(x: Tensor, s: BatchNormState): Tensor {
   const ks = kernels(x.dtype);
   const xv = x.values();
   const invStd = allocArray(x.dtype, c);
-  const y = allocArray(x.dtype, xv.length);
+  const y = outputArray(x.dtype, xv.length);
   const rm = s.runningMean.storage, rv = s.runningVar.storage;
   if (s.training) {
     const m = outer * inner;
@@ -39,7 +39,7 @@ export function batchNorm(x: Tensor, s: BatchNormState): Tensor {
     }
     ks.channelNormalize(xv, mu, invStd, y, outer, c, inner);
     return record(tensorFromArray(y, x.shape), 'batchNorm', [x], (gy) => {
-      const gx = allocArray(x.dtype, xv.length);
+      const gx = outputArray(x.dtype, xv.length);
       ks.batchNormGrad(gy.values(), y, invStd, gx, outer, c, inner);
       return [tensorFromArray(gx, x.shape)];
     });
@@ -48,7 +48,7 @@ export function batchNorm(x: Tensor, s: BatchNormState): Tensor {
   for (let ch = 0; ch < c; ch++) { mu[ch] = rm[ch]!; invStd[ch] = 1 / Math.sqrt(rv[ch]! + s.eps); }
   ks.channelNormalize(xv, mu, invStd, y, outer, c, inner);
   return record(tensorFromArray(y, x.shape), 'batchNormEval', [x], (gy) => {
-    const gx = allocArray(x.dtype, xv.length);
+    const gx = outputArray(x.dtype, xv.length);
     ks.channelNormalize(gy.values(), allocArray(x.dtype, c), invStd, gx, outer, c, inner);
     return [tensorFromArray(gx, x.shape)];
   });

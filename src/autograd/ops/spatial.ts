@@ -2,7 +2,7 @@
 import { record } from '../engine.ts';
 import { kernels } from '../../tensor/kernels/registry.ts';
 import { shapeStr } from '../../tensor/layout.ts';
-import { Tensor, allocArray, tensorFromArray } from '../../tensor/tensor.ts';
+import { Tensor, allocArray, outputArray, tensorFromArray } from '../../tensor/tensor.ts';
 
 function expect4d(op: string, x: Tensor): [number, number, number, number] {
   if (x.rank !== 4) throw new Error(`${op}: expected an NCHW tensor, got ${shapeStr(x.shape)}`);
@@ -14,7 +14,7 @@ export function maxPool2d(x: Tensor, k = 2): Tensor {
   const [n, c, h, w] = expect4d('maxPool2d', x);
   const oh = Math.floor(h / k), ow = Math.floor(w / k);
   if (oh === 0 || ow === 0) throw new Error(`maxPool2d: input ${h}x${w} is smaller than the ${k}x${k} window`);
-  const out = allocArray(x.dtype, n * c * oh * ow);
+  const out = outputArray(x.dtype, n * c * oh * ow);
   const argmax = new Int32Array(out.length);
   kernels(x.dtype).maxPool2d(x.values(), out, argmax, n, c, h, w, k);
   return record(tensorFromArray(out, [n, c, oh, ow]), 'maxPool2d', [x], (gy) => {
@@ -28,10 +28,10 @@ export function maxPool2d(x: Tensor, k = 2): Tensor {
 export function upsampleNearest(x: Tensor, f = 2): Tensor {
   const [n, c, h, w] = expect4d('upsampleNearest', x);
   if (!Number.isInteger(f) || f < 1) throw new Error(`upsampleNearest: factor must be a positive integer, got ${f}`);
-  const out = allocArray(x.dtype, n * c * h * w * f * f);
+  const out = outputArray(x.dtype, n * c * h * w * f * f);
   kernels(x.dtype).upsampleNearest(x.values(), out, n * c, h, w, f);
   return record(tensorFromArray(out, [n, c, h * f, w * f]), 'upsampleNearest', [x], (gy) => {
-    const gx = allocArray(x.dtype, x.size);
+    const gx = outputArray(x.dtype, x.size);
     kernels(x.dtype).upsampleNearestGrad(gy.values(), gx, n * c, h, w, f);
     return [tensorFromArray(gx, x.shape)];
   });
