@@ -76,5 +76,6 @@ const inKernels = rows.reduce((a, [, e]) => a + e.ms, 0) / steps;
 console.log(`${values.net} ${values.workload} ${values.backend} threads=${values.threads || 'default'}: ${total.toFixed(2)} ms/step = ${(batch / total * 1000).toFixed(0)} images/s`);
 for (const [k, e] of rows) console.log(`${k.padEnd(28)} ${(e.ms / steps).toFixed(2).padStart(8)} ms  ${(e.calls / steps).toFixed(0).padStart(4)} calls`);
 console.log(`${'(outside kernels)'.padEnd(28)} ${(total - inKernels).toFixed(2).padStart(8)} ms`);
-console.log("wasm memory MiB", (await import("../src/tensor/kernels/wasm/index.ts")).wasmMemoryBytes() / 2 ** 20);
+const wasm = await import('../src/tensor/kernels/wasm/index.ts');
+console.log(`wasm memory ${(wasm.wasmMemoryBytes() / 2 ** 20).toFixed(0)} MiB, of which tensor heap ${(wasm.wasmHeapBytes() / 2 ** 20).toFixed(0)} MiB`);
 await shutdownBackends();

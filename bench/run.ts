@@ -6,6 +6,12 @@
  * Prints a table and writes bench/results/bench-<time>.json.
  *
  *   npm run bench -- [--backends wasm,ts] [--threads 1,2] [--nets mnist,cifar] [--quick] [--no-torch]
+ *                    [--no-layers] [--epochs E] [--torch-quick]
+ *
+ * Each epoch workload runs one warm-up epoch, then E timed epochs (3, or 1 with --quick) and
+ * reports the median, as the PyTorch peer does. --quick shortens our epochs (1,000 training /
+ * 2,000 inference images); the peer still runs its full epochs unless --torch-quick, because its
+ * short runs are dominated by warm-up and wobble by 2x.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -27,6 +33,8 @@ const { values } = parseArgs({
     backends: { type: 'string', default: 'wasm' }, threads: { type: 'string', default: '' },
     nets: { type: 'string', default: 'mnist,cifar' }, quick: { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false }, out: { type: 'string' },
+    'no-layers': { type: 'boolean', default: false }, 'torch-quick': { type: 'boolean', default: false },
+    epochs: { type: 'string', default: '' },
     'torch-bench': { type: 'string', default: join(here, '../../shared/peers/torch_bench.py') },
   },
 });
@@ -98,10 +106,7 @@ function epochWorkload(netKey: 'mnist' | 'cifar', workload: 'ae_epoch' | 'svdd_e
   if (workload === 'infer') {
     const enc: Encoder = buildEncoder(net); enc.eval();
     const step = (): void => { ag.noGrad(() => enc.forward(x)); };
-    step();
-    const t0 = performance.now();
-    for (let b = 0; b < batches; b++) step();
-    return { images: batches * batch, seconds: (performance.now() - t0) / 1000 };
+    return timedEpochs(step, batches);
   }
   const model: Encoder | Autoencoder = workload === 'ae_epoch' ? buildAutoencoder(net) : buildEncoder(net);
   const opt = new Adam(model.parameters(), { lr: 1e-4, weightDecay: 0.5e-6 });
@@ -116,17 +121,27 @@ function epochWorkload(netKey: 'mnist' | 'cifar', workload: 'ae_epoch' | 'svdd_e
     opt.step();
     ag.releaseGraph(loss); // as the trainer does: the step's intermediates go back to the pool
   };
-  step();
-  const t0 = performance.now();
+  return timedEpochs(step, batches);
+}
+
+/** One warm-up epoch, then the median of the timed epochs (as the PyTorch peer measures). */
+function timedEpochs(step: () => void, batches: number): { images: number; seconds: number } {
+  const reps = values.epochs ? Number(values.epochs) : values.quick ? 1 : 3;
   for (let b = 0; b < batches; b++) step();
-  return { images: batches * batch, seconds: (performance.now() - t0) / 1000 };
+  const times: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    for (let b = 0; b < batches; b++) step();
+    times.push((performance.now() - t0) / 1000);
+  }
+  return { images: batches * batch, seconds: median(times) };
 }
 
 function torchFigure(netKey: string, workload: string, threads: number): number | undefined {
   if (values['no-torch'] || !existsSync(values['torch-bench']!)) return undefined;
   try {
     const args = [values['torch-bench']!, '--threads', String(threads), '--net', netKey, '--workload', workload];
-    if (values.quick) args.push('--n', String(epochImages(netKey as 'mnist' | 'cifar', workload)));
+    if (values.quick && values['torch-quick']) args.push('--n', String(epochImages(netKey as 'mnist' | 'cifar', workload)));
     const pin = threads === 1 ? ['taskset', '-c', '1', '/usr/bin/python3'] : ['/usr/bin/python3'];
     const out = execFileSync(pin[0]!, [...pin.slice(1), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 900_000 });
     const last = out.trim().split('\n').pop()!;
@@ -149,7 +164,7 @@ async function mainBench(): Promise<void> {
       for (const netKey of nets) {
         const x = randUniform([batch, ...shapeOf[netKey]], 0, 1, new Rng(1));
         const reps = netKey === 'cifar' && backend === 'ts' ? 1 : 3;
-        for (const kind of ['encoder', 'autoencoder'] as const) {
+        for (const kind of values['no-layers'] ? [] : ['encoder', 'autoencoder'] as const) {
           const model = kind === 'encoder' ? buildEncoder(netOf[netKey]) : buildAutoencoder(netOf[netKey]);
           for (const row of layerTimes(netKey, kind, model, x, reps)) {
             layers.push({ ...row, backend, threads });

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Parity + speed of the gpujs kernels (src/tensor/kernels/gpujs) against the `ts` reference in
-# every gpu.js mode this machine can run: webgpu (awaited, async kernels), headlessgl, webasm, cpu.
+# every gpu.js mode this machine can run: webgpu, headlessgl, webasm, cpu. Per mode: kernel parity,
+# one training step through the whole engine (forward, backward, Adam) against the ts backend,
+# and a small benchmark. webgpu runs through the worker bridge (gpu.js in a worker thread that
+# awaits each kernel; the engine blocks on it), and its kernels are also checked awaited in-thread.
 # Without a GPU both GPU paths run on software renderers (Mesa lavapipe / llvmpipe): correct, slow.
 #
 # Usage (from the repository root):
@@ -10,6 +13,7 @@
 #   bash scripts/gpu-parity.sh webgpu cpu      # only these modes
 #   GPUJS_BENCH_N=256,1024 bash scripts/gpu-parity.sh   # gemm benchmark sizes
 #   GPUJS_NO_SOFTWARE_WEBGPU=1 ...             # keep the machine's own Vulkan driver (real GPU)
+#   SVDD_GPUJS_WORKER=1 bash scripts/gpu-parity.sh cpu  # the synchronous modes through the worker bridge too
 # Everything is installed under .software-webgpu/ (git-ignored), nothing into node_modules:
 #   .software-webgpu/node : npm `webgpu@0.6.2` (Dawn; gpu.js's pinned 0.2.9 needs glibc 2.38)
 #   .software-webgpu/gl   : npm `gl@8.1.6` (headless-gl), found by gpu.js through NODE_PATH

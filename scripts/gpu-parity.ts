@@ -3,21 +3,30 @@
  * the `ts` reference. Run through scripts/gpu-parity.sh (which sets up the software WebGPU
  * adapter and headless-gl); directly: `npx tsx scripts/gpu-parity.ts [modes...]`.
  *
- * WebGPU kernels return Promises, so that mode uses createGpujsAsyncKernels and awaits each
- * kernel; the synchronous modes (headlessgl, webasm, cpu) use the backend the engine uses.
+ * Per mode: kernel parity, one tiny training step through the whole engine (forward, backward,
+ * Adam; test/gpujs-net-step.ts) against the `ts` backend, and a small benchmark. The engine runs
+ * the backend `useBackend` would build: in-process for the synchronous modes (headlessgl,
+ * webasm, cpu; through the worker bridge with SVDD_GPUJS_WORKER=1), always through the worker
+ * bridge for webgpu, whose kernels return Promises. webgpu additionally checks the kernels
+ * awaited in this thread (createGpujsAsyncKernels), to tell a bridge fault from a kernel fault.
  * Env: GPUJS_WEBGPU_DIR = folder whose node_modules holds `webgpu` (>= 0.6; default
  * .software-webgpu/node); GPUJS_BENCH_N = gemm benchmark sizes (default "128,256,512").
  * Exit status 1 if any parity check fails.
  */
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
 import type { ConvGeom, KernelSet, UnaryName } from '../src/tensor/kernels/types.ts';
-import type { AsyncKernels, GpujsMode } from '../src/tensor/kernels/gpujs/index.ts';
+import type { AsyncKernels, GpujsBackend, GpujsMode } from '../src/tensor/kernels/gpujs/index.ts';
 import { createGpujsAsyncKernels, createGpujsBackend, detectRealGpu } from '../src/tensor/kernels/gpujs/index.ts';
 import { loadGpujs } from '../src/tensor/kernels/gpujs/gpu-types.ts';
+import { installNavigatorGpu } from '../src/tensor/kernels/gpujs/webgpu-env.ts';
+import { registerBackend, setBackend } from '../src/tensor/kernels/registry.ts';
 import { convGeom as geom, randomFloats as rand } from '../test/helpers.ts';
+import type { NetStep } from '../test/gpujs-net-step.ts';
+import { netStep, netStepError } from '../test/gpujs-net-step.ts';
 
+/** Norm-relative error allowed for the training step (float32 sums in a different order). */
+const NET_TOL = 1e-4;
 
 
 /** Largest |got − want| / (tol·(1 + |want|)); ≤ 1 passes. */
@@ -152,18 +161,44 @@ function asAsync(ks: Partial<KernelSet>): AsyncKernels {
   };
 }
 
-/** Installs navigator.gpu from the `webgpu` npm package (Dawn), if it can be found. */
+const webgpuDir = path.resolve(process.env['GPUJS_WEBGPU_DIR'] ?? '.software-webgpu/node');
+
+/** Installs navigator.gpu in this thread (for the awaited in-thread kernels and detection); the bridge's worker installs its own. */
 function installWebGpu(): string | undefined {
-  const dir = path.resolve(process.env['GPUJS_WEBGPU_DIR'] ?? '.software-webgpu/node');
   try {
-    const require = createRequire(path.join(dir, 'package.json'));
-    const mod = require('webgpu') as { create(flags: string[]): unknown; globals: Record<string, unknown> };
-    Object.assign(globalThis, mod.globals);
-    Object.defineProperty(globalThis, 'navigator', { value: { gpu: mod.create([]) }, configurable: true, writable: true });
+    installNavigatorGpu(webgpuDir);
     return undefined;
   } catch (e) {
-    return `webgpu package not loadable from ${dir}: ${(e as Error).message.split('\n')[0]}`;
+    return (e as Error).message;
   }
+}
+
+function report(name: string, checks: Check[], seconds: number): boolean {
+  for (const c of checks) console.log(`  ${c.ratio <= 1 ? 'ok  ' : 'FAIL'} ${c.name.padEnd(48)} err/tol ${c.ratio.toFixed(3)}`);
+  const ok = checks.every((c) => c.ratio <= 1);
+  console.log(`  ${name}: ${ok ? 'PASS' : 'FAIL'} in ${seconds.toFixed(1)} s`);
+  return ok;
+}
+
+/** One training step on `be` against the ts backend; the reference is computed once. */
+let reference: NetStep | undefined;
+async function trainingStep(be: GpujsBackend): Promise<boolean> {
+  reference ??= await netStep('ts');
+  registerBackend(be);
+  const first = await netStep('gpujs');
+  // Again, now that every kernel is compiled: the time a training step takes.
+  const again = await netStep('gpujs');
+  await setBackend('ts');
+  const { worst, where } = netStepError(first, reference);
+  const ok = worst <= NET_TOL && netStepError(again, first).worst === 0;
+  console.log(`  ${ok ? 'ok  ' : 'FAIL'} training step (LeNet AE, batch 4: forward, backward, Adam) rel. err ${worst.toExponential(2)} `
+    + `(worst: ${where}; tol ${NET_TOL}) | ${first.ms.toFixed(0)} ms with compilation, ${again.ms.toFixed(0)} ms compiled, ts ${reference.ms.toFixed(0)} ms`);
+  return ok;
+}
+
+async function bench(K: AsyncKernels, sizes: number[], label: string): Promise<void> {
+  for (const n of sizes) console.log(`  gemm ${n}x${n}x${n}${label}: ${(await benchGemm(K, n)).toFixed(3)} GFLOP/s`);
+  console.log(`  conv2d MNIST conv1 (64x1x28x28 -> 8, 5x5)${label}: ${(await benchConv(K)).toFixed(1)} ms`);
 }
 
 async function main(): Promise<void> {
@@ -177,38 +212,46 @@ async function main(): Promise<void> {
   const real = await detectRealGpu();
   console.log(`detectRealGpu: real=${real.real} mode=${real.mode} renderer="${real.renderer}"`);
   const sizes = (process.env['GPUJS_BENCH_N'] ?? '128,256,512').split(',').map(Number).filter((v) => v > 0);
+  const workerForSync = process.env['SVDD_GPUJS_WORKER'] === '1';
   let failed = false;
   for (const mode of modes) {
     console.log(`\n== gpu.js mode '${mode}' ==`);
-    let K: AsyncKernels, dispose: () => Promise<void>, resolved: string;
     try {
       if (mode === 'webgpu') {
-        const ak = await createGpujsAsyncKernels({ mode: 'webgpu' });
-        K = ak.kernels; dispose = ak.dispose; resolved = ak.mode;
-      } else {
-        const be = await createGpujsBackend({ mode });
-        K = asAsync(be.kernels.float32 ?? {}); dispose = be.dispose; resolved = be.mode;
+        // The kernels awaited in this thread: the reference point for the bridge below.
+        let ak;
+        try { ak = await createGpujsAsyncKernels({ mode: 'webgpu' }); } catch (e) { console.log(`  awaited in-thread kernels unavailable: ${(e as Error).message}`); }
+        if (ak) {
+          try {
+            const t0 = performance.now();
+            if (!report(`kernel parity, awaited in this thread (${ak.mode})`, await parity(ak.kernels), (performance.now() - t0) / 1000)) failed = true;
+            await bench(ak.kernels, sizes, ' awaited in-thread');
+          } finally { await ak.dispose(); }
+        }
       }
-    } catch (e) {
-      console.log(`  unavailable: ${(e as Error).message}`);
-      continue;
-    }
-    try {
+      let be: GpujsBackend;
       const t0 = performance.now();
-      const checks = await parity(K);
-      for (const c of checks) {
-        const ok = c.ratio <= 1;
-        if (!ok) failed = true;
-        console.log(`  ${ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(48)} err/tol ${c.ratio.toFixed(3)}`);
+      try {
+        be = await createGpujsBackend({ mode, worker: workerForSync || mode === 'webgpu', webgpuDir });
+      } catch (e) {
+        console.log(`  unavailable: ${(e as Error).message}`);
+        if (mode === 'webgpu' && !webgpuProblem) failed = true;
+        continue;
       }
-      console.log(`  parity (${resolved}): ${checks.every((c) => c.ratio <= 1) ? 'PASS' : 'FAIL'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-      for (const n of sizes) console.log(`  gemm ${n}x${n}x${n}: ${(await benchGemm(K, n)).toFixed(3)} GFLOP/s`);
-      console.log(`  conv2d MNIST conv1 (64x1x28x28 -> 8, 5x5): ${(await benchConv(K)).toFixed(1)} ms`);
+      const how = be.worker ? 'worker bridge' : 'in-process';
+      console.log(`  backend started (${be.mode}, ${how}) in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+      try {
+        const K = asAsync(be.kernels.float32 ?? {});
+        const t1 = performance.now();
+        if (!report(`kernel parity, ${how} (${be.mode})`, await parity(K), (performance.now() - t1) / 1000)) failed = true;
+        if (!(await trainingStep(be))) failed = true;
+        await bench(K, sizes, be.worker ? ' via worker bridge' : '');
+      } finally {
+        await be.dispose();
+      }
     } catch (e) {
       failed = true;
       console.log(`  ERROR: ${(e as Error).stack}`);
-    } finally {
-      await dispose();
     }
   }
   console.log(`\n${failed ? 'FAILED' : 'all parity checks passed'}`);

@@ -1,20 +1,25 @@
 /**
  * Parity of the gpujs backend with the `ts` reference, in gpu.js's `cpu` mode (runs anywhere,
- * no GPU) and its `webasm` mode (also GPU-free). The same kernel sources run on GL and WebGPU:
- * scripts/gpu-parity.sh checks those on software renderers.
+ * no GPU) and its `webasm` mode (also GPU-free), both in-process and through the worker bridge
+ * (the path WebGPU takes), plus the bridge's own behaviour (errors, buffer growth, shutdown) and
+ * GPU detection. The same kernel sources run on GL and WebGPU: scripts/gpu-parity.sh checks
+ * those on software renderers.
  */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { expect } from 'chai';
 import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
 import type { ConvGeom, UnaryName } from '../src/tensor/kernels/types.ts';
 import type { GpujsBackend } from '../src/tensor/kernels/gpujs/index.ts';
-import { createGpujsBackend, detectRealGpu, disposeGpujsBackend } from '../src/tensor/kernels/gpujs/index.ts';
+import { createGpujsBackend, detectRealGpu, disposeGpujsBackend, gpujsOptionsFromEnv } from '../src/tensor/kernels/gpujs/index.ts';
+import { GpujsWorkerBridge } from '../src/tensor/kernels/gpujs/bridge.ts';
+import { isRealAdapter, probeWebGpu } from '../src/tensor/kernels/gpujs/webgpu-env.ts';
 import { kernelProvider, registerBackend, setBackend } from '../src/tensor/kernels/registry.ts';
 import { convGeom as geom, expectKernelClose, randomFloats as rand } from './helpers.ts';
+import { netStep, netStepError } from './gpujs-net-step.ts';
 
 const expectClose = (got: Float32Array, want: Float32Array, k: number, what: string): void => expectKernelClose(got, want, k, what, 3);
-
-
-
 
 const dims = [1, 3, 7, 13];
 const convGeoms: [string, ConvGeom][] = [
@@ -28,26 +33,33 @@ const convGeoms: [string, ConvGeom][] = [
 const unaries: UnaryName[] = ['leakyRelu', 'elu', 'sigmoid', 'relu', 'exp', 'log', 'neg', 'sqrt', 'abs', 'square'];
 
 // maxChunkElements 64 forces every op through several chunks (gemm rows, conv batches, planes).
-const configs: { mode: 'cpu' | 'webasm'; maxChunkElements?: number; rowWidth?: number }[] = [
+// worker: the same cases through the worker bridge (gpu.js in a worker thread, awaited).
+const configs: { mode: 'cpu' | 'webasm'; worker?: boolean; maxChunkElements?: number; rowWidth?: number }[] = [
   { mode: 'cpu' },
   { mode: 'cpu', maxChunkElements: 64, rowWidth: 16 },
   { mode: 'webasm' },
+  { mode: 'cpu', worker: true, maxChunkElements: 64, rowWidth: 16 },
+  { mode: 'webasm', worker: true },
 ];
 
 for (const cfg of configs) {
-  describe(`gpujs backend (${cfg.mode}${cfg.maxChunkElements ? `, chunks of ${cfg.maxChunkElements}` : ''})`, function () {
+  const label = `${cfg.mode}${cfg.worker ? ' in the worker bridge' : ''}${cfg.maxChunkElements ? `, chunks of ${cfg.maxChunkElements}` : ''}`;
+  describe(`gpujs backend (${label})`, function () {
     let be: GpujsBackend;
     before(async function () {
       be = await createGpujsBackend(cfg);
       expect(be.name).to.equal('gpujs');
       expect(be.mode).to.equal(cfg.mode);
+      expect(be.worker).to.equal(cfg.worker ?? false);
     });
     after(async function () { await be.dispose(); });
     const K = () => be.kernels.float32!;
 
-    it('gemm: every transpose/accumulate combination, m,n,k ∈ {1,3,7,13}', function () {
+    // Through the bridge the kernels are the in-process ones: fewer shapes keep the suite fast.
+    const gemmDims = cfg.worker ? [1, 7] : dims;
+    it(`gemm: every transpose/accumulate combination, m,n,k ∈ {${gemmDims.join(',')}}`, function () {
       let seed = 1;
-      for (const m of dims) for (const n of dims) for (const k of dims) {
+      for (const m of gemmDims) for (const n of gemmDims) for (const k of gemmDims) {
         for (const tA of [false, true]) for (const tB of [false, true]) for (const acc of [false, true]) {
           const a = rand(m * k, seed++), b = rand(k * n, seed++), c0 = rand(m * n, seed++);
           const want = c0.slice(), got = c0.slice();
@@ -143,6 +155,77 @@ for (const cfg of configs) {
   });
 }
 
+describe('gpujs worker bridge', function () {
+  let be: GpujsBackend;
+  before(async function () {
+    // A small initial buffer, so the growth test needs only a modest operand.
+    be = await createGpujsBackend({ mode: 'cpu', worker: true, initialSharedBytes: 4096 });
+  });
+  after(async function () { await setBackend('ts'); await be.dispose(); });
+  const K = () => be.kernels.float32!;
+
+  it('a kernel error in the worker is thrown on the calling thread, and the bridge still works after it', function () {
+    const a = rand(12, 1), b = rand(20, 2), c = new Float32Array(15);
+    // k < 0: gpu.js refuses the operand shapes inside the worker.
+    expect(() => K().gemm!(a, b, c, 3, 5, -4, false, false, false)).to.throw(Error, /gpujs worker \(cpu\).*Input size/s);
+    const want = new Float32Array(15);
+    tsKernels.gemm(a, b, want, 3, 5, 4, false, false, false);
+    K().gemm!(a, b, c, 3, 5, 4, false, false, false);
+    expectClose(c, want, 4, 'gemm after an error');
+  });
+
+  it('grows the shared buffer for an operand larger than it, and the result is right', function () {
+    const before = be.sharedBufferBytes();
+    const n = 20000, x = rand(n, 3), y0 = new Float32Array(n), y1 = new Float32Array(n);
+    expect(2 * n * 4).to.be.greaterThan(before);
+    tsKernels.unary('sigmoid', x, y0, 0); K().unary!('sigmoid', x, y1, 0);
+    expect(be.sharedBufferBytes()).to.be.at.least(2 * n * 4);
+    expectClose(y1, y0, 1, 'sigmoid on a grown buffer');
+    // The worker now reads the new buffer; small calls keep working on it.
+    const s0 = new Float32Array(3), s1 = new Float32Array(3);
+    tsKernels.unary('abs', x.subarray(0, 3), s0, 0); K().unary!('abs', x.subarray(0, 3), s1, 0);
+    expectClose(s1, s0, 1, 'abs after growth');
+  });
+
+  it('copies back only into the outputs, leaving the tail of an oversized output as it was', function () {
+    const a = rand(6, 4), b = rand(6, 5), c = rand(20, 6), want = c.slice();
+    tsKernels.gemm(a, b, want, 2, 3, 2, false, false, false);
+    K().gemm!(a, b, c, 2, 3, 2, false, false, false);
+    expectClose(c, want, 2, 'gemm into an oversized output');
+  });
+
+  it('runs float64 work on the reference without the worker, and counts compiled kernels in the worker', function () {
+    const before = be.compiledKernels();
+    const a = Float64Array.from(rand(6, 7)), b = Float64Array.from(rand(6, 8)), c = new Float64Array(4), want = new Float64Array(4);
+    tsKernels.gemm(a, b, want, 2, 2, 3, false, true, false);
+    K().gemm!(a, b, c, 2, 2, 3, false, true, false);
+    expect([...c]).to.deep.equal([...want]);
+    expect(be.compiledKernels()).to.equal(before);
+    K().unary!('square', rand(7, 9), new Float32Array(7), 0);
+    expect(be.compiledKernels()).to.be.greaterThan(before);
+  });
+
+  it('a tiny network: forward, loss, backward and an Adam step match the ts backend', async function () {
+    const want = await netStep('ts');
+    registerBackend(be);
+    const got = await netStep('gpujs');
+    const { worst, where } = netStepError(got, want);
+    expect(worst, `worst at ${where}`).to.be.below(1e-4);
+  });
+
+  it('a worker that dies during a request fails it instead of hanging; later calls throw', async function () {
+    const bridge = await GpujsWorkerBridge.start({ mode: 'cpu' });
+    expect(() => bridge.simulateWorkerExit()).to.throw(/worker thread ended/);
+    expect(() => bridge.call('unary', ['neg', new Float32Array(2), new Float32Array(2), 0])).to.throw(/worker is gone/);
+    await bridge.dispose();
+  });
+
+  it('refuses calls after dispose instead of hanging (runs last: it disposes the shared backend)', async function () {
+    await be.dispose();
+    expect(() => K().unary!('neg', new Float32Array(2), new Float32Array(2), 0)).to.throw(/worker is gone/);
+  });
+});
+
 describe('gpujs backend: registry and detection', function () {
   after(async function () { await setBackend('ts'); await disposeGpujsBackend(); });
 
@@ -156,10 +239,58 @@ describe('gpujs backend: registry and detection', function () {
     expect(kernelProvider('binary', 'float32')).to.equal('ts');
   });
 
-  it('refuses webgpu for the synchronous backend', async function () {
-    let err: unknown;
-    try { await createGpujsBackend({ mode: 'webgpu' }); } catch (e) { err = e; }
-    expect(String(err)).to.match(/asynchronous/);
+  it('webgpu runs through the worker bridge, or rejects with the reason when it cannot (never hangs)', async function () {
+    let be: GpujsBackend | undefined, err: unknown;
+    try { be = await createGpujsBackend({ mode: 'webgpu' }); } catch (e) { err = e; }
+    if (be) {
+      // A machine with a usable `webgpu` package (GPUJS_WEBGPU_DIR): the bridge must compute.
+      expect(be.worker).to.equal(true);
+      const x = rand(5, 61), y0 = new Float32Array(5), y1 = new Float32Array(5);
+      tsKernels.unary('exp', x, y0, 0); be.kernels.float32!.unary!('exp', x, y1, 0);
+      expectClose(y1, y0, 1, 'webgpu exp');
+      await be.dispose();
+    } else {
+      expect(err).to.be.instanceOf(Error);
+      expect(String(err)).to.match(/webgpu|WebGPU|adapter/);
+    }
+  });
+
+  it('the WebGPU probe answers without a usable `webgpu` package, quickly and without throwing', async function () {
+    const t0 = performance.now();
+    const p = await probeWebGpu({ dir: '/nonexistent-webgpu-dir', timeoutMs: 5000 });
+    expect(p).to.include.keys(['available', 'fallback', 'renderer']);
+    if (!p.available) expect(p.reason).to.be.a('string');
+    else expect(p.fallback || process.env['GPUJS_EXPECT_REAL_GPU'] !== undefined).to.equal(true);
+    expect(performance.now() - t0).to.be.below(5000);
+  });
+
+  it('a non-fallback WebGPU adapter counts as real; one that cannot run a kernel fails the start with a reason', async function () {
+    // A stand-in `webgpu` package whose adapter claims to be hardware but cannot create a device.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fake-webgpu-'));
+    try {
+      mkdirSync(path.join(dir, 'node_modules', 'webgpu'), { recursive: true });
+      writeFileSync(path.join(dir, 'node_modules', 'webgpu', 'package.json'), '{"name":"webgpu","version":"0.0.0","main":"index.js"}');
+      writeFileSync(path.join(dir, 'node_modules', 'webgpu', 'index.js'), `module.exports = { globals: {}, create: () => ({
+        requestAdapter: async () => ({ isFallbackAdapter: false, info: { vendor: 'acme', architecture: 'rdna9', description: 'Acme GPU' } }) }) };`);
+      const p = await probeWebGpu({ dir, timeoutMs: 5000 });
+      expect(p).to.deep.include({ available: true, fallback: false });
+      expect(isRealAdapter(p)).to.equal(true);
+      expect(isRealAdapter({ ...p, renderer: 'llvmpipe' })).to.equal(false);
+      let err: unknown;
+      try { await (await createGpujsBackend({ mode: 'webgpu', webgpuDir: dir })).dispose(); } catch (e) { err = e; }
+      expect(err).to.be.instanceOf(Error);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads SVDD_GPUJS_MODE / SVDD_GPUJS_WORKER; webgpu always uses the worker', function () {
+    expect(gpujsOptionsFromEnv(null, {})).to.deep.equal({ mode: 'gpu', worker: false });
+    expect(gpujsOptionsFromEnv('webgpu', {})).to.deep.equal({ mode: 'webgpu', worker: true });
+    expect(gpujsOptionsFromEnv('webgpu', { SVDD_GPUJS_MODE: 'cpu' })).to.deep.equal({ mode: 'cpu', worker: false });
+    expect(gpujsOptionsFromEnv(null, { SVDD_GPUJS_MODE: 'webasm', SVDD_GPUJS_WORKER: '1' })).to.deep.equal({ mode: 'webasm', worker: true });
+    expect(gpujsOptionsFromEnv(null, { SVDD_GPUJS_MODE: 'webgpu', SVDD_GPUJS_WORKER: '0' })).to.deep.equal({ mode: 'webgpu', worker: true });
+    expect(() => gpujsOptionsFromEnv(null, { SVDD_GPUJS_MODE: 'vulkan' })).to.throw(/not a gpu.js mode/);
   });
 
   it('detectRealGpu reports no real GPU without one (never throws)', async function () {

@@ -12,8 +12,8 @@ import { shutdownBackends, useBackend } from '../src/tensor/backends.ts';
 import { Rng, randNormal, randUniform, scalar } from '../src/tensor/creation.ts';
 import { kernels } from '../src/tensor/kernels/registry.ts';
 import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
-import { wasmFeatures, wasmMemoryBytes } from '../src/tensor/kernels/wasm/index.ts';
-import { allocArray, isWholeStorage, releaseArray, storageKey, tensorFromArray } from '../src/tensor/tensor.ts';
+import { wasmFeatures, wasmHeapBytes, wasmMemoryBytes } from '../src/tensor/kernels/wasm/index.ts';
+import { allocArray, isWholeStorage, releaseArray, storageKey, tensorFromArray, withTemporaryStorage } from '../src/tensor/tensor.ts';
 import { expectKernelClose, randomFloats } from './helpers.ts';
 
 const canShare = wasmFeatures().threads;
@@ -109,6 +109,22 @@ for (const threads of [1, 2]) {
       const again = new Set([allocArray('float32', len), allocArray('float32', len)]);
       expect(again).to.deep.equal(intermediates);
       expect(again.has(x.storage)).to.equal(false);
+    });
+
+    it('withTemporaryStorage recycles an inference loop\'s activations, so the heap stops growing', () => {
+      const net = buildEncoder('mnist_LeNet', { seed: 4 });
+      net.eval();
+      const x = randUniform([100, 1, 28, 28], 0, 1, new Rng('scoped'));
+      const heapAfter: number[] = [];
+      const codes: number[] = [];
+      ag.noGrad(() => {
+        for (let b = 0; b < 6; b++) {
+          withTemporaryStorage(() => { codes.push(net.forward(x).values()[0]!); });
+          heapAfter.push(wasmHeapBytes());
+        }
+      });
+      expect(heapAfter[5]).to.equal(heapAfter[1]);
+      expect(new Set(codes).size).to.equal(1);
     });
 
     it('trains identically with and without releasing each step\'s graph, without growing memory', () => {

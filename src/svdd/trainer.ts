@@ -5,7 +5,7 @@
  */
 import * as ag from '../autograd/index.ts';
 import { Rng, tensor } from '../tensor/creation.ts';
-import type { Tensor } from '../tensor/tensor.ts';
+import { withTemporaryStorage, type Tensor } from '../tensor/tensor.ts';
 import { Adam, MultiStepLR, type Module } from '../nn/index.ts';
 import type { Autoencoder, Encoder } from './networks.ts';
 import { batchCount, batches, type ImageSet } from './batches.ts';
@@ -98,11 +98,14 @@ export function encodeAll(encode: (x: Tensor) => Tensor, model: Module, set: Ima
   let out: Float64Array | null = null;
   let offset = 0;
   ag.noGrad(() => {
+    // Each batch's activations are recycled for the next (see withTemporaryStorage).
     for (const { x } of batches(set, batchSize, null)) {
-      const z = encode(x).values();
-      out ??= new Float64Array(set.count * (z.length / x.shape[0]!));
-      out.set(z, offset);
-      offset += z.length;
+      withTemporaryStorage(() => {
+        const z = encode(x).values();
+        out ??= new Float64Array(set.count * (z.length / x.shape[0]!));
+        out.set(z, offset);
+        offset += z.length;
+      });
     }
   });
   model.train(wasTraining);
@@ -190,8 +193,10 @@ export function reconstructionScores(ae: Autoencoder, set: ImageSet, batchSize =
   let o = 0;
   ag.noGrad(() => {
     for (const { x } of batches(set, batchSize, null)) {
-      const e = reconstructionError(ae.forward(x), x).values();
-      out.set(e, o); o += e.length;
+      withTemporaryStorage(() => {
+        const e = reconstructionError(ae.forward(x), x).values();
+        out.set(e, o); o += e.length;
+      });
     }
   });
   ae.train(was);

@@ -1,14 +1,16 @@
 /**
  * Backend selection by name for the CLI and benchmarks: 'ts' (plain TypeScript reference),
  * 'wasm' (WebAssembly SIMD kernels on a worker pool), 'gpujs' (gpu.js kernels: a GPU through
- * headless-gl when present, else gpu.js's own CPU modes), 'auto' (the fastest available: gpujs
- * when a real, non-software GPU is detected, else wasm when the engine has WebAssembly SIMD,
- * else ts). SVDD_BACKEND and SVDD_THREADS set the defaults.
+ * headless-gl or WebGPU when present, else gpu.js's own CPU modes), 'auto' (the fastest
+ * available: gpujs when a real, non-software GPU is detected, else wasm when the engine has
+ * WebAssembly SIMD, else ts). SVDD_BACKEND and SVDD_THREADS set the defaults; SVDD_GPUJS_MODE,
+ * SVDD_GPUJS_WORKER, GPUJS_WEBGPU_DIR and SVDD_NO_GPU steer gpujs (see kernels/gpujs/index.ts).
  */
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { registerBackend, setBackend } from './kernels/registry.ts';
 import { createWasmBackend, disposeWasmBackend, wasmFeatures } from './kernels/wasm/index.ts';
+import type { GpujsMode } from './kernels/gpujs/gpu-types.ts';
 
 export const BACKEND_NAMES = ['auto', 'wasm', 'ts', 'gpujs'] as const;
 
@@ -16,25 +18,66 @@ let wasmThreads: number | null = null;
 let gpujsLoaded = false;
 
 /**
- * Looks for a hardware GPU only when one could be reachable: gpu.js needs the optional `gl`
- * package for a GPU in Node. SVDD_NO_GPU=1 skips the probe.
+ * Looks for a hardware GPU, only where one could be reachable from gpu.js, and answers with
+ * the gpu.js mode to use it through: 'gpu' for a non-software GL renderer (needs the optional
+ * `gl` package), 'webgpu' for a WebGPU adapter that is not a fallback adapter (needs the
+ * `webgpu` package, see GPUJS_WEBGPU_DIR; asked in a short-lived thread, so a missing or
+ * broken package costs a few ms and never a crash), else null. A real GL renderer wins: it
+ * runs in-process, WebGPU needs the worker bridge. SVDD_NO_GPU=1 skips the probe.
+ * The gpujs environment variables are documented in kernels/gpujs/index.ts.
  */
-let gpuProbe: Promise<boolean> | null = null;
-function realGpu(): Promise<boolean> {
-  // The probe loads gpu.js and opens a GL context: do it once per process, not per useBackend call.
+let gpuProbe: Promise<GpujsMode | null> | null = null;
+function realGpu(): Promise<GpujsMode | null> {
+  // The probe may load gpu.js, open a GL context and start Dawn: once per process.
   gpuProbe ??= (async () => {
-    if (process.env.SVDD_NO_GPU === '1') return false;
-    try { createRequire(import.meta.url).resolve('gl'); } catch { return false; }
-    const { detectRealGpu } = await import('./kernels/gpujs/index.ts');
-    return (await detectRealGpu()).real;
+    if (process.env.SVDD_NO_GPU === '1') return null;
+    let hasGl = true;
+    try { createRequire(import.meta.url).resolve('gl'); } catch { hasGl = false; }
+    if (hasGl) {
+      const { detectGlGpu } = await import('./kernels/gpujs/index.ts');
+      if (detectGlGpu()?.real) return 'gpu';
+    }
+    // webgpu-env does not load gpu.js: cheap when there is no usable `webgpu` package.
+    const { isRealAdapter, probeWebGpu } = await import('./kernels/gpujs/webgpu-env.ts');
+    return isRealAdapter(await probeWebGpu()) ? 'webgpu' : null;
   })();
   return gpuProbe;
 }
 
-/** Activates a backend; returns its name ('wasm' or 'ts'). threads: wasm worker threads (default all cores). */
+/** Why the gpujs backend could not start, so `auto` does not retry (a worker start) on every call. */
+let gpujsError: Error | null = null;
+
+async function loadGpujs(): Promise<void> {
+  if (gpujsLoaded) return;
+  if (gpujsError) throw gpujsError;
+  // Loaded on demand: gpu.js is heavy and most runs never use it.
+  const { createGpujsBackend, gpujsOptionsFromEnv } = await import('./kernels/gpujs/index.ts');
+  // An explicit SVDD_GPUJS_MODE needs no probe; otherwise use the GPU `auto` would find.
+  const opts = gpujsOptionsFromEnv(process.env.SVDD_GPUJS_MODE ? null : await realGpu());
+  try {
+    registerBackend(await createGpujsBackend(opts));
+  } catch (e) {
+    gpujsError = e instanceof Error ? e : new Error(String(e));
+    throw gpujsError;
+  }
+  gpujsLoaded = true;
+}
+
+/** Activates a backend; returns its name ('wasm', 'ts' or 'gpujs'). threads: wasm worker threads (default all cores). */
 export async function useBackend(name: string, threads: number | null = null): Promise<string> {
   let chosen = name === 'auto' ? (process.env.SVDD_BACKEND ?? 'auto') : name;
-  if (chosen === 'auto') chosen = (await realGpu()) ? 'gpujs' : wasmFeatures().simd ? 'wasm' : 'ts';
+  if (chosen === 'auto') {
+    chosen = wasmFeatures().simd ? 'wasm' : 'ts';
+    if (await realGpu()) {
+      try {
+        await loadGpujs();
+        chosen = 'gpujs';
+      } catch (e) {
+        // A GPU that was detected but cannot run a kernel must not stop the run: say so, use the CPU.
+        process.stderr.write(`gpujs backend unavailable (${(e as Error).message.split('\n')[0]}); using ${chosen}\n`);
+      }
+    }
+  }
   if (chosen === 'wasm') {
     const envThreads = process.env.SVDD_THREADS ? Number(process.env.SVDD_THREADS) : null;
     const want = threads ?? envThreads ?? os.availableParallelism();
@@ -44,12 +87,7 @@ export async function useBackend(name: string, threads: number | null = null): P
       wasmThreads = want;
     }
   } else if (chosen === 'gpujs') {
-    if (!gpujsLoaded) {
-      // Loaded on demand: gpu.js is heavy and most runs never use it.
-      const { createGpujsBackend } = await import('./kernels/gpujs/index.ts');
-      registerBackend(await createGpujsBackend());
-      gpujsLoaded = true;
-    }
+    await loadGpujs();
   } else if (chosen !== 'ts') {
     throw new Error(`unknown backend '${name}' (expected ${BACKEND_NAMES.join(', ')})`);
   }

@@ -137,15 +137,43 @@ export function isWholeStorage(a: FloatArray): boolean {
   return backendBlocks.has(a) || (a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength);
 }
 
+/** Arrays allocated inside each active withTemporaryStorage call, innermost last. */
+const scopes: FloatArray[][] = [];
+
+/**
+ * Runs fn and then hands every array allocated inside it back for reuse (see releaseArray), so
+ * that a loop of inference batches recycles one batch's activations for the next. Whatever fn
+ * computes must be copied out inside fn: no tensor created inside may be used afterwards.
+ *
+ * Why it is needed: storage in a backend's own memory is reclaimed when its array is garbage
+ * collected, but only between tasks (FinalizationRegistry), never during one long synchronous
+ * loop; and the collector does not see that memory, so it would not hurry anyway.
+ */
+export function withTemporaryStorage<T>(fn: () => T): T {
+  const mine: FloatArray[] = [];
+  scopes.push(mine);
+  try {
+    return fn();
+  } finally {
+    scopes.pop();
+    for (const a of mine) releaseArray(a);
+  }
+}
+
+function track<A extends FloatArray>(a: A): A {
+  if (scopes.length > 0) scopes[scopes.length - 1]!.push(a);
+  return a;
+}
+
 /** A zeroed array (recycled when one of this length was released). */
 export function allocArray(dtype: DType, length: number): FloatArray {
   if (length >= POOL_MIN_ELEMS) {
     const a = pools[dtype].get(length)?.pop();
-    if (a) { pooled.delete(a); pooledBytes -= a.byteLength; return a.fill(0); }
+    if (a) { pooled.delete(a); pooledBytes -= a.byteLength; return track(a.fill(0)); }
   }
   const own = backendAlloc?.(dtype, length);
-  if (own) { backendBlocks.add(own); return own; }
-  return dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
+  if (own) { backendBlocks.add(own); return track(own); }
+  return track(dtype === 'float64' ? new Float64Array(length) : new Float32Array(length));
 }
 
 /**
@@ -156,7 +184,7 @@ export function allocArray(dtype: DType, length: number): FloatArray {
 export function outputArray(dtype: DType, length: number): FloatArray {
   if (length >= POOL_MIN_ELEMS) {
     const a = pools[dtype].get(length)?.pop();
-    if (a) { pooled.delete(a); pooledBytes -= a.byteLength; return a; }
+    if (a) { pooled.delete(a); pooledBytes -= a.byteLength; return track(a); }
   }
   return allocArray(dtype, length);
 }

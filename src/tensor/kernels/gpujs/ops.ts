@@ -2,7 +2,8 @@
  * The gpujs operations, written once for both calling conventions: each op is a generator that
  * yields every gpu.js kernel call it makes and receives the call's result back. `runSync` drives
  * it for the synchronous modes (GL, webasm, cpu: the engine's kernel interface), `runAsync`
- * awaits each call for WebGPU, whose kernels return Promises. Intermediates (im2col columns,
+ * awaits each call for WebGPU, whose kernels return Promises (in the worker bridge's thread,
+ * worker.ts, when the engine is the caller). Intermediates (im2col columns,
  * BatchNorm sums) stay on the device: those kernels are compiled with `pipeline: true` and
  * their textures / buffers are fed straight to the next kernel.
  */
@@ -22,7 +23,7 @@ export function runSync(op: Op): void {
   let step = op.next();
   while (!step.done) {
     const r = step.value.kernel(...step.value.args);
-    if (isPromise(r)) throw new Error('gpujs: a kernel returned a Promise in a synchronous mode (webgpu needs the async kernels)');
+    if (isPromise(r)) throw new Error('gpujs: a kernel returned a Promise in a synchronous mode (webgpu runs awaited: the worker bridge or createGpujsAsyncKernels)');
     step = op.next(r);
   }
 }

@@ -142,6 +142,13 @@ export function wasmMemoryBytes(): number {
   return total;
 }
 
+/** Bytes of tensor storage placed in wasm memory by every live backend (a high-water mark). */
+export function wasmHeapBytes(): number {
+  let total = 0;
+  for (const rt of live) total += rt.heapBytes;
+  return total;
+}
+
 /** Stops the worker pools of every backend created so far; they must not be used afterwards. */
 export async function disposeWasmBackend(): Promise<void> {
   const all = [...live];

@@ -159,6 +159,9 @@ export class WasmRuntime {
     return a;
   }
 
+  /** Bytes of tensor storage handed out from the heap so far (its high-water mark). */
+  get heapBytes(): number { return this.heapTop - HEAP_BASE; }
+
   /** The byte address of `a` when it lives in this memory (a heap array or a view of one), else −1. */
   addressOf(a: ArrayBufferView): number { return this.ownBuffers.has(a.buffer) ? a.byteOffset : -1; }
 
