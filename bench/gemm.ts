@@ -3,6 +3,9 @@
  * wasm with 1 thread and wasm with 2 threads. Run: `npx tsx bench/gemm.ts [--quick]`.
  * The ts reference is timed on a smaller batch (its rate does not depend on batch size, and at
  * batch 200 the CIFAR layers take seconds each). Writes bench/results/gemm.json.
+ * 5×5 stride-1 convs with at least 8 channels on each side run Winograd F(2×2, 5×5) by default:
+ * their rates count a direct convolution's flops. SVDD_WINOGRAD=0 times the direct GEMM instead
+ * (bench/winograd.ts compares both).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

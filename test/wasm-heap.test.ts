@@ -14,7 +14,7 @@ import { kernels } from '../src/tensor/kernels/registry.ts';
 import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
 import { wasmFeatures, wasmHeapBytes, wasmMemoryBytes } from '../src/tensor/kernels/wasm/index.ts';
 import { allocArray, isWholeStorage, releaseArray, storageKey, tensorFromArray, withTemporaryStorage } from '../src/tensor/tensor.ts';
-import { expectKernelClose, randomFloats } from './helpers.ts';
+import { convGeom, expectKernelClose, randomFloats } from './helpers.ts';
 
 const canShare = wasmFeatures().threads;
 
@@ -95,6 +95,33 @@ for (const threads of [1, 2]) {
         const u0 = new Float32Array(size * 4), u1 = out(size * 4);
         tsKernels.upsampleNearest(x, u0, n * c, h, w, 2); ks.upsampleNearest(x, u1, n * c, h, w, 2);
         expectKernelClose(u1, u0, 1, 'upsample', 1);
+      });
+    }
+
+    for (const where of ['heap', 'mixed'] as const) {
+      it(`convolutions (packed, direct, Winograd) and GEMM match the reference with operands ${where === 'heap' ? 'in' : 'partly in'} wasm memory`, () => {
+        const ks = kernels('float32');
+        const inp = (src: Float32Array): Float32Array => heap(src);
+        const out = (len: number): Float32Array => (where === 'heap' ? heap(new Float32Array(len)) : new Float32Array(len));
+        for (const g of [convGeom(4, 1, 28, 28, 8, 5, 5, 1, 2), convGeom(3, 32, 9, 11, 24, 5, 5, 1, 2), convGeom(2, 3, 9, 7, 40, 3, 3, 2, 1)]) {
+          const x = inp(randomFloats(g.n * g.cin * g.h * g.w, 11)), w = inp(randomFloats(g.cout * g.cin * g.kh * g.kw, 12));
+          const gy = inp(randomFloats(g.n * g.cout * g.oh * g.ow, 13));
+          const k = g.cin * g.kh * g.kw;
+          const y0 = new Float32Array(gy.length), y1 = out(gy.length);
+          tsKernels.conv2d(x, w, y0, g); ks.conv2d(x, w, y1, g);
+          expectKernelClose(y1, y0, k, `conv2d ${g.cin}→${g.cout}`, 4);
+          const gx0 = new Float32Array(x.length), gx1 = out(x.length);
+          tsKernels.conv2dGradInput(gy, w, gx0, g); ks.conv2dGradInput(gy, w, gx1, g);
+          expectKernelClose(gx1, gx0, g.cout * g.kh * g.kw, `conv2dGradInput ${g.cin}→${g.cout}`, 4);
+          const gw0 = new Float32Array(w.length), gw1 = out(w.length);
+          tsKernels.conv2dGradWeight(x, gy, gw0, g); ks.conv2dGradWeight(x, gy, gw1, g);
+          expectKernelClose(gw1, gw0, g.n * g.oh * g.ow, `conv2dGradWeight ${g.cin}→${g.cout}`, 16);
+        }
+        const a = inp(randomFloats(300 * 70, 14)), b = inp(randomFloats(70 * 90, 15));
+        const c0 = randomFloats(300 * 90, 16), c1 = out(c0.length);
+        c1.set(c0);
+        tsKernels.gemm(a, b, c0, 300, 90, 70, false, false, true); ks.gemm(a, b, c1, 300, 90, 70, false, false, true);
+        expectKernelClose(c1, c0, 70, 'gemm accumulate', 1);
       });
     }
 

@@ -8,6 +8,7 @@
  */
 import { buildModule, FnBuilder, T, type I32, type Local } from './emitter.ts';
 import { POINTWISE_FNS, dotNT } from './pointwise.ts';
+import { wgInput, wgOutput, wgWeights } from './winograd.ts';
 
 /** Micro-tile: MR rows of A (broadcast) by NR columns of B (two f32x4 vectors). */
 export const MR = 4;
@@ -39,6 +40,10 @@ export const FN = {
   sigmoidGrad: { id: 20, arity: 4 },
   elu: { id: 21, arity: 4 },
   eluGrad: { id: 22, arity: 6 },
+  // Winograd F(2×2, 5×5) transforms (winograd.ts).
+  wgWeights: { id: 23, arity: 4 },
+  wgInput: { id: 24, arity: 9 },
+  wgOutput: { id: 25, arity: 9 },
 } as const;
 export type FnName = keyof typeof FN;
 export const FN_NAMES = Object.keys(FN) as FnName[];
@@ -310,6 +315,7 @@ export function buildKernelModule(opts: ModuleOptions): Uint8Array<ArrayBuffer> 
     upsample2: POINTWISE_FNS.upsample2(), upsample2Grad: POINTWISE_FNS.upsample2Grad(),
     dotNT: dotNT(opts.relaxedSimd), kernelDirect: microKernel(opts.relaxedSimd, true),
     sigmoid: POINTWISE_FNS.sigmoid(), sigmoidGrad: POINTWISE_FNS.sigmoidGrad(), elu: POINTWISE_FNS.elu(), eluGrad: POINTWISE_FNS.eluGrad(),
+    wgWeights: wgWeights(opts.relaxedSimd), wgInput: wgInput(opts.relaxedSimd), wgOutput: wgOutput(opts.relaxedSimd),
   };
   return buildModule(
     { module: 'env', field: 'memory', initialPages: 1, maximumPages: opts.maximumPages, shared: opts.shared },

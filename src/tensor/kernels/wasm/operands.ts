@@ -4,7 +4,7 @@
  * through an arena copy: copied in at `commit` when the kernel reads it, copied back out at
  * `finish` when the kernel writes it. Kernel drivers ask for addresses, never copy themselves.
  *
- *   const io = new Operands(rt);                 // resets the arena
+ *   const io = new Operands(rt);                 // resets the arena (or: after a cached setup)
  *   const X = io.input(x, n), Y = io.output(y, n), S = io.scratch(bytes);
  *   io.commit();                                 // grows memory, stages the inputs
  *   rt.run(plan.lists);
@@ -18,7 +18,10 @@ export class Operands {
   private readonly copyIn: [number, Int32OrFloat32, number][] = [];
   private readonly copyOut: [number, Int32OrFloat32, number][] = [];
 
-  constructor(private readonly rt: WasmRuntime) { rt.reset(); }
+  /** Starts the call's arena: empty, or after a cached setup's tables (`from`, a value of arenaTop). */
+  constructor(private readonly rt: WasmRuntime, from?: number) {
+    if (from === undefined) rt.reset(); else rt.restore(from);
+  }
 
   /** Byte address of the first `n` elements of `a`, which the kernel reads. */
   input(a: Int32OrFloat32, n: number): number { return this.place(a, n, true, false); }

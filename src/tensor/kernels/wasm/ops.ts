@@ -6,6 +6,7 @@
 import type { ConvGeom } from '../types.ts';
 import { col2imTs } from '../ts/conv.ts';
 import { FN, MR, NR, type FnName } from './kernels.ts';
+import { Operands } from './operands.ts';
 import type { WasmRuntime } from './runtime.ts';
 
 /** Depth of one packed block: a 4×KC A panel plus an 8×KC B panel stay well inside L1. */
@@ -86,7 +87,33 @@ function setupFor(rt: WasmRuntime, key: string, build: (table: TableFn) => { at:
   return setup;
 }
 
-function runPhases(rt: WasmRuntime, s: Setup): void { for (const lists of s.phases) rt.run(lists); }
+/**
+ * Operands (the arrays a kernel reads and writes) are not part of a cached setup: a builder places
+ * operand i at the virtual address operandAt(i), far above any real address, and every call binds
+ * them to where the arrays are: in place for tensors that live in wasm memory, else an arena copy
+ * (see operands.ts). Binding rewrites each command argument at or above VIRTUAL_BASE; tables hold
+ * only offsets, never operand addresses.
+ */
+const VIRTUAL_BASE = 2 ** 40, VIRTUAL_SLOT = 2 ** 36;
+const operandAt = (slot: number): number => VIRTUAL_BASE + slot * VIRTUAL_SLOT;
+
+type Access = 'in' | 'out' | 'inout';
+/** One operand of a call: the array, how many floats the kernel touches, and how. */
+type Operand = [array: Float32Array, floats: number, access: Access];
+
+/** Runs a setup's phases with its operands bound (operand i = operands[i], as placed by operandAt(i)). */
+function runPhases(rt: WasmRuntime, s: Setup, operands: Operand[]): void {
+  const io = new Operands(rt, s.top);
+  const bases = operands.map(([a, n, access]) => (access === 'in' ? io.input(a, n) : access === 'out' ? io.output(a, n) : io.inout(a, n)));
+  io.commit();
+  const bind = (v: number): number => {
+    if (v < VIRTUAL_BASE) return v;
+    const slot = Math.floor((v - VIRTUAL_BASE) / VIRTUAL_SLOT);
+    return bases[slot]! + (v - VIRTUAL_BASE - slot * VIRTUAL_SLOT);
+  };
+  for (const lists of s.phases) rt.run(lists.map((l) => l.map(bind)));
+  io.finish();
+}
 
 const geomKey = (name: string, g: ConvGeom): string =>
   `${name}:${g.n},${g.cin},${g.h},${g.w},${g.cout},${g.kh},${g.kw},${g.stride},${g.pad},${g.oh},${g.ow}`;
@@ -96,19 +123,13 @@ export function gemmWasm(rt: WasmRuntime, a: Float32Array, b: Float32Array, c: F
   if (m === 0 || n === 0) return;
   if (k === 0) { if (!accumulate) c.fill(0, 0, m * n); return; }
   const s = setupFor(rt, `gemm:${m},${n},${k},${+transA},${+transB},${+accumulate}`, (table) => gemmSetup(rt, table, m, n, k, transA, transB, accumulate));
-  const { A, B, C } = s.at as { A: number; B: number; C: number };
-  const f32 = rt.f32;
-  f32.set(a.subarray(0, m * k), A >> 2);
-  f32.set(b.subarray(0, k * n), B >> 2);
-  if (accumulate) f32.set(c.subarray(0, m * n), C >> 2);
-  runPhases(rt, s);
-  c.set(rt.f32.subarray(C >> 2, (C >> 2) + m * n));
+  runPhases(rt, s, [[a, m * k, 'in'], [b, k * n, 'in'], [c, m * n, accumulate ? 'inout' : 'out']]);
 }
 
 function gemmSetup(rt: WasmRuntime, table: TableFn, m: number, n: number, k: number, transA: boolean, transB: boolean,
                    accumulate: boolean): { at: Record<string, number>; phases: number[][][] } {
   const mp = up(m, MR), np = up(n, NR);
-  const A = rt.alloc(m * k * 4), B = rt.alloc(k * n * 4), C = rt.alloc(m * n * 4);
+  const A = operandAt(0), B = operandAt(1), C = operandAt(2);
   const Ap = rt.alloc(mp * k * 4), Bp = rt.alloc(np * k * 4);
   const aLane = rt.alloc(m * 4), aRow = rt.alloc(k * 4), bLane = rt.alloc(n * 4), bRow = rt.alloc(k * 4);
   rt.commit();
@@ -158,9 +179,9 @@ function planPad(plan: Plan, t: number, g: ConvGeom, X: number, Xp: number, a: n
     Hp * Wp * 4, Wp * 4, h * w * 4, w * 4);
 }
 
-/** The x-side operands of a conv: input copied in, and a zero-padded view (X itself when pad = 0). */
+/** The x-side of a conv: the input (operand 0) and its zero-padded copy (X itself when pad = 0). */
 function allocInput(rt: WasmRuntime, g: ConvGeom): { X: number; Xp: number } {
-  const X = rt.alloc(g.n * g.cin * g.h * g.w * 4);
+  const X = operandAt(0);
   const Xp = g.pad > 0 ? rt.alloc(g.n * g.cin * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) * 4) : X;
   return { X, Xp };
 }
@@ -191,13 +212,10 @@ export function conv2dWasm(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y
   const K = cin * kh * kw, P = oh * ow;
   if (n === 0 || cout === 0 || P === 0) return;
   if (K === 0) { y.fill(0, 0, n * cout * P); return; }
+  if (usesWinograd(g)) { conv2dWinograd(rt, x, wt, y, g); return; }
   if (g.stride === 1 && cout >= DIRECT_MIN_COUT && cout <= DIRECT_MAX_COUT) { conv2dDirect(rt, x, wt, y, g); return; }
   const s = setupFor(rt, geomKey('conv', g), (table) => convSetup(rt, table, g));
-  const { X, W, Y } = s.at as { X: number; W: number; Y: number };
-  rt.f32.set(x.subarray(0, n * cin * h * w), X >> 2);
-  rt.f32.set(wt.subarray(0, cout * K), W >> 2);
-  runPhases(rt, s);
-  y.set(rt.f32.subarray(Y >> 2, (Y >> 2) + n * cout * P));
+  runPhases(rt, s, [[x, n * cin * h * w, 'in'], [wt, cout * K, 'in'], [y, n * cout * P, 'out']]);
 }
 
 function convSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<string, number>; phases: number[][][] } {
@@ -211,7 +229,7 @@ function convSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<s
   const nb = Math.max(1, Math.min(maxImgs, Math.floor(CHUNK_BYTES / (P * (kcMax + cout) * 4))));
 
   const { X, Xp } = allocInput(rt, g);
-  const W = rt.alloc(cout * K * 4), Ap = rt.alloc(mp * K * 4), Y = rt.alloc(n * imgOut * 4);
+  const W = operandAt(1), Ap = rt.alloc(mp * K * 4), Y = operandAt(2);
   const wLane = rt.alloc(cout * 4), wRow = rt.alloc(K * 4);
   const colTab = rt.alloc(nb * P * 4), rowTab = rt.alloc(K * 4);
   const Bp = ranges.map(() => rt.alloc(up(nb * P, NR) * kcMax * 4));
@@ -245,6 +263,144 @@ function convSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<s
   return { at: { X, W, Y }, phases: [packA.lists, plan.lists] };
 }
 
+/** Whether 5×5 stride-1 convolutions take the Winograd path: on unless SVDD_WINOGRAD=0. */
+let winogradEnabled = process.env['SVDD_WINOGRAD'] !== '0';
+/** Turns the Winograd path on or off, returning the previous setting (benchmarks and tests compare both in one process). */
+export function setWinograd(enabled: boolean): boolean {
+  const previous = winogradEnabled;
+  winogradEnabled = enabled;
+  return previous;
+}
+
+/**
+ * Winograd pays once the channel counts are this large: its input transform costs per input
+ * channel and its output transform per output channel about what the saved multiplications save
+ * per channel pair, and the 36 GEMMs have only cin as inner dimension. Measured at batch 200 (64 for
+ * 28×28), 1 thread, Winograd vs direct: with 16 input channels it wins everywhere tried (16 → 8:
+ * 1.15× on 4×4 images to 1.6× on 16×16; 16 → 128: 1.1× on 4×4, 2–2.3× on 8×8 and 16×16; 32 → 32:
+ * 0.95× on 4×4, 1.6–2× from 6×6 up). With 8 input channels it wins 1.3–1.6× on 8×8 and larger but
+ * loses up to 1.6× on 4×4 to 7×7 images (8 → 128: a CIFAR decoder layer); 4 output channels lose.
+ */
+const WINOGRAD_MIN_CIN = 16;
+const WINOGRAD_MIN_COUT = 8;
+/**
+ * Target bytes of one chunk's V and M (all 36 ξ): about the L2 of one core, where the GEMMs find
+ * V and the output transform finds M. Timings are flat from 512 KiB to 2 MiB; the larger chunk
+ * means fewer (and longer) kernel calls.
+ */
+const WINOGRAD_CHUNK_BYTES = 1024 * 1024;
+/** Chunks hold at least this many tiles, so the 36 GEMMs never shrink to one or two column panels. */
+const WINOGRAD_MIN_CHUNK_TILES = 32;
+
+/**
+ * Byte distance between consecutive ξ of U, V or M. The transforms touch all 36 ξ at once; at a
+ * power-of-two distance those 36 streams would share one cache set (and evict each other from L1),
+ * so the distance is rounded to an odd number of 64-byte lines, which puts them in 36 different sets.
+ */
+function xiStride(bytes: number): number {
+  const lines = Math.ceil(bytes / 64);
+  return (lines % 2 === 0 ? lines + 1 : lines) * 64;
+}
+
+/**
+ * Whether conv2dWasm (and so conv2dGradInputWasm) takes the Winograd path for g. Input channels
+ * are capped at KC so that each U_ξ · V_ξ is one packed block (inner dimension cin).
+ */
+export function usesWinograd(g: ConvGeom): boolean {
+  return winogradEnabled && g.kh === 5 && g.kw === 5 && g.stride === 1
+    && g.cin >= WINOGRAD_MIN_CIN && g.cin <= KC && g.cout >= WINOGRAD_MIN_COUT;
+}
+
+/** y = conv(x, wt) by Winograd F(2×2, 5×5) (see winograd.ts for the transforms). */
+function conv2dWinograd(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y: Float32Array, g: ConvGeom): void {
+  const { n, cin, h, w, cout, oh, ow } = g;
+  const s = setupFor(rt, geomKey('winograd', g), (table) => winogradSetup(rt, table, g));
+  runPhases(rt, s, [[x, n * cin * h * w, 'in'], [wt, cout * cin * 25, 'in'], [y, n * cout * oh * ow, 'out']]);
+}
+
+/**
+ * The plan of a Winograd convolution. Tiles (2×2 output blocks) are numbered row-major per image,
+ * with each tile row padded to a multiple of 4 tiles so that the transforms always handle 4 tiles
+ * of one row per f32x4 vector.
+ *
+ * Layout (ξ = one of the 36 positions of a transformed tile):
+ *   U [ξ][cout/4][cin][4]        filters, G·g·Gᵀ, in packed-A layout (pack4's, one ξ after another)
+ *   Xw [n][cin][2·th + 4][2·tw + 4]  the input, zero-padded so every tile's 6×6 window is in bounds
+ *   V [ξ][tiles/8][cin][8]      one chunk of transformed input tiles, in packed-B layout (per thread)
+ *   M [ξ][cout][tiles]          U_ξ · V_ξ for that chunk (per thread)
+ *   Y                           the output, written by the output transform; when the padded tile
+ *                               grid overhangs it, into Yp [n][cout][2·th][2·tw] and copied out
+ *
+ * Phase 1 transforms the filters, threads taking disjoint output-channel panels. Phase 2: threads
+ * take disjoint images and walk them in chunks of tile rows sized to stay in L2; per chunk they
+ * transform the input, run the 36 GEMMs and transform the output.
+ */
+function winogradSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<string, number>; phases: number[][][] } {
+  const { n, cin, h, w, cout, pad, oh, ow } = g;
+  const th = Math.ceil(oh / 2), tw = up(Math.ceil(ow / 2), 4), groupsPerRow = tw / 4;
+  const Hw = 2 * th + 4, Ww = 2 * tw + 4, plane = Hw * Ww, imgIn = cin * plane;
+  const outRow = 2 * tw, outPlane = 2 * th * outRow, imgOut = cout * outPlane;
+  const direct = outRow === ow && 2 * th === oh;
+  const mp = up(cout, MR), taps = cin * 25, XI = 36;
+  const T = threadsFor(rt, 2 * n * cout * oh * ow * taps, n);
+  const ranges = split(n, T);
+  const rowsPerChunk = Math.max(Math.ceil(WINOGRAD_MIN_CHUNK_TILES / tw), Math.floor(WINOGRAD_CHUNK_BYTES / (XI * (cin + cout) * 4 * tw)));
+  const chunkTiles = Math.min(rowsPerChunk, Math.max(...ranges.map(([a, b]) => (b - a) * th))) * tw;
+  const vXi = xiStride(up(chunkTiles, NR) * cin * 4), mXi = xiStride(cout * chunkTiles * 4), uXi = xiStride(mp * cin * 4);
+
+  const X = operandAt(0), W = operandAt(1), Y = operandAt(2);
+  const Wp = rt.alloc(mp * taps * 4), U = rt.alloc(XI * uXi), Xw = rt.alloc(n * imgIn * 4);
+  const Yp = direct ? Y : rt.alloc(n * imgOut * 4);
+  const wLane = rt.alloc(cout * 4), wRow = rt.alloc(taps * 4);
+  const V = ranges.map(() => rt.alloc(XI * vXi)), M = ranges.map(() => rt.alloc(XI * mXi));
+  rt.commit();
+  const wl = table(wLane, cout), wr = table(wRow, taps);
+  for (let co = 0; co < cout; co++) wl[co] = co * taps * 4;
+  for (let p = 0; p < taps; p++) wr[p] = p * 4;
+
+  const filters = new Plan(T);
+  split(mp / MR, T).forEach(([p0, p1], t) => {
+    const cols = Math.min(cout, p1 * MR) - p0 * MR;
+    if (cols <= 0) return;
+    const packed = Wp + p0 * taps * MR * 4;
+    filters.push(t, 'pack4', packed, W, wLane + p0 * MR * 4, wRow, cols, taps);
+    filters.push(t, 'wgWeights', U + p0 * cin * MR * 4, packed, (p1 - p0) * cin, uXi);
+  });
+
+  const plan = new Plan(T);
+  ranges.forEach(([a, b], t) => {
+    for (let row0 = a * th; row0 < b * th; row0 += rowsPerChunk) {
+      const row1 = Math.min(row0 + rowsPerChunk, b * th), tiles = (row1 - row0) * tw;
+      // The chunk's tile rows, split where they cross from one image into the next.
+      const segments: { img: number; y0: number; y1: number; tile0: number }[] = [];
+      for (let r = row0; r < row1;) {
+        const img = Math.floor(r / th), y0 = r - img * th, y1 = Math.min(th, y0 + row1 - r);
+        segments.push({ img, y0, y1, tile0: (r - row0) * tw });
+        r += y1 - y0;
+      }
+      for (const { img, y0, y1, tile0 } of segments) {
+        const xw = Xw + img * imgIn * 4;
+        if (y0 === 0) {
+          plan.push(t, 'zero', xw, imgIn * 4);
+          plan.push(t, 'copy2d', xw + (pad * Ww + pad) * 4, X + img * cin * h * w * 4, cin, h, w * 4, plane * 4, Ww * 4, h * w * 4, w * 4);
+        }
+        const group0 = tile0 / 4;
+        plan.push(t, 'wgInput', V[t]! + (group0 >> 1) * cin * NR * 4 + (group0 & 1) * 16, xw + 2 * y0 * Ww * 4,
+          cin, y1 - y0, groupsPerRow, Ww * 4, plane * 4, vXi, group0 & 1);
+      }
+      for (let xi = 0; xi < XI; xi++) pushGemm(plan, t, U + xi * uXi, V[t]! + xi * vXi, M[t]! + xi * mXi, cout, tiles, cin, tiles, false);
+      for (const { img, y0, y1, tile0 } of segments) {
+        plan.push(t, 'wgOutput', Yp + (img * imgOut + 2 * y0 * outRow) * 4, M[t]! + tile0 * 4, cout, y1 - y0, groupsPerRow,
+          tiles * 4, mXi, outRow * 4, outPlane * 4);
+        if (!direct && y1 === th) {
+          plan.push(t, 'copy2d', Y + img * cout * oh * ow * 4, Yp + img * imgOut * 4, cout, oh, ow * 4, oh * ow * 4, ow * 4, outPlane * 4, outRow * 4);
+        }
+      }
+    }
+  });
+  return { at: { X, W, Y }, phases: [filters.lists, plan.lists] };
+}
+
 /**
  * gw[cout, K] = Σ over images and positions of gy ⊗ im2col(x): a GEMM whose inner dimension is
  * n·P (long), so it is blocked by KC. Threads take disjoint images and sum their partials at the end.
@@ -256,10 +412,8 @@ export function conv2dGradWeightWasm(rt: WasmRuntime, x: Float32Array, gy: Float
   if (n === 0 || P === 0) { gw.fill(0, 0, cout * K); return; }
   if (g.stride === 1 && cout <= DIRECT_MAX_COUT && cout * K <= DIRECT_GW_MAX) { conv2dGradWeightDirect(rt, x, gy, gw, g); return; }
   const s = setupFor(rt, geomKey('convGW', g), (table) => convGradWeightSetup(rt, table, g));
-  const { X, GY, C0 } = s.at as { X: number; GY: number; C0: number };
-  rt.f32.set(x.subarray(0, n * cin * h * w), X >> 2);
-  rt.f32.set(gy.subarray(0, n * cout * P), GY >> 2);
-  runPhases(rt, s);
+  const { C0 } = s.at as { C0: number };
+  runPhases(rt, s, [[x, n * cin * h * w, 'in'], [gy, n * cout * P, 'in']]);
   gw.set(rt.f32.subarray(C0 >> 2, (C0 >> 2) + cout * K));
 }
 
@@ -273,7 +427,7 @@ function convGradWeightSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at
   const Q = maxImgs * P;
 
   const { X, Xp } = allocInput(rt, g);
-  const GY = rt.alloc(n * imgOut * 4);
+  const GY = operandAt(1);
   const laneA = rt.alloc(cout * 4), rowA = rt.alloc(Q * 4), laneB = rt.alloc(K * 4), rowB = rt.alloc(Q * 4);
   const Ap = ranges.map(() => rt.alloc(up(cout, MR) * KC * 4));
   const Bp = ranges.map(() => rt.alloc(up(K, NR) * KC * 4));
@@ -320,13 +474,9 @@ function conv2dDirect(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y: Flo
   const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
   const K = cin * kh * kw, imgPad = cin * (h + 2 * pad) * (w + 2 * pad);
   const s = setupFor(rt, geomKey('direct', g), (table) => directSetup(rt, table, g));
-  const { X, Xp, W, Y } = s.at as { X: number; Xp: number; W: number; Y: number };
-  const f32 = rt.f32;
-  f32.set(x.subarray(0, n * cin * h * w), X >> 2);
-  f32.set(wt.subarray(0, cout * K), W >> 2);
-  f32.fill(0, (Xp >> 2) + n * imgPad, (Xp >> 2) + n * imgPad + directSlack(g));
-  runPhases(rt, s);
-  y.set(rt.f32.subarray(Y >> 2, (Y >> 2) + n * cout * oh * ow));
+  const { Xp } = s.at as { Xp: number };
+  rt.f32.fill(0, (Xp >> 2) + n * imgPad, (Xp >> 2) + n * imgPad + directSlack(g));
+  runPhases(rt, s, [[x, n * cin * h * w, 'in'], [wt, cout * K, 'in'], [y, n * cout * oh * ow, 'out']]);
 }
 
 /** A ragged last column panel reads up to NR floats past an image's last row: the zeroed tail after Xp. */
@@ -340,8 +490,8 @@ function directSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record
   const T = threadsFor(rt, 2 * n * imgOut * K, n);
   const ranges = split(n, T);
 
-  const X = rt.alloc(n * cin * h * w * 4), Xp = rt.alloc((n * imgPad + slack) * 4);
-  const W = rt.alloc(cout * K * 4), Ap = rt.alloc(mp * K * 4), Y = rt.alloc(n * imgOut * 4);
+  const X = operandAt(0), Xp = rt.alloc((n * imgPad + slack) * 4);
+  const W = operandAt(1), Ap = rt.alloc(mp * K * 4), Y = operandAt(2);
   const wLane = rt.alloc(cout * 4), wRow = rt.alloc(K * 4), tapTab = rt.alloc(K * 4);
   const Cs = ranges.map(() => rt.alloc(cout * Q * 4));
   rt.commit();
@@ -384,12 +534,9 @@ function conv2dGradWeightDirect(rt: WasmRuntime, x: Float32Array, gy: Float32Arr
   const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
   const K = cin * kh * kw, imgPad = cin * (h + 2 * pad) * (w + 2 * pad), np = up(K, 2);
   const s = setupFor(rt, geomKey('directGW', g), (table) => directGradWeightSetup(rt, table, g));
-  const { X, Xp, GY, C0 } = s.at as { X: number; Xp: number; GY: number; C0: number };
-  const f32 = rt.f32;
-  f32.set(x.subarray(0, n * cin * h * w), X >> 2);
-  f32.set(gy.subarray(0, n * cout * oh * ow), GY >> 2);
-  f32.fill(0, (Xp >> 2) + n * imgPad, (Xp >> 2) + n * imgPad + kw + 8);
-  runPhases(rt, s);
+  const { Xp, C0 } = s.at as { Xp: number; C0: number };
+  rt.f32.fill(0, (Xp >> 2) + n * imgPad, (Xp >> 2) + n * imgPad + kw + 8);
+  runPhases(rt, s, [[x, n * cin * h * w, 'in'], [gy, n * cout * oh * ow, 'in']]);
   const out = rt.f32, c0 = C0 >> 2;
   for (let co = 0; co < cout; co++) gw.set(out.subarray(c0 + co * np, c0 + co * np + K), co * K);
 }
@@ -403,8 +550,8 @@ function directGradWeightSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { 
   const T = threadsFor(rt, 2 * n * imgOut * K, n);
   const ranges = split(n, T);
 
-  const X = rt.alloc(n * cin * h * w * 4), Xp = rt.alloc((n * imgPad + slack) * 4);
-  const GY = rt.alloc(n * imgOut * 4), GYp = rt.alloc(n * cout * L * 4);
+  const X = operandAt(0), Xp = rt.alloc((n * imgPad + slack) * 4);
+  const GY = operandAt(1), GYp = rt.alloc(n * cout * L * 4);
   const aTab = rt.alloc(mp * 4), bTab = rt.alloc(np * 4);
   const Cs = ranges.map(() => rt.alloc(mp * np * 4));
   rt.commit();

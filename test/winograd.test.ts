@@ -1,0 +1,147 @@
+import { expect } from 'chai';
+import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
+import type { ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
+import { createWasmBackend, disposeWasmBackend } from '../src/tensor/kernels/wasm/index.ts';
+import { setWinograd, usesWinograd } from '../src/tensor/kernels/wasm/ops.ts';
+import { F2X5, cookToom } from '../src/tensor/kernels/wasm/winograd.ts';
+import { convGeom as geom, randomFloats as rand } from './helpers.ts';
+
+const matVec = (a: number[][], v: number[]): number[] => a.map((row) => row.reduce((s, c, j) => s + c * v[j]!, 0));
+const matMul = (a: number[][], b: number[][]): number[][] => a.map((row) => b[0]!.map((_, j) => row.reduce((s, c, k) => s + c * b[k]![j]!, 0)));
+const transpose = (a: number[][]): number[][] => a[0]!.map((_, j) => a.map((row) => row[j]!));
+
+/** Largest |got − want| relative to the largest |want|. */
+function relToMax(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let diff = 0, scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
+    scale = Math.max(scale, Math.abs(want[i]!));
+  }
+  return diff / scale;
+}
+
+describe('Winograd F(2x2, 5x5) transforms', () => {
+  it('Cook-Toom from the points 0, 1, -1, 2, -2, inf gives the textbook matrices', () => {
+    const t = cookToom(2, 5, [0, 1, -1, 2, -2]);
+    expect(t.AT).to.deep.equal([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1]]);
+    expect(t.BT).to.deep.equal([
+      [4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+      [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1],
+    ]);
+    const G = [[6, 0, 0, 0, 0], [-4, -4, -4, -4, -4], [-4, 4, -4, 4, -4], [1, 2, 4, 8, 16], [1, -2, 4, -8, 16], [0, 0, 0, 0, 24]];
+    t.G.forEach((row, i) => row.forEach((v, j) => expect(v * 24).to.be.closeTo(G[i]![j]!, 1e-12)));
+  });
+
+  it('the kernels\' F(2, 5) uses the points 0, ±3/2, ±2/3, inf', () => {
+    expect(F2X5.AT[1]!.map((v) => +v.toFixed(12))).to.deep.equal([0, 1.5, -1.5, +(2 / 3).toFixed(12), -(2 / 3).toFixed(12), 1]);
+    // Every row of Bᵀ has a coefficient of 1 (monic basis polynomials): one free term per row.
+    for (const row of F2X5.BT) expect(row).to.include(1);
+  });
+
+  it('1-D F(2, 5) on random data equals direct correlation', () => {
+    for (let trial = 0; trial < 20; trial++) {
+      const d = [...rand(6, 100 + trial)], g = [...rand(5, 200 + trial)];
+      const y = matVec(F2X5.AT, matVec(F2X5.G, g).map((u, i) => u * matVec(F2X5.BT, d)[i]!));
+      const direct = [0, 1].map((i) => g.reduce((s, gk, k) => s + gk * d[i + k]!, 0));
+      y.forEach((v, i) => expect(v).to.be.closeTo(direct[i]!, 1e-12));
+    }
+  });
+
+  it('2-D F(2x2, 5x5) on random data equals direct correlation', () => {
+    const d = Array.from({ length: 6 }, (_, r) => [...rand(6, 300 + r)]), g = Array.from({ length: 5 }, (_, r) => [...rand(5, 400 + r)]);
+    const U = matMul(matMul(F2X5.G, g), transpose(F2X5.G)), V = matMul(matMul(F2X5.BT, d), transpose(F2X5.BT));
+    const Y = matMul(matMul(F2X5.AT, U.map((row, i) => row.map((u, j) => u * V[i]![j]!))), transpose(F2X5.AT));
+    for (let oy = 0; oy < 2; oy++) {
+      for (let ox = 0; ox < 2; ox++) {
+        let want = 0;
+        for (let ky = 0; ky < 5; ky++) for (let kx = 0; kx < 5; kx++) want += g[ky]![kx]! * d[oy + ky]![ox + kx]!;
+        expect(Y[oy]![ox]!).to.be.closeTo(want, 1e-12);
+      }
+    }
+  });
+
+  it('Cook-Toom generalises: F(4, 3) from the same points is exact too', () => {
+    const t = cookToom(4, 3, [0, 1, -1, 2, -2]);
+    const d = [...rand(6, 7)], g = [...rand(3, 8)];
+    const y = matVec(t.AT, matVec(t.G, g).map((u, i) => u * matVec(t.BT, d)[i]!));
+    y.forEach((v, i) => expect(v).to.be.closeTo(g.reduce((s, gk, k) => s + gk * d[i + k]!, 0), 1e-12));
+  });
+});
+
+/**
+ * Geometries that take the Winograd path: odd sizes, odd outputs, pads 0–4, channel counts off
+ * multiples of 4, batches 1 and 3, chunks that end mid-panel or cross from one image to the next.
+ */
+const cases: [string, ConvGeom][] = [
+  ['CIFAR conv3 shape, small batch', geom(3, 64, 8, 8, 128, 5, 5, 1, 2)],
+  ['odd input 11x9, pad 1, cin 17, cout 19', geom(3, 17, 11, 9, 19, 5, 5, 1, 1)],
+  ['odd output 7x7, pad 0, batch 1', geom(1, 18, 11, 11, 21, 5, 5, 1, 0)],
+  ['pad 4 (output larger than input), 5x6', geom(3, 16, 5, 6, 17, 5, 5, 1, 4)],
+  ['pad 2, non-square 13x20, cin 30, cout 22', geom(1, 30, 13, 20, 22, 5, 5, 1, 2)],
+  ['several chunks per image, crossing images at odd tile rows', geom(3, 64, 29, 29, 48, 5, 5, 1, 2)],
+  ['output of one row and one column', geom(3, 20, 5, 5, 20, 5, 5, 1, 0)],
+];
+
+for (const threads of [1, 2]) {
+  describe(`Winograd conv on the wasm backend (threads ${threads})`, function () {
+    this.timeout(120000);
+    let ks: Partial<KernelSet>;
+    // On even when the run has SVDD_WINOGRAD=0: these tests are about the Winograd path.
+    let prior = true;
+    before(async () => { prior = setWinograd(true); ks = (await createWasmBackend({ threads })).kernels.float32!; });
+    after(async () => { setWinograd(prior); await disposeWasmBackend(); });
+
+    for (const [label, g] of cases) {
+      it(`conv2d and conv2dGradInput match the float64 reference: ${label}`, () => {
+        expect(usesWinograd(g), 'conv2d takes the Winograd path').to.equal(true);
+        const transposed = { ...g, cin: g.cout, cout: g.cin, h: g.oh, w: g.ow, oh: g.h, ow: g.w, pad: 4 - g.pad };
+        expect(usesWinograd(transposed), 'conv2dGradInput takes the Winograd path').to.equal(true);
+        const x = rand(g.n * g.cin * g.h * g.w, 1), w = rand(g.cout * g.cin * 25, 2), gy = rand(g.n * g.cout * g.oh * g.ow, 3);
+        // The reference in float64 on the same (float32) values: the error measured is ours alone.
+        const y0 = new Float64Array(gy.length), gx0 = new Float64Array(x.length);
+        tsKernels.conv2d(Float64Array.from(x), Float64Array.from(w), y0, g);
+        tsKernels.conv2dGradInput(Float64Array.from(gy), Float64Array.from(w), gx0, g);
+        for (let round = 0; round < 2; round++) {
+          // Poisoned outputs: the kernels must overwrite every element. The second round replays the cached plan.
+          const y1 = new Float32Array(gy.length).fill(NaN), gx1 = new Float32Array(x.length).fill(NaN);
+          ks.conv2d!(x, w, y1, g);
+          ks.conv2dGradInput!(gy, w, gx1, g);
+          expect(relToMax(y1, y0), `conv2d round ${round}`).to.be.below(1e-4);
+          expect(relToMax(gx1, gx0), `conv2dGradInput round ${round}`).to.be.below(1e-4);
+        }
+      });
+    }
+
+    // Winograd rounds in the transformed domain, which costs accuracy; the points were chosen to keep
+    // that small. These cases measure 6.8e-7 and 1.4e-6; the textbook points 0, ±1, ±2 3.2e-6 and
+    // 4.0e-6 (too much for the network parity tests); the direct path 4.5e-7 and 3.4e-7.
+    for (const g of [geom(2, 32, 16, 16, 64, 5, 5, 1, 2), geom(2, 64, 8, 8, 128, 5, 5, 1, 2)]) {
+      it(`float32 error on a CIFAR-shaped layer (${g.cin} → ${g.cout} on ${g.h}x${g.w}) is below 2.5e-6 of the largest output`, () => {
+        const x = rand(g.n * g.cin * g.h * g.w, 6), w = rand(g.cout * g.cin * 25, 7);
+        const y0 = new Float64Array(g.n * g.cout * g.oh * g.ow), y1 = new Float32Array(y0.length);
+        tsKernels.conv2d(Float64Array.from(x), Float64Array.from(w), y0, g);
+        ks.conv2d!(x, w, y1, g);
+        expect(relToMax(y1, y0)).to.be.below(2.5e-6);
+      });
+    }
+
+    it('SVDD_WINOGRAD switch: the direct path gives the same result', () => {
+      const g = cases[1]![1];
+      const x = rand(g.n * g.cin * g.h * g.w, 4), w = rand(g.cout * g.cin * 25, 5);
+      const wino = new Float32Array(g.n * g.cout * g.oh * g.ow), direct = wino.slice();
+      ks.conv2d!(x, w, wino, g);
+      setWinograd(false);
+      expect(usesWinograd(g)).to.equal(false);
+      ks.conv2d!(x, w, direct, g);
+      setWinograd(true);
+      expect(relToMax(wino, direct)).to.be.below(1e-4);
+    });
+
+    it('leaves small channel counts, other kernels and strides to the direct paths', () => {
+      expect(usesWinograd(geom(2, 8, 4, 4, 128, 5, 5, 1, 2))).to.equal(false);
+      expect(usesWinograd(geom(2, 32, 16, 16, 4, 5, 5, 1, 2))).to.equal(false);
+      expect(usesWinograd(geom(2, 32, 16, 16, 32, 3, 3, 1, 1))).to.equal(false);
+      expect(usesWinograd(geom(2, 32, 16, 16, 32, 5, 5, 2, 2))).to.equal(false);
+    });
+  });
+}
