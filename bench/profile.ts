@@ -10,6 +10,7 @@ import * as ag from '../src/autograd/index.ts';
 import { Rng, randNormal, randUniform } from '../src/tensor/creation.ts';
 import { shutdownBackends, useBackend } from '../src/tensor/backends.ts';
 import { kernels } from '../src/tensor/kernels/registry.ts';
+import { withTemporaryStorage } from '../src/tensor/tensor.ts';
 import type { KernelName, KernelSet } from '../src/tensor/kernels/types.ts';
 import { Adam } from '../src/nn/index.ts';
 import { buildAutoencoder, buildEncoder } from '../src/svdd/networks.ts';
@@ -49,7 +50,7 @@ const x = randUniform([batch, ...shape], 0, 1, rng);
 let step: () => void;
 if (values.workload === 'infer') {
   const enc = buildEncoder(net); enc.eval();
-  step = () => { ag.noGrad(() => enc.forward(x)); };
+  step = () => { withTemporaryStorage(() => ag.noGrad(() => enc.forward(x))); };
 } else {
   const model = values.workload === 'ae_epoch' ? buildAutoencoder(net) : buildEncoder(net);
   const opt = new Adam(model.parameters(), { lr: 1e-4, weightDecay: 0.5e-6 });
@@ -77,5 +78,6 @@ console.log(`${values.net} ${values.workload} ${values.backend} threads=${values
 for (const [k, e] of rows) console.log(`${k.padEnd(28)} ${(e.ms / steps).toFixed(2).padStart(8)} ms  ${(e.calls / steps).toFixed(0).padStart(4)} calls`);
 console.log(`${'(outside kernels)'.padEnd(28)} ${(total - inKernels).toFixed(2).padStart(8)} ms`);
 const wasm = await import('../src/tensor/kernels/wasm/index.ts');
+console.log(`rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, maxRSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 console.log(`wasm memory ${(wasm.wasmMemoryBytes() / 2 ** 20).toFixed(0)} MiB, of which tensor heap ${(wasm.wasmHeapBytes() / 2 ** 20).toFixed(0)} MiB`);
 await shutdownBackends();

@@ -25,7 +25,7 @@ import { useBackend } from '../src/tensor/backends.ts';
 import { writeFileAtomic } from '../src/tensor/io/atomic.ts';
 import { Adam, ConvTranspose2d, type Module } from '../src/nn/index.ts';
 import { buildAutoencoder, buildEncoder, type Autoencoder, type Encoder, type NetName } from '../src/svdd/networks.ts';
-import type { Tensor } from '../src/tensor/tensor.ts';
+import { withTemporaryStorage, type Tensor } from '../src/tensor/tensor.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -86,9 +86,10 @@ function layerTimes(netKey: 'mnist' | 'cifar', kind: 'encoder' | 'autoencoder', 
   return seen.map(({ name, m, input, output }) => {
     const inp = randNormal(input, 0, 1, rng).requireGrad();
     const gy = randNormal(output, 0, 1, rng);
-    const forwardMs = time(() => { ag.noGrad(() => m.forward(inp)); }, reps);
+    // Each timed call's storage is recycled for the next, as in the trainer and the evaluation loops.
+    const forwardMs = time(() => { withTemporaryStorage(() => ag.noGrad(() => m.forward(inp))); }, reps);
     let y: Tensor | null = null;
-    const fb = time(() => { y = m.forward(inp); ag.backward(y, gy); m.zeroGrad(); inp.grad = null; }, reps);
+    const fb = time(() => { y = m.forward(inp); ag.backward(y, gy); m.zeroGrad(); inp.grad = null; ag.releaseGraph(y, [inp]); }, reps);
     const gflop = (3 * layerFlop(m, input, output)) / 1e9;
     const backwardMs = Math.max(fb - forwardMs, 0);
     return { net: netKey, model: kind, layer: name, inputShape: input, forwardMs, backwardMs, gflop, gflops: gflop > 0 ? gflop / (fb / 1000) : 0 };
@@ -105,7 +106,7 @@ function epochWorkload(netKey: 'mnist' | 'cifar', workload: 'ae_epoch' | 'svdd_e
   const batches = Math.ceil(n / batch);
   if (workload === 'infer') {
     const enc: Encoder = buildEncoder(net); enc.eval();
-    const step = (): void => { ag.noGrad(() => enc.forward(x)); };
+    const step = (): void => { withTemporaryStorage(() => ag.noGrad(() => enc.forward(x))); };
     return timedEpochs(step, batches);
   }
   const model: Encoder | Autoencoder = workload === 'ae_epoch' ? buildAutoencoder(net) : buildEncoder(net);

@@ -160,6 +160,11 @@ export function withTemporaryStorage<T>(fn: () => T): T {
   }
 }
 
+function unpool(a: FloatArray): void {
+  pooled.delete(a);
+  if (!backendBlocks.has(a)) pooledBytes -= a.byteLength;
+}
+
 function track<A extends FloatArray>(a: A): A {
   if (scopes.length > 0) scopes[scopes.length - 1]!.push(a);
   return a;
@@ -169,7 +174,7 @@ function track<A extends FloatArray>(a: A): A {
 export function allocArray(dtype: DType, length: number): FloatArray {
   if (length >= POOL_MIN_ELEMS) {
     const a = pools[dtype].get(length)?.pop();
-    if (a) { pooled.delete(a); pooledBytes -= a.byteLength; return track(a.fill(0)); }
+    if (a) { unpool(a); return track(a.fill(0)); }
   }
   const own = backendAlloc?.(dtype, length);
   if (own) { backendBlocks.add(own); return track(own); }
@@ -184,7 +189,7 @@ export function allocArray(dtype: DType, length: number): FloatArray {
 export function outputArray(dtype: DType, length: number): FloatArray {
   if (length >= POOL_MIN_ELEMS) {
     const a = pools[dtype].get(length)?.pop();
-    if (a) { pooled.delete(a); pooledBytes -= a.byteLength; return track(a); }
+    if (a) { unpool(a); return track(a); }
   }
   return allocArray(dtype, length);
 }
@@ -194,13 +199,18 @@ export function outputArray(dtype: DType, length: number): FloatArray {
  * Small arrays and views are left to the garbage collector; the pool is bounded.
  */
 export function releaseArray(a: FloatArray): void {
-  if (a.length < POOL_MIN_ELEMS || !isWholeStorage(a) || pooled.has(a) || pooledBytes + a.byteLength > POOL_MAX_BYTES) return;
+  if (a.length < POOL_MIN_ELEMS || !isWholeStorage(a) || pooled.has(a)) return;
+  // A block of backend memory is kept whatever the pool holds: dropped, it would only come back
+  // after the collector and a finalizer ran (between tasks, so not during a training epoch), and
+  // the backend's memory never shrinks anyway. Ordinary arrays are pooled up to a bound.
+  const ownMemory = backendBlocks.has(a);
+  if (!ownMemory && pooledBytes + a.byteLength > POOL_MAX_BYTES) return;
   const dtype: DType = a instanceof Float64Array ? 'float64' : 'float32';
   let list = pools[dtype].get(a.length);
   if (!list) { list = []; pools[dtype].set(a.length, list); }
   list.push(a);
   pooled.add(a);
-  pooledBytes += a.byteLength;
+  if (!ownMemory) pooledBytes += a.byteLength;
 }
 
 /** Wraps dense data as a tensor of `shape` (no copy). */
