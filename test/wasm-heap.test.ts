@@ -55,6 +55,18 @@ for (const threads of [1, 2]) {
       expect(b.every((v) => v === 0)).to.equal(true);
     });
 
+    it('keeps every released heap block for reuse, beyond the bound on pooled ordinary arrays', () => {
+      // 20 × 16 MiB exceeds the 256 MiB pool bound; dropped blocks would only return after a GC.
+      const len = 1 << 22;
+      const first = Array.from({ length: 20 }, () => allocArray('float32', len));
+      const heapBefore = wasmHeapBytes();
+      first.forEach(releaseArray);
+      const second = Array.from({ length: 20 }, () => allocArray('float32', len));
+      expect(wasmHeapBytes()).to.equal(heapBefore);
+      expect(new Set(second)).to.deep.equal(new Set(first));
+      second.forEach(releaseArray);
+    });
+
     // The memory-bound kernels, with their operands in place, staged, and mixed.
     const n = 6, c = 8, h = 28, w = 28, size = n * c * h * w;
     for (const where of ['heap', 'plain', 'mixed'] as const) {
