@@ -147,6 +147,7 @@ for (const threads of [1, 2]) {
       const intermediates = new Set([y.storage, z.storage]);
       ag.releaseGraph(loss, [x]);
       const again = new Set([allocArray('float32', len), allocArray('float32', len)]);
+      expect(again.size).to.equal(2);
       expect([...again].every((a) => intermediates.has(a))).to.equal(true);
       expect(again.has(x.storage)).to.equal(false);
     });
