@@ -31,6 +31,8 @@ const HEAP_GROW_BYTES = 32 << 20;
 const BLOCK_ALIGN = 64;
 /** Polls of a control word before sleeping on it (about 20-50 µs); SVDD_WASM_SPIN overrides. */
 const SPIN = Number(process.env.SVDD_WASM_SPIN ?? 20000);
+/** Argument count of each generated function, by id. */
+const ARITY = FN_NAMES.map((n) => FN[n].arity);
 
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
@@ -53,8 +55,19 @@ for (;;) {
     let p = ctl[slot + 2] >> 2;
     const end = p + ctl[slot + 3];
     while (p < end) {
-      const id = mem[p], a = arities[id];
-      fns[id].apply(null, mem.subarray(p + 1, p + 1 + a));
+      const id = mem[p], a = arities[id], f = fns[id], q = p + 1;
+      // Fixed argument counts keep V8 on its fast JS-to-wasm call path (apply would not).
+      switch (a) {
+        case 2: f(mem[q], mem[q + 1]); break;
+        case 3: f(mem[q], mem[q + 1], mem[q + 2]); break;
+        case 4: f(mem[q], mem[q + 1], mem[q + 2], mem[q + 3]); break;
+        case 5: f(mem[q], mem[q + 1], mem[q + 2], mem[q + 3], mem[q + 4]); break;
+        case 6: f(mem[q], mem[q + 1], mem[q + 2], mem[q + 3], mem[q + 4], mem[q + 5]); break;
+        case 7: f(mem[q], mem[q + 1], mem[q + 2], mem[q + 3], mem[q + 4], mem[q + 5], mem[q + 6]); break;
+        case 8: f(mem[q], mem[q + 1], mem[q + 2], mem[q + 3], mem[q + 4], mem[q + 5], mem[q + 6], mem[q + 7]); break;
+        case 9: f(mem[q], mem[q + 1], mem[q + 2], mem[q + 3], mem[q + 4], mem[q + 5], mem[q + 6], mem[q + 7], mem[q + 8]); break;
+        default: f.apply(null, mem.subarray(q, q + a));
+      }
       p += 1 + a;
     }
   } catch (e) {
@@ -198,20 +211,23 @@ export class WasmRuntime {
 
   /** Runs one flat command list on the calling thread. */
   exec(list: number[]): void {
-    const fns = this.fns;
+    const fns = this.fns, arity = ARITY;
     for (let p = 0; p < list.length;) {
-      const id = list[p]!;
-      switch (id) {
-        case FN.pack4.id: case FN.pack8.id:
-          fns[id]!(list[p + 1]!, list[p + 2]!, list[p + 3]!, list[p + 4]!, list[p + 5]!, list[p + 6]!); break;
-        case FN.kernel1.id:
-          fns[id]!(list[p + 1]!, list[p + 2]!, list[p + 3]!, list[p + 4]!, list[p + 5]!, list[p + 6]!, list[p + 7]!); break;
-        case FN.kernel.id:
-          fns[id]!(list[p + 1]!, list[p + 2]!, list[p + 3]!, list[p + 4]!, list[p + 5]!, list[p + 6]!, list[p + 7]!, list[p + 8]!); break;
-        default:
-          fns[id]!(...list.slice(p + 1, p + 1 + FN[FN_NAMES[id]!].arity));
+      const id = list[p]!, f = fns[id]!, a = arity[id]!;
+      // Calls with a fixed argument count take V8's fast JS-to-wasm path; a spread or apply would not.
+      const l = list;
+      switch (a) {
+        case 2: f(l[p + 1]!, l[p + 2]!); break;
+        case 3: f(l[p + 1]!, l[p + 2]!, l[p + 3]!); break;
+        case 4: f(l[p + 1]!, l[p + 2]!, l[p + 3]!, l[p + 4]!); break;
+        case 5: f(l[p + 1]!, l[p + 2]!, l[p + 3]!, l[p + 4]!, l[p + 5]!); break;
+        case 6: f(l[p + 1]!, l[p + 2]!, l[p + 3]!, l[p + 4]!, l[p + 5]!, l[p + 6]!); break;
+        case 7: f(l[p + 1]!, l[p + 2]!, l[p + 3]!, l[p + 4]!, l[p + 5]!, l[p + 6]!, l[p + 7]!); break;
+        case 8: f(l[p + 1]!, l[p + 2]!, l[p + 3]!, l[p + 4]!, l[p + 5]!, l[p + 6]!, l[p + 7]!, l[p + 8]!); break;
+        case 9: f(l[p + 1]!, l[p + 2]!, l[p + 3]!, l[p + 4]!, l[p + 5]!, l[p + 6]!, l[p + 7]!, l[p + 8]!, l[p + 9]!); break;
+        default: f(...l.slice(p + 1, p + 1 + a));
       }
-      p += 1 + FN[FN_NAMES[id]!].arity;
+      p += 1 + a;
     }
   }
 
