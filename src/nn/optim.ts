@@ -46,14 +46,8 @@ export class Adam {
       if (!p.layout.isContiguous() || p.layout.offset !== 0) throw new Error('Adam: parameters must be dense tensors');
       const w = p.storage, g = p.grad.values();
       const m = this.expAvg[k]!, v = this.expAvgSq[k]!, vMax = this.maxExpAvgSq[k];
-      for (let i = 0; i < w.length; i++) {
-        const gi = g[i]! + weightDecay * w[i]!;
-        m[i] = beta1 * m[i]! + (1 - beta1) * gi;
-        v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi;
-        let vHat = v[i]!;
-        if (vMax) { if (vHat > vMax[i]!) vMax[i] = vHat; else vHat = vMax[i]!; }
-        w[i] = w[i]! - stepSize * m[i]! / (Math.sqrt(vHat) / bc2Sqrt + eps);
-      }
+      if (vMax) amsgradUpdate(w, g, m, v, vMax, beta1, beta2, weightDecay, stepSize, bc2Sqrt, eps);
+      else adamUpdate(w, g, m, v, beta1, beta2, weightDecay, stepSize, bc2Sqrt, eps);
     });
   }
 
@@ -61,6 +55,32 @@ export class Adam {
 }
 
 /** lr = base · gamma^(number of milestones ≤ epoch), as torch.optim.lr_scheduler.MultiStepLR. */
+// The update loops are separate functions with the AMSGrad branch hoisted out, so that each is
+// small enough for V8 to optimise on its own (inside step() it ran 3-4x slower).
+function adamUpdate(w: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, beta1: number, beta2: number,
+                    weightDecay: number, stepSize: number, bc2Sqrt: number, eps: number): void {
+  const c1 = 1 - beta1, c2 = 1 - beta2;
+  for (let i = 0; i < w.length; i++) {
+    const wi = w[i]!, gi = g[i]! + weightDecay * wi;
+    const mi = beta1 * m[i]! + c1 * gi, vi = beta2 * v[i]! + c2 * gi * gi;
+    m[i] = mi; v[i] = vi;
+    // Read back the stored moments: in float32 storage they are rounded, as PyTorch's are.
+    w[i] = wi - stepSize * m[i]! / (Math.sqrt(v[i]!) / bc2Sqrt + eps);
+  }
+}
+
+function amsgradUpdate(w: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, vMax: FloatArray, beta1: number, beta2: number,
+                       weightDecay: number, stepSize: number, bc2Sqrt: number, eps: number): void {
+  const c1 = 1 - beta1, c2 = 1 - beta2;
+  for (let i = 0; i < w.length; i++) {
+    const wi = w[i]!, gi = g[i]! + weightDecay * wi;
+    const mi = beta1 * m[i]! + c1 * gi, vi = beta2 * v[i]! + c2 * gi * gi;
+    m[i] = mi; v[i] = vi;
+    vMax[i] = Math.max(v[i]!, vMax[i]!);
+    w[i] = wi - stepSize * m[i]! / (Math.sqrt(vMax[i]!) / bc2Sqrt + eps);
+  }
+}
+
 export class MultiStepLR {
   private readonly baseLr: number;
   epoch = 0;
