@@ -6,7 +6,7 @@
  * Prints a table and writes bench/results/bench-<time>.json.
  *
  *   npm run bench -- [--backends wasm,ts] [--threads 1,2] [--nets mnist,cifar] [--quick] [--no-torch]
- *                    [--no-layers] [--epochs E] [--torch-quick]
+ *                    [--no-layers] [--epochs E] [--torch-quick] [--torch-budget SECONDS]
  *
  * Each epoch workload runs one warm-up epoch, then E timed epochs (3, or 1 with --quick) and
  * reports the median, as the PyTorch peer does. --quick shortens our epochs (1,000 training /
@@ -34,7 +34,7 @@ const { values } = parseArgs({
     nets: { type: 'string', default: 'mnist,cifar' }, quick: { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false }, out: { type: 'string' },
     'no-layers': { type: 'boolean', default: false }, 'torch-quick': { type: 'boolean', default: false },
-    epochs: { type: 'string', default: '' },
+    epochs: { type: 'string', default: '' }, 'torch-budget': { type: 'string', default: '150' },
     'torch-bench': { type: 'string', default: join(here, '../../shared/peers/torch_bench.py') },
   },
 });
@@ -143,6 +143,8 @@ function torchFigure(netKey: string, workload: string, threads: number): number 
   try {
     const args = [values['torch-bench']!, '--threads', String(threads), '--net', netKey, '--workload', workload];
     if (values.quick && values['torch-quick']) args.push('--n', String(epochImages(netKey as 'mnist' | 'cifar', workload)));
+    // The peer cuts its timed epochs to fit this many seconds (and says so in its JSON) rather than run for many minutes.
+    args.push('--budget', values['torch-budget']!);
     const pin = threads === 1 ? ['taskset', '-c', '1', '/usr/bin/python3'] : ['/usr/bin/python3'];
     const out = execFileSync(pin[0]!, [...pin.slice(1), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 900_000 });
     const last = out.trim().split('\n').pop()!;
