@@ -1,3 +1,4 @@
+import type { FloatArray } from '../tensor/kernels/types.ts';
 import type { GradNode, Tensor } from '../tensor/tensor.ts';
 import { add, sumToShape } from './ops/elementwise.ts';
 import { ones, zeros } from '../tensor/creation.ts';
@@ -21,11 +22,12 @@ export type BackwardFn = (gy: Tensor, needs: readonly boolean[]) => (Tensor | nu
  * Attaches a graph node to `out` when gradients are being recorded and some input needs one.
  * `backward` receives the upstream gradient and which inputs need a gradient; it may return
  * gradients of a broadcast shape: the engine reduces them to each input's shape (one place).
+ * `saved`: storage the backward alone reads, handed back by releaseGraph with the node.
  */
-export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: BackwardFn): Tensor {
+export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: BackwardFn, saved?: readonly FloatArray[]): Tensor {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
   const needs = inputs.map((t) => t.requiresGrad);
-  const node: GradNode = { op, inputs, backward: (gy) => backward(gy, needs) };
+  const node: GradNode = { op, inputs, backward: (gy) => backward(gy, needs), saved };
   out.gradNode = node;
   out.requiresGrad = true;
   return out;
@@ -146,6 +148,7 @@ export function releaseGraph(root: Tensor, keep: readonly Tensor[] = []): void {
   }
   const released = new Set<object>();
   for (const t of nodes) {
+    for (const a of t.gradNode!.saved ?? []) releaseArray(a);
     t.gradNode = null;
     t.requiresGrad = false;
     // Only a whole-buffer array can be pooled (releaseArray ignores views), once per buffer.

@@ -7,6 +7,8 @@ export interface GradNode {
   readonly inputs: readonly Tensor[];
   /** Gradients w.r.t. each input given the upstream gradient (null where an input needs none). */
   backward(gy: Tensor): (Tensor | null)[];
+  /** Storage only this node's backward reads (max pooling's argmax): released with the graph. */
+  readonly saved?: readonly FloatArray[];
 }
 
 let nextId = 1;

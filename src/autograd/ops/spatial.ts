@@ -15,13 +15,16 @@ export function maxPool2d(x: Tensor, k = 2): Tensor {
   const oh = Math.floor(h / k), ow = Math.floor(w / k);
   if (oh === 0 || ow === 0) throw new Error(`maxPool2d: input ${h}x${w} is smaller than the ${k}x${k} window`);
   const out = outputArray(x.dtype, n * c * oh * ow);
-  const argmax = new Int32Array(out.length);
+  // argmax lives in pooled tensor-sized storage (viewed as int32), so a backend keeps it in its own
+  // memory like the activations, and releaseGraph recycles it with the node.
+  const argStore = outputArray('float32', out.length);
+  const argmax = new Int32Array(argStore.buffer, argStore.byteOffset, out.length);
   kernels(x.dtype).maxPool2d(x.values(), out, argmax, n, c, h, w, k);
   return record(tensorFromArray(out, [n, c, oh, ow]), 'maxPool2d', [x], (gy) => {
     const gx = allocArray(x.dtype, x.size);
     kernels(x.dtype).maxPool2dGrad(gy.values(), argmax, gx);
     return [tensorFromArray(gx, x.shape)];
-  });
+  }, [argStore]);
 }
 
 /** Nearest-neighbour upsampling by an integer factor, as F.interpolate(scale_factor=f). */
