@@ -91,8 +91,11 @@ export function pretrainAutoencoder(ae: Autoencoder, set: ImageSet, cfg: OptimCo
   return runEpochs('pretrain', ae, set, cfg, rng, hooks, (x) => ({ loss: ag.mean(reconstructionError(ae.forward(x), x)) }));
 }
 
-/** Codes of every image in eval mode without recording a graph: [count, repDim] values. */
-export function encodeAll(encode: (x: Tensor) => Tensor, model: Module, set: ImageSet, batchSize = 500): Float64Array {
+/**
+ * Codes of every image in eval mode without recording a graph: [count, repDim] values. Batches
+ * default to the training batch size, so their activations reuse the training step's pooled storage.
+ */
+export function encodeAll(encode: (x: Tensor) => Tensor, model: Module, set: ImageSet, batchSize = 200): Float64Array {
   const wasTraining = model.training;
   model.eval();
   let out: Float64Array | null = null;
@@ -186,7 +189,7 @@ export function svddScores(codes: Float64Array, count: number, centerC: Float64A
 }
 
 /** Reconstruction errors Σ (x̂ − x)² per image in eval mode. */
-export function reconstructionScores(ae: Autoencoder, set: ImageSet, batchSize = 500): Float64Array {
+export function reconstructionScores(ae: Autoencoder, set: ImageSet, batchSize = 200): Float64Array {
   const out = new Float64Array(set.count);
   const was = ae.training;
   ae.eval();
