@@ -37,14 +37,29 @@ export function unaryGradTs(name: UnaryName, x: FloatArray, y: FloatArray, gy: F
   }
 }
 
-function apply(name: BinaryName, u: number, v: number): number {
-  switch (name) {
-    case 'add': return u + v;
-    case 'sub': return u - v;
-    case 'mul': return u * v;
-    case 'div': return u / v;
-    case 'maximum': return u >= v ? u : v;
+/**
+ * One inner loop per function, so that the element loop holds no switch:
+ * out[o + j] = f(a[ao + j·sa], b[bo + j·sb]) for j < n.
+ */
+type InnerLoop = (out: FloatArray, o: number, a: FloatArray, ao: number, sa: number, b: FloatArray, bo: number, sb: number, n: number) => void;
+const innerLoops: Record<BinaryName, InnerLoop> = {
+  add: (out, o, a, ao, sa, b, bo, sb, n) => { for (let j = 0; j < n; j++) out[o + j] = a[ao + j * sa]! + b[bo + j * sb]!; },
+  sub: (out, o, a, ao, sa, b, bo, sb, n) => { for (let j = 0; j < n; j++) out[o + j] = a[ao + j * sa]! - b[bo + j * sb]!; },
+  mul: (out, o, a, ao, sa, b, bo, sb, n) => { for (let j = 0; j < n; j++) out[o + j] = a[ao + j * sa]! * b[bo + j * sb]!; },
+  div: (out, o, a, ao, sa, b, bo, sb, n) => { for (let j = 0; j < n; j++) out[o + j] = a[ao + j * sa]! / b[bo + j * sb]!; },
+  maximum: (out, o, a, ao, sa, b, bo, sb, n) => {
+    for (let j = 0; j < n; j++) { const u = a[ao + j * sa]!, v = b[bo + j * sb]!; out[o + j] = u >= v ? u : v; }
+  },
+};
+
+/** Whether `strides` are the dense row-major strides of `shape` (ignoring axes of length 1). */
+function isDense(strides: number[], shape: number[]): boolean {
+  let s = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (shape[d] !== 1 && strides[d] !== s) return false;
+    s *= shape[d]!;
   }
+  return true;
 }
 
 export function binaryTs(name: BinaryName, a: FloatArray, aStrides: number[], b: FloatArray, bStrides: number[],
@@ -52,13 +67,16 @@ export function binaryTs(name: BinaryName, a: FloatArray, aStrides: number[], b:
   const nd = outShape.length;
   const size = out.length;
   if (size === 0) return;
+  const loop = innerLoops[name];
+  // Both operands dense in the output's layout (the common same-shape case): one flat loop.
+  if (isDense(aStrides, outShape) && isDense(bStrides, outShape)) { loop(out, 0, a, 0, 1, b, 0, 1, size); return; }
   // The innermost axis runs in a tight loop; an odometer walks the outer axes.
   const inner = nd === 0 ? 1 : outShape[nd - 1]!;
   const sa = nd === 0 ? 0 : aStrides[nd - 1]!, sb = nd === 0 ? 0 : bStrides[nd - 1]!;
   const idx = new Array<number>(Math.max(nd - 1, 0)).fill(0);
   let ao = 0, bo = 0;
   for (let o = 0; o < size; o += inner) {
-    for (let j = 0; j < inner; j++) out[o + j] = apply(name, a[ao + j * sa]!, b[bo + j * sb]!);
+    loop(out, o, a, ao, sa, b, bo, sb, inner);
     for (let d = nd - 2; d >= 0; d--) {
       idx[d]!++;
       ao += aStrides[d]!; bo += bStrides[d]!;
@@ -75,6 +93,17 @@ export function reduceTs(name: ReduceName, x: FloatArray, shape: number[], reduc
   const outStrides = new Array<number>(nd).fill(0);
   let s = 1;
   for (let d = nd - 1; d >= 0; d--) { if (!reduce[d]) { outStrides[d] = s; s *= shape[d]!; } }
+  // Reducing a suffix of the axes (a sum per row, as a loss over each image does): one tight loop per row.
+  const firstReduced = reduce.indexOf(true);
+  if (name === 'sum' && firstReduced >= 0 && reduce.slice(firstReduced).every(Boolean)) {
+    const rowLen = shape.slice(firstReduced).reduce((p, q) => p * q, 1), rows = out.length;
+    for (let r = 0, o = 0; r < rows; r++) {
+      let acc = 0;
+      for (let j = 0; j < rowLen; j++) acc += x[o++]!;
+      out[r] = acc;
+    }
+    return;
+  }
   out.fill(name === 'sum' ? 0 : -Infinity);
   const idx = new Array<number>(nd).fill(0);
   let oo = 0;
