@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
 import type { ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
 import { createWasmBackend, disposeWasmBackend } from '../src/tensor/kernels/wasm/index.ts';
-import { setWinograd, usesWinograd } from '../src/tensor/kernels/wasm/ops.ts';
+import { setWinograd, usesWinograd, usesWinogradGradWeight } from '../src/tensor/kernels/wasm/ops.ts';
 import { F2X5, cookToom } from '../src/tensor/kernels/wasm/winograd.ts';
 import { convGeom as geom, randomFloats as rand } from './helpers.ts';
 
@@ -112,6 +112,30 @@ for (const threads of [1, 2]) {
       });
     }
 
+    // The weight gradient's own chunking: images pass through a few slots per thread (reused here, as
+    // batches exceed what one chunk touches), and whole channel groups with rows of whole vectors take
+    // the 4×4-transpose interleave instead of the padded-copy gathers (each side separately).
+    const gradWeightCases: [string, ConvGeom][] = [
+      ...cases,
+      ['batch 21 of 8x12, interleaved by transposes, image slots reused', geom(21, 16, 8, 12, 12, 5, 5, 1, 2)],
+      ['batch 21 of 6x7, gathered, image slots reused', geom(21, 16, 6, 7, 9, 5, 5, 1, 2)],
+      ['x interleaved by transposes, dY gathered (cout 10)', geom(3, 24, 8, 8, 10, 5, 5, 1, 2)],
+      ['x gathered (cin 20), dY interleaved by transposes', geom(3, 20, 8, 8, 16, 5, 5, 1, 2)],
+    ];
+    for (const [label, g] of gradWeightCases) {
+      it(`conv2dGradWeight matches the float64 reference: ${label}`, () => {
+        expect(usesWinogradGradWeight(g), 'conv2dGradWeight takes the Winograd path').to.equal(true);
+        const x = rand(g.n * g.cin * g.h * g.w, 11), gy = rand(g.n * g.cout * g.oh * g.ow, 12);
+        const gw0 = new Float64Array(g.cout * g.cin * 25);
+        tsKernels.conv2dGradWeight(Float64Array.from(x), Float64Array.from(gy), gw0, g);
+        for (let round = 0; round < 2; round++) {
+          const gw1 = new Float32Array(gw0.length).fill(NaN);
+          ks.conv2dGradWeight!(x, gy, gw1, g);
+          expect(relToMax(gw1, gw0), `conv2dGradWeight round ${round}`).to.be.below(1e-5);
+        }
+      });
+    }
+
     // Winograd rounds in the transformed domain, which costs accuracy; the points were chosen to keep
     // that small. These cases measure 6.8e-7 and 1.4e-6; the textbook points 0, ±1, ±2 3.2e-6 and
     // 4.0e-6 (too much for the network parity tests); the direct path 4.5e-7 and 3.4e-7.
@@ -124,6 +148,30 @@ for (const threads of [1, 2]) {
         expect(relToMax(y1, y0)).to.be.below(2.5e-6);
       });
     }
+
+    // Measured at these shapes: 1.7e-6 and 1.1e-6 (the im2col GEMM path: 4.6e-7 and 2.7e-7); 2.1e-6 and
+    // 2.5e-6 at batch 200. The whole-network parity tests (test/wasm-backend.test.ts) pass with it.
+    for (const g of [geom(2, 32, 16, 16, 64, 5, 5, 1, 2), geom(2, 64, 8, 8, 128, 5, 5, 1, 2)]) {
+      it(`weight gradient float32 error on a CIFAR-shaped layer (${g.cin} → ${g.cout} on ${g.h}x${g.w}) is below 4e-6 of the largest`, () => {
+        const x = rand(g.n * g.cin * g.h * g.w, 8), gy = rand(g.n * g.cout * g.oh * g.ow, 9);
+        const gw0 = new Float64Array(g.cout * g.cin * 25), gw1 = new Float32Array(gw0.length);
+        tsKernels.conv2dGradWeight(Float64Array.from(x), Float64Array.from(gy), gw0, g);
+        ks.conv2dGradWeight!(x, gy, gw1, g);
+        expect(relToMax(gw1, gw0)).to.be.below(4e-6);
+      });
+    }
+
+    it('SVDD_WINOGRAD switch turns the Winograd weight gradient off too, with the same result', () => {
+      const g = cases[1]![1];
+      const x = rand(g.n * g.cin * g.h * g.w, 4), gy = rand(g.n * g.cout * g.oh * g.ow, 5);
+      const wino = new Float32Array(g.cout * g.cin * 25), direct = wino.slice();
+      ks.conv2dGradWeight!(x, gy, wino, g);
+      setWinograd(false);
+      expect(usesWinogradGradWeight(g)).to.equal(false);
+      ks.conv2dGradWeight!(x, gy, direct, g);
+      setWinograd(true);
+      expect(relToMax(wino, direct)).to.be.below(1e-5);
+    });
 
     it('SVDD_WINOGRAD switch: the direct path gives the same result', () => {
       const g = cases[1]![1];
@@ -142,6 +190,8 @@ for (const threads of [1, 2]) {
       expect(usesWinograd(geom(2, 32, 16, 16, 4, 5, 5, 1, 2))).to.equal(false);
       expect(usesWinograd(geom(2, 32, 16, 16, 32, 3, 3, 1, 1))).to.equal(false);
       expect(usesWinograd(geom(2, 32, 16, 16, 32, 5, 5, 2, 2))).to.equal(false);
+      expect(usesWinogradGradWeight(geom(2, 8, 4, 4, 128, 5, 5, 1, 2))).to.equal(false);
+      expect(usesWinogradGradWeight(geom(2, 32, 16, 16, 32, 5, 5, 2, 2))).to.equal(false);
     });
   });
 }

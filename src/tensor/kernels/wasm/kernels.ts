@@ -8,7 +8,7 @@
  */
 import { buildModule, FnBuilder, T, type I32, type Local } from './emitter.ts';
 import { POINTWISE_FNS, dotNT } from './pointwise.ts';
-import { wgInput, wgOutput, wgWeights } from './winograd.ts';
+import { interleave4, wgGradOutT, wgInput, wgInputT, wgOutput, wgWeights, wgWeightsT } from './winograd.ts';
 
 /** Micro-tile: MR rows of A (broadcast) by NR columns of B (two f32x4 vectors). */
 export const MR = 4;
@@ -44,6 +44,11 @@ export const FN = {
   wgWeights: { id: 23, arity: 4 },
   wgInput: { id: 24, arity: 9 },
   wgOutput: { id: 25, arity: 9 },
+  // Its weight gradient's transforms (winograd.ts).
+  wgInputT: { id: 26, arity: 9 },
+  wgGradOutT: { id: 27, arity: 9 },
+  wgWeightsT: { id: 28, arity: 4 },
+  interleave4: { id: 29, arity: 11 },
 } as const;
 export type FnName = keyof typeof FN;
 export const FN_NAMES = Object.keys(FN) as FnName[];
@@ -316,6 +321,8 @@ export function buildKernelModule(opts: ModuleOptions): Uint8Array<ArrayBuffer> 
     dotNT: dotNT(opts.relaxedSimd), kernelDirect: microKernel(opts.relaxedSimd, true),
     sigmoid: POINTWISE_FNS.sigmoid(), sigmoidGrad: POINTWISE_FNS.sigmoidGrad(), elu: POINTWISE_FNS.elu(), eluGrad: POINTWISE_FNS.eluGrad(),
     wgWeights: wgWeights(opts.relaxedSimd), wgInput: wgInput(opts.relaxedSimd), wgOutput: wgOutput(opts.relaxedSimd),
+    wgInputT: wgInputT(opts.relaxedSimd), wgGradOutT: wgGradOutT(opts.relaxedSimd), wgWeightsT: wgWeightsT(opts.relaxedSimd),
+    interleave4: interleave4(),
   };
   return buildModule(
     { module: 'env', field: 'memory', initialPages: 1, maximumPages: opts.maximumPages, shared: opts.shared },

@@ -322,3 +322,190 @@ export function wgOutput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuil
   }, () => f.i32LtS(co, cout!));
   return f;
 }
+
+/*
+ * Weight gradient. The forward algorithm is linear in the filter: per tile Y = Aᵀ [U ⊙ V] A with
+ * U = G·g·Gᵀ, so its adjoint gives the true gradient: dM = A·dY·Aᵀ per tile, dU_ξ[cout][cin] =
+ * Σ_tiles dM_ξ[cout]·V_ξ[cin] (36 GEMMs whose inner dimension is the tiles), dg = Gᵀ·dU·G. The
+ * GEMMs need the channels, not the tiles, in the vector lanes (the packed micro-kernel's A is
+ * [cout/4][tiles][4], its B [cin/8][tiles][8]), so these transforms read channel-interleaved
+ * inputs (made by pack4 / pack8 gathers) and work on 4 channels per f32x4 instead of 4 tiles.
+ */
+
+/**
+ * wgInputT(dst, src, rows, tilesX, panels, rowBytes, planeBytes, xiStride, panelDstBytes): input
+ * transform V = Bᵀ·d·B for `rows` rows of `tilesX` tiles, 8 input channels (two f32x4) per panel.
+ * src is the zero-padded input interleaved by channel, [cin/8][Hw][Ww][8] (pixel rows rowBytes apart,
+ * panels planeBytes apart), at the window corner of the first tile; tile windows are 2 pixels apart.
+ * V goes to packed-B layout: per ξ [cin/8][tiles][8] at dst + ξ·xiStride, panels panelDstBytes apart,
+ * dst pointing at the first tile's row of panel 0.
+ */
+export function wgInputT(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuilder {
+  const f = new FnBuilder('wgInputT', i32s(9));
+  const [dst, src, rows, tilesX, panels, rowBytes, planeBytes, xiStride, panelDstBytes] = f.params as Local<T.i32>[];
+  const { alpha, BT } = t;
+  const r = f.local(T.i32), tx = f.local(T.i32), p = f.local(T.i32);
+  const rowSrc = f.local(T.i32), s = f.local(T.i32), d = f.local(T.i32), sp = f.local(T.i32), dp = f.local(T.i32);
+  const ra = f.local(T.i32), xa = f.local(T.i32);
+  const col: Local<T.v128>[] = Array.from({ length: alpha }, () => f.local(T.v128));
+  const dB: Local<T.v128>[] = Array.from({ length: alpha * alpha }, () => f.local(T.v128));
+  const k = constants(f, [BT]);
+  f.set(d, dst!).set(rowSrc, src!).set(r, 0);
+  f.doWhile(() => {
+    f.set(s, rowSrc).set(tx, 0);
+    f.doWhile(() => {
+      f.set(sp, s).set(dp, d).set(p, 0);
+      f.doWhile(() => {
+        for (let half = 0; half < 2; half++) {
+          f.set(ra, sp);
+          for (let y = 0; y < alpha; y++) {
+            for (let x = 0; x < alpha; x++) f.set(col[x]!, () => f.v128Load(ra, x * 32 + half * 16));
+            for (let j = 0; j < alpha; j++) f.set(dB[y * alpha + j]!, linComb(f, BT[j]!, col, k, relaxed));
+            if (y < alpha - 1) f.inc(ra, rowBytes!);
+          }
+          f.set(xa, dp);
+          for (let i = 0; i < alpha; i++) {
+            for (let j = 0; j < alpha; j++) {
+              f.v128Store(xa, linComb(f, BT[i]!, dB.filter((_, q) => q % alpha === j), k, relaxed), half * 16);
+              if (i * alpha + j < alpha * alpha - 1) f.inc(xa, xiStride!);
+            }
+          }
+        }
+        f.inc(sp, planeBytes!).inc(dp, panelDstBytes!).inc(p, 1);
+      }, () => f.i32LtS(p, panels!));
+      f.inc(s, 64).inc(d, 32).inc(tx, 1);
+    }, () => f.i32LtS(tx, tilesX!));
+    f.inc(rowSrc, () => f.i32Shl(rowBytes!, 1)).inc(r, 1);
+  }, () => f.i32LtS(r, rows!));
+  return f;
+}
+
+/**
+ * wgGradOutT(dst, src, rows, tilesX, panels, rowBytes, planeBytes, xiStride, panelDstBytes): output
+ * gradient transform dM = A·dY·Aᵀ (the adjoint of Y = Aᵀ·M·A) for `rows` rows of `tilesX` tiles,
+ * 4 output channels per f32x4. src is dY interleaved by channel, [cout/4][2·th][2·tw][4] (pixel rows
+ * rowBytes apart, panels planeBytes apart), at the first tile; dM goes to packed-A layout: per ξ
+ * [cout/4][tiles][4] at dst + ξ·xiStride, panels panelDstBytes apart.
+ */
+export function wgGradOutT(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuilder {
+  if (t.m !== 2) throw new Error('wgGradOutT: assumes 2×2 tiles');
+  const f = new FnBuilder('wgGradOutT', i32s(9));
+  const [dst, src, rows, tilesX, panels, rowBytes, planeBytes, xiStride, panelDstBytes] = f.params as Local<T.i32>[];
+  const { alpha, m, AT } = t;
+  const r = f.local(T.i32), tx = f.local(T.i32), p = f.local(T.i32);
+  const rowSrc = f.local(T.i32), s = f.local(T.i32), d = f.local(T.i32), sp = f.local(T.i32), dp = f.local(T.i32);
+  const xa = f.local(T.i32), rb = f.local(T.i32);
+  const dy: Local<T.v128>[] = Array.from({ length: m * m }, () => f.local(T.v128));
+  const tt: Local<T.v128>[] = Array.from({ length: m * alpha }, () => f.local(T.v128));
+  const k = constants(f, [AT]);
+  f.set(d, dst!).set(rowSrc, src!).set(r, 0);
+  f.doWhile(() => {
+    f.set(s, rowSrc).set(tx, 0);
+    f.doWhile(() => {
+      f.set(sp, s).set(dp, d).set(p, 0);
+      f.doWhile(() => {
+        f.set(rb, () => f.i32Add(sp, rowBytes!));
+        f.set(dy[0]!, () => f.v128Load(sp)).set(dy[1]!, () => f.v128Load(sp, 16));
+        f.set(dy[2]!, () => f.v128Load(rb)).set(dy[3]!, () => f.v128Load(rb, 16));
+        // t[a][j] = Σ_b Aᵀ[b][j]·dY[a][b]
+        for (let a = 0; a < m; a++) {
+          for (let j = 0; j < alpha; j++) {
+            f.set(tt[a * alpha + j]!, linComb(f, AT.map((row) => row[j]!), dy.slice(a * m, a * m + m), k, relaxed));
+          }
+        }
+        // dM[i][j] = Σ_a Aᵀ[a][i]·t[a][j], stored in ξ = i·α + j order.
+        f.set(xa, dp);
+        for (let i = 0; i < alpha; i++) {
+          for (let j = 0; j < alpha; j++) {
+            f.v128Store(xa, linComb(f, AT.map((row) => row[i]!), tt.filter((_, q) => q % alpha === j), k, relaxed));
+            if (i * alpha + j < alpha * alpha - 1) f.inc(xa, xiStride!);
+          }
+        }
+        f.inc(sp, planeBytes!).inc(dp, panelDstBytes!).inc(p, 1);
+      }, () => f.i32LtS(p, panels!));
+      f.inc(s, 32).inc(d, 16).inc(tx, 1);
+    }, () => f.i32LtS(tx, tilesX!));
+    f.inc(rowSrc, () => f.i32Shl(rowBytes!, 1)).inc(r, 1);
+  }, () => f.i32LtS(r, rows!));
+  return f;
+}
+
+/**
+ * wgWeightsT(dst, src, groups, xiStride): filter gradient dg = Gᵀ·dU·G for `groups` groups of four
+ * consecutive (cout, cin) pairs. dU_ξ is row-major [cout][cin] at src + ξ·xiStride (src at the
+ * group's first pair); dg goes to dst as [pair][5][5] (the gw layout), 25 floats per pair.
+ */
+export function wgWeightsT(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuilder {
+  const f = new FnBuilder('wgWeightsT', i32s(4));
+  const dst = f.param(0, T.i32), src = f.param(1, T.i32), groups = f.param(2, T.i32), xiStride = f.param(3, T.i32);
+  const { alpha, r, G } = t;
+  const q = f.local(T.i32), xa = f.local(T.i32), out = f.local(T.v128);
+  const u: Local<T.v128>[] = Array.from({ length: alpha }, () => f.local(T.v128));
+  const s: Local<T.v128>[] = Array.from({ length: alpha * r }, () => f.local(T.v128));
+  const k = constants(f, [G]);
+  f.set(q, 0);
+  f.doWhile(() => {
+    f.set(xa, src);
+    for (let i = 0; i < alpha; i++) {
+      for (let j = 0; j < alpha; j++) {
+        f.set(u[j]!, () => f.v128Load(xa));
+        if (i * alpha + j < alpha * alpha - 1) f.inc(xa, xiStride);
+      }
+      // s[i][x] = Σ_j G[j][x]·dU[i][j]
+      for (let x = 0; x < r; x++) f.set(s[i * r + x]!, linComb(f, G.map((row) => row[x]!), u, k, relaxed));
+    }
+    // dg[y][x] = Σ_i G[i][y]·s[i][x]; lane l belongs to pair l, 25 floats further on per lane.
+    for (let y = 0; y < r; y++) {
+      for (let x = 0; x < r; x++) {
+        f.set(out, linComb(f, G.map((row) => row[y]!), s.filter((_, p) => p % r === x), k, relaxed));
+        for (let l = 0; l < 4; l++) f.f32Store(dst, () => f.f32x4ExtractLane(out, l), (l * r * r + y * r + x) * 4);
+      }
+    }
+    f.inc(src, 16).inc(dst, 4 * r * r * 4).inc(q, 1);
+  }, () => f.i32LtS(q, groups));
+  return f;
+}
+
+/**
+ * interleave4(dst, src, groups, rows, cols4, srcGroupBytes, srcPlaneBytes, srcRowBytes, dstGroupBytes,
+ * dstRowBytes, pixelBytes): channel-interleaves `groups` groups of 4 planes of rows × 4·cols4 floats:
+ * the 4 values of a pixel (one per plane) become one f32x4 at dst + group·dstGroupBytes +
+ * row·dstRowBytes + column·pixelBytes (a 4×4 transpose per 4 pixels). Plane c of group q is at
+ * src + q·srcGroupBytes + c·srcPlaneBytes, its rows srcRowBytes apart. The weight gradient's fast
+ * path for what pack8 / pack4 gather otherwise.
+ */
+export function interleave4(): FnBuilder {
+  const f = new FnBuilder('interleave4', i32s(11));
+  const [dst, src, groups, rows, cols4, srcGroupBytes, srcPlaneBytes, srcRowBytes, dstGroupBytes, dstRowBytes, pixelBytes]
+    = f.params as Local<T.i32>[];
+  const q = f.local(T.i32), r = f.local(T.i32), x = f.local(T.i32);
+  const gs = f.local(T.i32), gd = f.local(T.i32), rs = f.local(T.i32), rd = f.local(T.i32), s = f.local(T.i32), d = f.local(T.i32);
+  const p1 = f.local(T.i32), p2 = f.local(T.i32), p3 = f.local(T.i32);
+  const a: Local<T.v128>[] = Array.from({ length: 4 }, () => f.local(T.v128));
+  const t: Local<T.v128>[] = Array.from({ length: 4 }, () => f.local(T.v128));
+  f.set(p1, srcPlaneBytes!).set(p2, () => f.i32Shl(srcPlaneBytes!, 1)).set(p3, () => f.i32Add(p1, p2));
+  f.set(gs, src!).set(gd, dst!).set(q, 0);
+  f.doWhile(() => {
+    f.set(rs, gs).set(rd, gd).set(r, 0);
+    f.doWhile(() => {
+      f.set(s, rs).set(d, rd).set(x, 0);
+      f.doWhile(() => {
+        f.set(a[0]!, () => f.v128Load(s));
+        f.set(a[1]!, () => f.v128Load(() => f.i32Add(s, p1)));
+        f.set(a[2]!, () => f.v128Load(() => f.i32Add(s, p2)));
+        f.set(a[3]!, () => f.v128Load(() => f.i32Add(s, p3)));
+        f.set(t[0]!, () => f.f32x4Shuffle(a[0]!, a[1]!, [0, 4, 1, 5])).set(t[1]!, () => f.f32x4Shuffle(a[0]!, a[1]!, [2, 6, 3, 7]));
+        f.set(t[2]!, () => f.f32x4Shuffle(a[2]!, a[3]!, [0, 4, 1, 5])).set(t[3]!, () => f.f32x4Shuffle(a[2]!, a[3]!, [2, 6, 3, 7]));
+        for (let k = 0; k < 4; k++) {
+          const lo = t[k >> 1]!, hi = t[2 + (k >> 1)]!;
+          f.v128Store(d, () => f.f32x4Shuffle(lo, hi, k & 1 ? [2, 3, 6, 7] : [0, 1, 4, 5]));
+          f.inc(d, pixelBytes!);
+        }
+        f.inc(s, 16).inc(x, 1);
+      }, () => f.i32LtS(x, cols4!));
+      f.inc(rs, srcRowBytes!).inc(rd, dstRowBytes!).inc(r, 1);
+    }, () => f.i32LtS(r, rows!));
+    f.inc(gs, srcGroupBytes!).inc(gd, dstGroupBytes!).inc(q, 1);
+  }, () => f.i32LtS(q, groups!));
+  return f;
+}
