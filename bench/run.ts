@@ -25,7 +25,7 @@ import { useBackend } from '../src/tensor/backends.ts';
 import { writeFileAtomic } from '../src/tensor/io/atomic.ts';
 import { Adam, ConvTranspose2d, type Module } from '../src/nn/index.ts';
 import { buildAutoencoder, buildEncoder, type Autoencoder, type Encoder, type NetName } from '../src/svdd/networks.ts';
-import { withTemporaryStorage, type Tensor } from '../src/tensor/tensor.ts';
+import { releaseArray, withTemporaryStorage, type Tensor } from '../src/tensor/tensor.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -89,7 +89,9 @@ function layerTimes(netKey: 'mnist' | 'cifar', kind: 'encoder' | 'autoencoder', 
     // Each timed call's storage is recycled for the next, as in the trainer and the evaluation loops.
     const forwardMs = time(() => { withTemporaryStorage(() => ag.noGrad(() => m.forward(inp))); }, reps);
     let y: Tensor | null = null;
-    const fb = time(() => { y = m.forward(inp); ag.backward(y, gy); m.zeroGrad(); inp.grad = null; ag.releaseGraph(y, [inp]); }, reps);
+    // Gradients go back to the pool as in training (Adam.zeroGrad); fresh pages would cost more than the kernels.
+    const dropGrads = (ts: readonly Tensor[]): void => { for (const t of ts) { if (t.grad) releaseArray(t.grad.storage); t.grad = null; } };
+    const fb = time(() => { y = m.forward(inp); ag.backward(y, gy); dropGrads([...m.parameters(), inp]); ag.releaseGraph(y, [inp]); }, reps);
     const gflop = (3 * layerFlop(m, input, output)) / 1e9;
     const backwardMs = Math.max(fb - forwardMs, 0);
     return { net: netKey, model: kind, layer: name, inputShape: input, forwardMs, backwardMs, gflop, gflops: gflop > 0 ? gflop / (fb / 1000) : 0 };

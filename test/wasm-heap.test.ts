@@ -168,6 +168,24 @@ for (const threads of [1, 2]) {
       expect(new Set(codes).size).to.equal(1);
     });
 
+    it('a training loop reuses its parameter gradients\' storage: the heap stops growing after the first steps', () => {
+      // The CIFAR-10 LeNet's large weights (fc1: 262,144) get gradients in wasm memory every step.
+      const net = buildEncoder('cifar10_LeNet', { seed: 5 });
+      const opt = new Adam(net.parameters(), { lr: 1e-4 });
+      const x = randUniform([4, 3, 32, 32], 0, 1, new Rng('cifar-heap'));
+      const centerC = randNormal([net.repDim], 0, 1, new Rng('c'));
+      const heapAfter: number[] = [];
+      for (let step = 0; step < 6; step++) {
+        opt.zeroGrad();
+        const l = ag.mean(ag.sum(ag.square(ag.sub(net.forward(x), centerC)), 1));
+        ag.backward(l);
+        opt.step();
+        ag.releaseGraph(l);
+        heapAfter.push(wasmHeapBytes());
+      }
+      expect(heapAfter[5]).to.equal(heapAfter[2]);
+    });
+
     it('trains identically with and without releasing each step\'s graph, without growing memory', () => {
       // Released buffers are recycled for the next step's activations and gradients; a mistake in
       // telling heap blocks apart would make two live tensors share memory and change the numbers.

@@ -2,7 +2,7 @@ import type { FloatArray } from '../tensor/kernels/types.ts';
 import type { GradNode, Tensor } from '../tensor/tensor.ts';
 import { add, sumToShape } from './ops/elementwise.ts';
 import { ones, zeros } from '../tensor/creation.ts';
-import { isWholeStorage, releaseArray, storageKey } from '../tensor/tensor.ts';
+import { isWholeStorage, outputArray, releaseArray, storageKey, tensorFromArray } from '../tensor/tensor.ts';
 import { shapeStr } from '../tensor/layout.ts';
 
 let gradEnabled = true;
@@ -113,11 +113,26 @@ function propagate(root: Tensor, gy?: Tensor, keep: ReadonlySet<number> = new Se
  */
 export function backward(root: Tensor, gy?: Tensor): void {
   const grads = propagate(root, gy);
-  for (const t of topoOrder(root)) {
+  const order = topoOrder(root);
+  // A new `.grad` must own its storage (an optimizer may hand it back for reuse, see Adam.zeroGrad):
+  // a gradient that passed through unchanged can share storage with the seed, a graph value or
+  // another leaf's gradient, and is copied then.
+  const taken = new Set<object>(gy ? [storageKey(gy.storage)] : []);
+  for (const t of order) taken.add(storageKey(t.storage));
+  for (const t of order) {
     const g = grads.get(t.id);
     if (!g || !(t.isLeaf || t.retainsGrad)) continue;
-    t.grad = t.grad ? noGrad(() => add(t.grad!, g)) : g;
+    if (t.grad) { t.grad = noGrad(() => add(t.grad!, g)); continue; }
+    const key = storageKey(g.storage);
+    t.grad = taken.has(key) ? copyOf(g) : g;
+    taken.add(storageKey(t.grad.storage));
   }
+}
+
+function copyOf(t: Tensor): Tensor {
+  const out = outputArray(t.dtype, t.size);
+  out.set(t.values());
+  return tensorFromArray(out, t.shape);
 }
 
 /**

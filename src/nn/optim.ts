@@ -1,7 +1,7 @@
 /** Adam / AMSGrad with L2 weight decay added to the gradient (PyTorch's Adam, not AdamW). */
 import type { FloatArray } from '../tensor/kernels/types.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { allocArray } from '../tensor/tensor.ts';
+import { allocArray, releaseArray } from '../tensor/tensor.ts';
 
 export interface AdamOptions {
   lr: number;
@@ -50,7 +50,17 @@ export class Adam {
     });
   }
 
-  zeroGrad(): void { for (const p of this.params) p.grad = null; }
+  /**
+   * Drops the gradients and hands their storage back for reuse by the next backward (the engine
+   * gives every new `.grad` storage of its own), so a training loop does not fault in fresh pages
+   * for them every step. Do not keep references to the old `.grad` tensors.
+   */
+  zeroGrad(): void {
+    for (const p of this.params) {
+      if (p.grad && p.grad.storage !== p.storage) releaseArray(p.grad.storage);
+      p.grad = null;
+    }
+  }
 }
 
 /** lr = base · gamma^(number of milestones ≤ epoch), as torch.optim.lr_scheduler.MultiStepLR. */
