@@ -9,6 +9,7 @@
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { registerBackend, setBackend } from './kernels/registry.ts';
+import { dropPooledBackendBlocks } from './tensor.ts';
 import { createWasmBackend, disposeWasmBackend, wasmFeatures } from './kernels/wasm/index.ts';
 import type { GpujsMode } from './kernels/gpujs/gpu-types.ts';
 
@@ -82,7 +83,7 @@ export async function useBackend(name: string, threads: number | null = null): P
     const envThreads = process.env.SVDD_THREADS ? Number(process.env.SVDD_THREADS) : null;
     const want = threads ?? envThreads ?? os.availableParallelism();
     if (wasmThreads !== want) {
-      if (wasmThreads !== null) disposeWasmBackend();
+      if (wasmThreads !== null) { disposeWasmBackend(); dropPooledBackendBlocks(); }
       registerBackend(await createWasmBackend({ threads: want }));
       wasmThreads = want;
     }
@@ -96,7 +97,7 @@ export async function useBackend(name: string, threads: number | null = null): P
 
 /** Stops worker threads (tests and one-shot commands exit without waiting for them anyway). */
 export async function shutdownBackends(): Promise<void> {
-  if (wasmThreads !== null) { await disposeWasmBackend(); wasmThreads = null; }
+  if (wasmThreads !== null) { await disposeWasmBackend(); dropPooledBackendBlocks(); wasmThreads = null; }
   if (gpujsLoaded) {
     const { disposeGpujsBackend } = await import('./kernels/gpujs/index.ts');
     await disposeGpujsBackend();

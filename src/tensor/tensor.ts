@@ -121,6 +121,20 @@ let backendAlloc: ((dtype: DType, length: number) => FloatArray | null) | null =
  */
 const backendBlocks = new WeakSet<FloatArray>();
 
+/**
+ * Forgets every pooled array that lives in backend memory: called when a backend's memory is
+ * abandoned (a new wasm runtime), so that the pool does not keep the old memory alive.
+ */
+export function dropPooledBackendBlocks(): void {
+  for (const lists of Object.values(pools)) {
+    for (const [len, list] of lists) {
+      const kept = list.filter((a) => !backendBlocks.has(a));
+      for (const a of list) if (backendBlocks.has(a)) pooled.delete(a);
+      if (kept.length > 0) lists.set(len, kept); else lists.delete(len);
+    }
+  }
+}
+
 /** Set by the registry when the active backend changes. */
 export function setStorageAllocator(alloc: ((dtype: DType, length: number) => FloatArray | null) | null): void {
   backendAlloc = alloc;
