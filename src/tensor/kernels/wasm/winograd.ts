@@ -137,6 +137,21 @@ function linComb(f: FnBuilder, coeffs: readonly number[], terms: readonly V128[]
   return expr;
 }
 
+/**
+ * Stores a transformed α×α tile, one f32x4 per position ξ = i·α + j (the order every transform
+ * writes), at start + ξ·xiStride (+ offset bytes); `element(i, j)` pushes the value of (i, j).
+ */
+function storeByXi(f: FnBuilder, xa: Local<T.i32>, start: Local<T.i32>, alpha: number, xiStride: Local<T.i32>,
+                   element: (i: number, j: number) => () => void, offset = 0): void {
+  f.set(xa, start);
+  for (let i = 0; i < alpha; i++) {
+    for (let j = 0; j < alpha; j++) {
+      f.v128Store(xa, element(i, j), offset);
+      if (i * alpha + j < alpha * alpha - 1) f.inc(xa, xiStride);
+    }
+  }
+}
+
 /** Pushes a V128 operand by itself (f32x4 ops push their operands; a lone term needs this). */
 function pushV(f: FnBuilder, v: V128): void { if (typeof v === 'function') v(); else f.get(v); }
 
@@ -162,13 +177,7 @@ export function wgWeights(relaxed: boolean, t: WinogradTransforms = F2X5): FnBui
       for (let x = 0; x < r; x++) f.set(gT[i * r + x]!, linComb(f, G[i]!, g.filter((_, q) => q % r === x), k, relaxed));
     }
     // U[i][j] = Σ_x (G·g)[i][x]·G[j][x], stored in ξ = i·α + j order.
-    f.set(xa, dst);
-    for (let i = 0; i < alpha; i++) {
-      for (let j = 0; j < alpha; j++) {
-        f.v128Store(xa, linComb(f, G[j]!, gT.slice(i * r, i * r + r), k, relaxed));
-        if (i * alpha + j < alpha * alpha - 1) f.inc(xa, xiStride);
-      }
-    }
+    storeByXi(f, xa, dst, alpha, xiStride, (i, j) => linComb(f, G[j]!, gT.slice(i * r, i * r + r), k, relaxed));
     f.inc(src, r * r * 16);
     f.inc(dst, 16);
   }, () => f.i32LtS(src, end));
@@ -224,13 +233,7 @@ export function wgInput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuild
           if (y < alpha - 1) f.inc(ra, rowBytes!);
         }
         // V[i][j] = Σ_y Bᵀ[i][y]·(d·B)[y][j], stored in ξ = i·α + j order.
-        f.set(xa, dc);
-        for (let i = 0; i < alpha; i++) {
-          for (let j = 0; j < alpha; j++) {
-            f.v128Store(xa, linComb(f, BT[i]!, dB.filter((_, p) => p % alpha === j), k, relaxed));
-            if (i * alpha + j < alpha * alpha - 1) f.inc(xa, xiStride!);
-          }
-        }
+        storeByXi(f, xa, dc, alpha, xiStride!, (i, j) => linComb(f, BT[i]!, dB.filter((_, p) => p % alpha === j), k, relaxed));
         f.inc(sc, planeBytes!).inc(dc, 32).inc(c, 1);
       }, () => f.i32LtS(c, cin!));
       // The next group fills the other half of this panel, or the first half of the next one.
@@ -243,11 +246,7 @@ export function wgInput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuild
   f.if_(h, () => {
     f.set(dc, d).set(c, 0);
     f.doWhile(() => {
-      f.set(xa, dc);
-      for (let p = 0; p < alpha * alpha; p++) {
-        f.v128Store(xa, () => f.v128Zero());
-        if (p < alpha * alpha - 1) f.inc(xa, xiStride!);
-      }
+      storeByXi(f, xa, dc, alpha, xiStride!, () => () => { f.v128Zero(); });
       f.inc(dc, 32).inc(c, 1);
     }, () => f.i32LtS(c, cin!));
   });
@@ -363,13 +362,7 @@ export function wgInputT(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuil
             for (let j = 0; j < alpha; j++) f.set(dB[y * alpha + j]!, linComb(f, BT[j]!, col, k, relaxed));
             if (y < alpha - 1) f.inc(ra, rowBytes!);
           }
-          f.set(xa, dp);
-          for (let i = 0; i < alpha; i++) {
-            for (let j = 0; j < alpha; j++) {
-              f.v128Store(xa, linComb(f, BT[i]!, dB.filter((_, q) => q % alpha === j), k, relaxed), half * 16);
-              if (i * alpha + j < alpha * alpha - 1) f.inc(xa, xiStride!);
-            }
-          }
+          storeByXi(f, xa, dp, alpha, xiStride!, (i, j) => linComb(f, BT[i]!, dB.filter((_, q) => q % alpha === j), k, relaxed), half * 16);
         }
         f.inc(sp, planeBytes!).inc(dp, panelDstBytes!).inc(p, 1);
       }, () => f.i32LtS(p, panels!));
@@ -414,13 +407,7 @@ export function wgGradOutT(relaxed: boolean, t: WinogradTransforms = F2X5): FnBu
           }
         }
         // dM[i][j] = Σ_a Aᵀ[a][i]·t[a][j], stored in ξ = i·α + j order.
-        f.set(xa, dp);
-        for (let i = 0; i < alpha; i++) {
-          for (let j = 0; j < alpha; j++) {
-            f.v128Store(xa, linComb(f, AT.map((row) => row[i]!), tt.filter((_, q) => q % alpha === j), k, relaxed));
-            if (i * alpha + j < alpha * alpha - 1) f.inc(xa, xiStride!);
-          }
-        }
+        storeByXi(f, xa, dp, alpha, xiStride!, (i, j) => linComb(f, AT.map((row) => row[i]!), tt.filter((_, q) => q % alpha === j), k, relaxed));
         f.inc(sp, planeBytes!).inc(dp, panelDstBytes!).inc(p, 1);
       }, () => f.i32LtS(p, panels!));
       f.inc(s, 32).inc(d, 16).inc(tx, 1);
