@@ -18,6 +18,7 @@ import { isRealAdapter, probeWebGpu } from '../src/tensor/kernels/gpujs/webgpu-e
 import { kernelProvider, registerBackend, setBackend } from '../src/tensor/kernels/registry.ts';
 import { convGeom as geom, expectKernelClose, randomFloats as rand } from './helpers.ts';
 import { netStep, netStepError } from './gpujs-net-step.ts';
+import { describeNetParity } from './net-parity.ts';
 
 const expectClose = (got: Float32Array, want: Float32Array, k: number, what: string): void => expectKernelClose(got, want, k, what, 3);
 
@@ -299,3 +300,13 @@ describe('gpujs backend: registry and detection', function () {
     if (!process.env['GPUJS_EXPECT_REAL_GPU']) expect(info.real).to.equal(false);
   });
 });
+
+// The whole-network PyTorch parity every backend passes (test/net-parity.ts), here on gpu.js's
+// webasm mode, in-process and through the worker bridge. gpu.js sums each dot product sequentially
+// in float32, so the CIFAR autoencoder's conv1 weight gradient lands at 1.27e-4: tolerance 2e-4.
+for (const worker of [false, true]) {
+  let be: GpujsBackend;
+  describeNetParity(`whole networks on the gpujs backend (webasm${worker ? ', worker bridge' : ''}) against PyTorch (float32)`,
+    async () => { be = await createGpujsBackend({ mode: 'webasm', worker }); registerBackend(be); await setBackend('gpujs'); },
+    async () => { await setBackend('ts'); await be.dispose(); }, 2e-4);
+}
