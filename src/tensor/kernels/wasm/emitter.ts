@@ -101,6 +101,11 @@ export class FnBuilder {
     return this.op(0x0b);
   }
   /** Branch to the enclosing label `depth` levels out (0 = innermost) when cond is non-zero. */
+  /** Calls function `index` of the module with i32 arguments. */
+  call(index: number, args: readonly I32[]): this {
+    for (const a of args) this.pushI32(a);
+    this.code.push(0x10); uleb(this.code, index); return this;
+  }
   brIf(depth: number, cond: I32): this { this.pushI32(cond); this.code.push(0x0d); uleb(this.code, depth); return this; }
   br(depth: number): this { this.code.push(0x0c); uleb(this.code, depth); return this; }
   /** `do { body } while (cond)` — the loop label is depth 0 inside body's tail. */

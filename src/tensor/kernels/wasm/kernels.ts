@@ -49,11 +49,36 @@ export const FN = {
   wgGradOutT: { id: 27, arity: 9 },
   wgWeightsT: { id: 28, arity: 4 },
   interleave4: { id: 29, arity: 11 },
+  // Runs a whole command list inside wasm (must stay last: it calls every function above).
+  execList: { id: 30, arity: 2 },
 } as const;
 export type FnName = keyof typeof FN;
 export const FN_NAMES = Object.keys(FN) as FnName[];
 
 const i32s = (n: number): T[] => Array<T>(n).fill(T.i32);
+
+/**
+ * execList(ptr, end): runs the command list [fnId, ...args]* stored in memory from ptr to end, each
+ * command a direct call. Calling wasm from JavaScript costs about a microsecond per call through
+ * V8's wrappers, and a plan can hold thousands of small commands (one per image), so a list is
+ * run with one call instead of one per command. A function's id is its index in the module.
+ */
+function execList(): FnBuilder {
+  const f = new FnBuilder('execList', i32s(2));
+  const p = f.param(0, T.i32), end = f.param(1, T.i32), id = f.local(T.i32);
+  f.while_(() => f.i32LtS(p, end), () => {
+    f.set(id, () => f.i32Load(p));
+    for (const name of FN_NAMES) {
+      if (name === 'execList') continue;
+      const { id: k, arity } = FN[name];
+      f.if_(() => f.i32Eq(id, k), () => {
+        f.call(k, Array.from({ length: arity }, (_, j) => () => { f.i32Load(p, 4 * (j + 1)); }));
+        f.inc(p, 4 * (1 + arity));
+      });
+    }
+  });
+  return f;
+}
 
 /**
  * pack{L}(dst, src, colTab, rowTab, ncols, nrows): for each panel of L columns,
@@ -323,6 +348,7 @@ export function buildKernelModule(opts: ModuleOptions): Uint8Array<ArrayBuffer> 
     wgWeights: wgWeights(opts.relaxedSimd), wgInput: wgInput(opts.relaxedSimd), wgOutput: wgOutput(opts.relaxedSimd),
     wgInputT: wgInputT(opts.relaxedSimd), wgGradOutT: wgGradOutT(opts.relaxedSimd), wgWeightsT: wgWeightsT(opts.relaxedSimd),
     interleave4: interleave4(),
+    execList: execList(),
   };
   return buildModule(
     { module: 'env', field: 'memory', initialPages: 1, maximumPages: opts.maximumPages, shared: opts.shared },

@@ -8,7 +8,7 @@
  * they just replay calls into their wasm instance.
  */
 import { Worker } from 'node:worker_threads';
-import { FN, FN_NAMES, type FnName } from './kernels.ts';
+import { FN, FN_NAMES } from './kernels.ts';
 
 type WasmFn = (...args: number[]) => void;
 
@@ -31,14 +31,13 @@ const HEAP_GROW_BYTES = 32 << 20;
 const BLOCK_ALIGN = 64;
 /** Polls of a control word before sleeping on it (about 20-50 µs); SVDD_WASM_SPIN overrides. */
 const SPIN = Number(process.env.SVDD_WASM_SPIN ?? 20000);
-/** Argument count of each generated function, by id. */
-const ARITY = FN_NAMES.map((n) => FN[n].arity);
+const EXEC_LIST = FN.execList.id;
 
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
-const { module, memory, slot, names, arities, SPIN } = workerData;
+const { module, memory, slot, SPIN } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
-const fns = names.map((n) => inst.exports[n]);
+const execList = inst.exports.execList;
 const ctl = new Int32Array(memory.buffer, 0, 1024);
 let seq = 0;
 parentPort.postMessage('ready');
@@ -51,25 +50,9 @@ for (;;) {
   if (seq < 0) break;
   let status = 0;
   try {
-    const mem = new Int32Array(memory.buffer);
-    let p = ctl[slot + 2] >> 2;
-    const end = p + ctl[slot + 3];
-    while (p < end) {
-      const id = mem[p], a = arities[id], f = fns[id], q = p + 1;
-      // Fixed argument counts keep V8 on its fast JS-to-wasm call path (apply would not).
-      switch (a) {
-        case 2: f(mem[q], mem[q + 1]); break;
-        case 3: f(mem[q], mem[q + 1], mem[q + 2]); break;
-        case 4: f(mem[q], mem[q + 1], mem[q + 2], mem[q + 3]); break;
-        case 5: f(mem[q], mem[q + 1], mem[q + 2], mem[q + 3], mem[q + 4]); break;
-        case 6: f(mem[q], mem[q + 1], mem[q + 2], mem[q + 3], mem[q + 4], mem[q + 5]); break;
-        case 7: f(mem[q], mem[q + 1], mem[q + 2], mem[q + 3], mem[q + 4], mem[q + 5], mem[q + 6]); break;
-        case 8: f(mem[q], mem[q + 1], mem[q + 2], mem[q + 3], mem[q + 4], mem[q + 5], mem[q + 6], mem[q + 7]); break;
-        case 9: f(mem[q], mem[q + 1], mem[q + 2], mem[q + 3], mem[q + 4], mem[q + 5], mem[q + 6], mem[q + 7], mem[q + 8]); break;
-        default: f.apply(null, mem.subarray(q, q + a));
-      }
-      p += 1 + a;
-    }
+    // The whole list runs inside wasm (execList): one call from JavaScript per kernel call.
+    const ptr = ctl[slot + 2];
+    execList(ptr, ptr + ctl[slot + 3] * 4);
   } catch (e) {
     status = 1;
     try { parentPort.postMessage(String(e && e.stack || e)); } catch {}
@@ -121,7 +104,6 @@ export class WasmRuntime {
         eval: true, execArgv: [],
         workerData: {
           module, memory, slot: (CTL_BASE + t * CTL_STRIDE), SPIN,
-          names: FN_NAMES, arities: FN_NAMES.map((n) => FN[n].arity),
         },
       });
       ready.push(new Promise<void>((resolve, reject) => {
@@ -209,28 +191,6 @@ export class WasmRuntime {
   /** High-water mark of wasm memory in bytes (tests use it to check for growth across runs). */
   get memoryBytes(): number { return this.memory.buffer.byteLength; }
 
-  /** Runs one flat command list on the calling thread. */
-  exec(list: number[]): void {
-    const fns = this.fns, arity = ARITY;
-    for (let p = 0; p < list.length;) {
-      const id = list[p]!, f = fns[id]!, a = arity[id]!;
-      // Calls with a fixed argument count take V8's fast JS-to-wasm path; a spread or apply would not.
-      const l = list;
-      switch (a) {
-        case 2: f(l[p + 1]!, l[p + 2]!); break;
-        case 3: f(l[p + 1]!, l[p + 2]!, l[p + 3]!); break;
-        case 4: f(l[p + 1]!, l[p + 2]!, l[p + 3]!, l[p + 4]!); break;
-        case 5: f(l[p + 1]!, l[p + 2]!, l[p + 3]!, l[p + 4]!, l[p + 5]!); break;
-        case 6: f(l[p + 1]!, l[p + 2]!, l[p + 3]!, l[p + 4]!, l[p + 5]!, l[p + 6]!); break;
-        case 7: f(l[p + 1]!, l[p + 2]!, l[p + 3]!, l[p + 4]!, l[p + 5]!, l[p + 6]!, l[p + 7]!); break;
-        case 8: f(l[p + 1]!, l[p + 2]!, l[p + 3]!, l[p + 4]!, l[p + 5]!, l[p + 6]!, l[p + 7]!, l[p + 8]!); break;
-        case 9: f(l[p + 1]!, l[p + 2]!, l[p + 3]!, l[p + 4]!, l[p + 5]!, l[p + 6]!, l[p + 7]!, l[p + 8]!, l[p + 9]!); break;
-        default: f(...l.slice(p + 1, p + 1 + a));
-      }
-      p += 1 + a;
-    }
-  }
-
   /**
    * Runs lists[0] here and lists[t] on worker t concurrently, returning when all are done.
    * Command lists live in the arena, so call this after all allocations for the kernel.
@@ -242,19 +202,20 @@ export class WasmRuntime {
       if (t >= this.threads) throw new Error('more command lists than threads');
       active.push(t);
     }
+    // Workers are gone after dispose: waiting for them would hang forever.
+    if (active.length > 0 && this.disposed) throw new Error('wasm backend: used after disposeWasmBackend() (activate a backend again with useBackend)');
+    // Place every list before starting anyone: placing may grow memory.
+    const own = lists[0] ?? [];
+    const ownPtr = this.alloc(own.length * 4);
+    const ptrs = active.map((t) => this.alloc(lists[t]!.length * 4));
+    this.commit();
     if (active.length > 0) {
-      // Workers are gone after dispose: waiting for them would hang forever.
-      if (this.disposed) throw new Error('wasm backend: used after disposeWasmBackend() (activate a backend again with useBackend)');
       this.seq++;
-      // Place every list before starting anyone: placing may grow memory.
-      const ptrs = active.map((t) => {
-        const ptr = this.alloc(lists[t]!.length * 4);
-        return ptr;
-      });
-      this.commit();
       active.forEach((t, i) => this.dispatch(t, lists[t]!, ptrs[i]!));
     }
-    this.exec(lists[0] ?? []);
+    // This thread's share runs inside wasm too, one call for the whole list (see execList).
+    this.i32.set(own, ownPtr >> 2);
+    this.fns[EXEC_LIST]!(ownPtr, ownPtr + own.length * 4);
     let failed = '';
     for (const t of active) {
       const s = CTL_BASE + t * CTL_STRIDE;
