@@ -23,12 +23,16 @@ export class Operands {
     if (from === undefined) rt.reset(); else rt.restore(from);
   }
 
-  /** Byte address of the first `n` elements of `a`, which the kernel reads. */
-  input(a: Int32OrFloat32, n: number): number { return this.place(a, n, true, false); }
-  /** Byte address of the first `n` elements of `a`, which the kernel writes (and does not read). */
-  output(a: Int32OrFloat32, n: number): number { return this.place(a, n, false, true); }
+  /**
+   * Byte address of the first `n` elements of `a`, which the kernel reads. `group`: the kernel
+   * touches whole groups of that many elements, so a ragged `n` is staged in a padded slot (the
+   * padding computes garbage that is never copied out) rather than read or written in place.
+   */
+  input(a: Int32OrFloat32, n: number, group = 1): number { return this.place(a, n, true, false, group); }
+  /** Byte address of the first `n` elements of `a`, which the kernel writes (and does not read); `group` as for input. */
+  output(a: Int32OrFloat32, n: number, group = 1): number { return this.place(a, n, false, true, group); }
   /** Byte address of the first `n` elements of `a`, which the kernel reads and writes (accumulates into). */
-  inout(a: Int32OrFloat32, n: number): number { return this.place(a, n, true, true); }
+  inout(a: Int32OrFloat32, n: number): number { return this.place(a, n, true, true, 1); }
   /** Arena bytes the kernel uses and then forgets. */
   scratch(bytes: number): number { return this.rt.alloc(bytes); }
 
@@ -43,10 +47,11 @@ export class Operands {
     for (const [at, a, n] of this.copyOut) a.set(this.viewOf(a).subarray(at >> 2, (at >> 2) + n));
   }
 
-  private place(a: Int32OrFloat32, n: number, read: boolean, write: boolean): number {
-    const own = this.rt.addressOf(a);
+  private place(a: Int32OrFloat32, n: number, read: boolean, write: boolean, group: number): number {
+    const ragged = n % group !== 0;
+    const own = ragged ? -1 : this.rt.addressOf(a);
     if (own >= 0) return own;
-    const at = this.rt.alloc(n * 4);
+    const at = this.rt.alloc(Math.ceil(n / group) * group * 4);
     if (read) this.copyIn.push([at, a, n]);
     if (write) this.copyOut.push([at, a, n]);
     return at;

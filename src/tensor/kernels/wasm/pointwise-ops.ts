@@ -42,8 +42,8 @@ export function leakyWasm(rt: WasmRuntime, x: Float32Array, gy: Float32Array | n
 
 /**
  * The exp-based activations (sigmoid, ELU) and their gradients. The kernels have no scalar tail:
- * they run whole 4-float groups, so a ragged operand is staged in the arena, padded (its padding
- * lanes compute garbage that is never copied out). Vector groups are split over threads; the last
+ * they run whole 4-float groups, so a ragged operand is staged in a padded arena slot (Operands'
+ * `group`). Vector groups are split over threads; the last
  * operand is the output. `ins` are the inputs in the kernel's argument order.
  */
 export function activationWasm(rt: WasmRuntime, fn: 'sigmoid' | 'sigmoidGrad' | 'elu' | 'eluGrad', ins: Float32Array[],
@@ -51,17 +51,9 @@ export function activationWasm(rt: WasmRuntime, fn: 'sigmoid' | 'sigmoidGrad' | 
   if (n === 0) return;
   const groups = Math.ceil(n / 4);
   const io = new Operands(rt);
-  const padded = (a: Float32Array, write: boolean): number => {
-    if (n % 4 === 0) return write ? io.output(a, n) : io.input(a, n);
-    const at = io.scratch(groups * 16);
-    if (write) ragged.push([at, a]); else pending.push([at, a]);
-    return at;
-  };
-  const pending: [number, Float32Array][] = [], ragged: [number, Float32Array][] = [];
-  const A = ins.map((a) => padded(a, false));
-  const O = padded(out, true);
+  const A = ins.map((a) => io.input(a, n, 4));
+  const O = io.output(out, n, 4);
   io.commit();
-  for (const [at, a] of pending) rt.f32.set(a.subarray(0, n), at >> 2);
   const T = threadsFor(rt, n, groups);
   const plan = new Plan(T);
   split(groups, T).forEach(([g0, g1], t) => {
@@ -72,7 +64,6 @@ export function activationWasm(rt: WasmRuntime, fn: 'sigmoid' | 'sigmoidGrad' | 
   });
   rt.run(plan.lists);
   io.finish();
-  for (const [at, a] of ragged) a.set(rt.f32.subarray(at >> 2, (at >> 2) + n));
 }
 
 /** Per-row sums (and Σa·b for rowDot2) for rows [0, rows), split over threads. */

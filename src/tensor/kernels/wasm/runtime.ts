@@ -8,7 +8,6 @@
  * they just replay calls into their wasm instance.
  */
 import { Worker } from 'node:worker_threads';
-import { FN, FN_NAMES } from './kernels.ts';
 
 type WasmFn = (...args: number[]) => void;
 
@@ -31,7 +30,6 @@ const HEAP_GROW_BYTES = 32 << 20;
 const BLOCK_ALIGN = 64;
 /** Polls of a control word before sleeping on it (about 20-50 µs); SVDD_WASM_SPIN overrides. */
 const SPIN = Number(process.env.SVDD_WASM_SPIN ?? 20000);
-const EXEC_LIST = FN.execList.id;
 
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
@@ -65,7 +63,8 @@ for (;;) {
 
 export class WasmRuntime {
   readonly threads: number;
-  private readonly fns: WasmFn[];
+  /** The generated execList: runs one command list (every kernel is called through it). */
+  private readonly execList: WasmFn;
   private readonly workers: Worker[] = [];
   private readonly ctl: Int32Array;
   private seq = 0;
@@ -89,7 +88,7 @@ export class WasmRuntime {
 
   private constructor(readonly memory: WebAssembly.Memory, instance: WebAssembly.Instance, threads: number) {
     this.threads = threads;
-    this.fns = FN_NAMES.map((n) => instance.exports[n] as WasmFn);
+    this.execList = instance.exports.execList as WasmFn;
     this.ctl = new Int32Array(memory.buffer, 0, 1024);
     this.refresh();
   }
@@ -215,7 +214,7 @@ export class WasmRuntime {
     }
     // This thread's share runs inside wasm too, one call for the whole list (see execList).
     this.i32.set(own, ownPtr >> 2);
-    this.fns[EXEC_LIST]!(ownPtr, ownPtr + own.length * 4);
+    this.execList(ownPtr, ownPtr + own.length * 4);
     let failed = '';
     for (const t of active) {
       const s = CTL_BASE + t * CTL_STRIDE;
