@@ -9,6 +9,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { bestSecondsPerCall, randomOperand } from './timing.ts';
 import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
 import type { ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
 import { createWasmBackend, disposeWasmBackend, wasmFeatures } from '../src/tensor/kernels/wasm/index.ts';
@@ -37,26 +38,9 @@ const convs: ConvCase[] = [
 ];
 const fcs = [{ name: 'mnist.fc', inF: 196, outF: 32 }, { name: 'cifar.fc', inF: 2048, outF: 128 }];
 
-function rnd(n: number): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = Math.random() * 2 - 1;
-  return a;
-}
-
-/**
- * Seconds per call: one warm-up, then the best of 4 windows of MIN_SECONDS/4 (other processes
- * on a 2-core machine otherwise show up as fake thread-scaling losses).
- */
+/** Seconds per call: the best of 4 windows of MIN_SECONDS / 4. */
 function time(fn: () => void): number {
-  fn();
-  let best = Infinity;
-  for (let w = 0; w < 4; w++) {
-    let reps = 0;
-    const t0 = performance.now();
-    do { fn(); reps++; } while (performance.now() - t0 < (MIN_SECONDS * 1000) / 4);
-    best = Math.min(best, (performance.now() - t0) / 1000 / reps);
-  }
-  return best;
+  return bestSecondsPerCall(fn, 4, MIN_SECONDS / 4);
 }
 
 function geom(c: ConvCase, n: number): ConvGeom {
@@ -72,7 +56,7 @@ function geom(c: ConvCase, n: number): ConvGeom {
 type Op = 'forward' | 'gradInput' | 'gradWeight';
 function convOp(ks: KernelSet, c: ConvCase, n: number, op: Op): { run: () => void; flops: number } {
   const g = geom(c, n);
-  const x = rnd(n * g.cin * g.h * g.w), w = rnd(g.cout * g.cin * g.kh * g.kw), gy = rnd(n * g.cout * g.oh * g.ow);
+  const x = randomOperand(n * g.cin * g.h * g.w), w = randomOperand(g.cout * g.cin * g.kh * g.kw), gy = randomOperand(n * g.cout * g.oh * g.ow);
   const y = new Float32Array(gy.length), gx = new Float32Array(x.length), gw = new Float32Array(w.length);
   const flops = 2 * n * g.cout * g.oh * g.ow * g.cin * g.kh * g.kw;
   const run = op === 'forward' ? () => ks.conv2d(x, w, y, g)
@@ -82,7 +66,7 @@ function convOp(ks: KernelSet, c: ConvCase, n: number, op: Op): { run: () => voi
 }
 
 function fcOp(ks: KernelSet, f: { inF: number; outF: number }, n: number, op: Op): { run: () => void; flops: number } {
-  const x = rnd(n * f.inF), w = rnd(f.outF * f.inF), gy = rnd(n * f.outF);
+  const x = randomOperand(n * f.inF), w = randomOperand(f.outF * f.inF), gy = randomOperand(n * f.outF);
   const y = new Float32Array(n * f.outF), gx = new Float32Array(n * f.inF), gw = new Float32Array(f.outF * f.inF);
   const flops = 2 * n * f.inF * f.outF;
   const run = op === 'forward' ? () => ks.gemm(x, w, y, n, f.outF, f.inF, false, true, false)
@@ -123,7 +107,7 @@ async function main(): Promise<void> {
   }
   // Sustained micro-kernel rate on a large, square-ish GEMM.
   for (const s of [256, 512]) {
-    const a = rnd(s * s), b = rnd(s * s), c = new Float32Array(s * s), flops = 2 * s * s * s;
+    const a = randomOperand(s * s), b = randomOperand(s * s), c = new Float32Array(s * s), flops = 2 * s * s * s;
     const r1 = gf(flops, time(() => wasm1.gemm(a, b, c, s, s, s, false, false, false)));
     const r2 = gf(flops, time(() => wasm2.gemm(a, b, c, s, s, s, false, false, false)));
     console.log(`gemm ${s}³ NN: wasm1 ${r1} GFLOP/s, wasm2 ${r2} GFLOP/s`);

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { bestSecondsPerCall, randomOperand } from './timing.ts';
 import type { ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
 import { createWasmBackend, disposeWasmBackend, wasmFeatures } from '../src/tensor/kernels/wasm/index.ts';
 import { setWinograd, usesWinograd, usesWinogradGradWeight } from '../src/tensor/kernels/wasm/ops.ts';
@@ -37,23 +38,9 @@ const cases: Case[] = [
   { name: 'cifar.deconv3 64→32 @16', cin: 32, cout: 64, hw: 16, op: 'forward' },
 ];
 
-function rnd(n: number): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = Math.random() * 2 - 1;
-  return a;
-}
-
 /** Seconds per call: one warm-up call, then the best of WINDOWS windows. */
 function time(fn: () => void): number {
-  fn();
-  let best = Infinity;
-  for (let w = 0; w < WINDOWS; w++) {
-    let reps = 0;
-    const t0 = performance.now();
-    do { fn(); reps++; } while (performance.now() - t0 < WINDOW_SECONDS * 1000);
-    best = Math.min(best, (performance.now() - t0) / 1000 / reps);
-  }
-  return best;
+  return bestSecondsPerCall(fn, WINDOWS, WINDOW_SECONDS);
 }
 
 async function main(): Promise<void> {
@@ -65,7 +52,7 @@ async function main(): Promise<void> {
   const rows: Record<string, string | number>[] = [];
   for (const c of cases.filter((c) => !only || c.name.includes(only) || c.op.includes(only))) {
     const g: ConvGeom = { n: BATCH, cin: c.cin, h: c.hw, w: c.hw, cout: c.cout, kh: 5, kw: 5, stride: 1, pad: 2, oh: c.hw, ow: c.hw };
-    const x = rnd(BATCH * c.cin * c.hw * c.hw), w = rnd(c.cout * c.cin * 25), gy = rnd(BATCH * c.cout * c.hw * c.hw);
+    const x = randomOperand(BATCH * c.cin * c.hw * c.hw), w = randomOperand(c.cout * c.cin * 25), gy = randomOperand(BATCH * c.cout * c.hw * c.hw);
     const y = new Float32Array(gy.length), gx = new Float32Array(x.length), gw = new Float32Array(w.length);
     for (const [threads, ks] of backends) {
       const run = c.op === 'forward' ? () => ks.conv2d!(x, w, y, g)
