@@ -42,9 +42,16 @@ parentPort.postMessage('ready');
 for (;;) {
   // Kernels of one training step arrive back to back: spin briefly before sleeping, since a futex
   // wake-up costs tens of microseconds, as much as a small kernel itself.
-  for (let i = 0; i < SPIN && Atomics.load(ctl, slot) === seq; i++);
-  Atomics.wait(ctl, slot, seq);
-  seq = Atomics.load(ctl, slot);
+  let next = Atomics.load(ctl, slot);
+  for (let i = 0; i < SPIN && next === seq; i++) next = Atomics.load(ctl, slot);
+  // A wake-up is not a job: the main thread stores the sequence number, then notifies, and when it
+  // is descheduled in between, this worker can see the number by spinning, run the job, and be
+  // asleep again when that notify arrives. Only a new number starts a job (else the job runs twice).
+  while (next === seq) {
+    Atomics.wait(ctl, slot, seq);
+    next = Atomics.load(ctl, slot);
+  }
+  seq = next;
   if (seq < 0) break;
   let status = 0;
   try {
@@ -237,6 +244,14 @@ export class WasmRuntime {
     this.ctl[s + 4] = 0;
     Atomics.store(this.ctl, s, this.seq);
     Atomics.notify(this.ctl, s);
+  }
+
+  /**
+   * Wakes every worker without giving it work, as a notify that arrives late (after the worker
+   * already took its job by spinning) does. Workers must go back to sleep; tests use this.
+   */
+  notifyWorkers(): void {
+    for (let t = 1; t < this.threads; t++) Atomics.notify(this.ctl, CTL_BASE + t * CTL_STRIDE);
   }
 
   /** Stops the workers; the runtime must not be used afterwards. */
