@@ -281,6 +281,17 @@ describe('data: preprocessing', () => {
       expect(Array.from(again.x)).to.deep.equal(Array.from(d.test.x.subarray(7 * 784, 8 * 784)));
     });
 
+    it("preprocessing 'none' gives pixels / 255 and is saved as such; the default is the paper's GCN + min-max", () => {
+      const d = prepareOneClass(raw, 3, { method: 'none', testSubset: 5 });
+      expect(d.preprocessing).to.deep.equal({ method: 'none' });
+      const i = d.train.indices[0]!;
+      for (let j = 0; j < 784; j++) expect(d.train.x[j]).to.equal(Math.fround(raw.train.images[i * 784 + j]! / 255));
+      expect(Array.from(applyPreprocessing(raw.test.images, 784, [2], d.preprocessing).x)).to.deep.equal(Array.from(d.test.x.subarray(2 * 784, 3 * 784)));
+      const g = prepareOneClass(raw, 3, { testSubset: 5 });
+      expect(g.preprocessing).to.deep.equal({ method: 'gcn-l1+minmax', min: g.constants.min, max: g.constants.max });
+      expect(g.train.x[300]).to.not.equal(d.train.x[300]);
+    });
+
     it('subset and validation hold-out: deterministic for a seed, disjoint, same constants', () => {
       const a = prepareOneClass(raw, 1, { subset: 1000, valFraction: 0.1, seed: 42, testSubset: 10 });
       const b = prepareOneClass(raw, 1, { subset: 1000, valFraction: 0.1, seed: 42, testSubset: 10 });

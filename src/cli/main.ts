@@ -16,6 +16,7 @@ import { testCommand, TEST_HELP } from './test-command.ts';
 import { explainCommand } from './explain-command.ts';
 import { predictCommand } from './predict-command.ts';
 import { reportCommand } from './report-command.ts';
+import { studyCommand } from './study-command.ts';
 import { shutdownBackends } from '../tensor/backends.ts';
 
 const USAGE = `svdd: Deep SVDD one-class anomaly detection (Ruff et al., ICML 2018) in TypeScript
@@ -26,6 +27,7 @@ usage:
   svdd predict --model DIR --input FILE...          score images, decide with the saved threshold
   svdd explain --model DIR --top-anomalies K        Grad-CAM of the anomaly score
   svdd report DIR                                   DIR/report.html with plots
+  svdd study run SPEC --out DIR                     a grid of runs (resumable, shardable); status, summarize, slurm
   svdd data download <mnist|fashion-mnist|cifar10> --dir DIR
 
 'svdd <command> --help' lists a command's flags.
@@ -83,6 +85,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       case 'explain': await explainCommand(rest); return 0;
       case 'predict': await predictCommand(rest); return 0;
       case 'report': await reportCommand(rest); return 0;
+      case 'study': return await studyCommand(rest, io.out);
       case undefined: case '--help': case '-h': case 'help':
         io.out(USAGE); return cmd === undefined ? 1 : 0;
       default:

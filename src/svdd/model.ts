@@ -10,7 +10,7 @@ import { readSafetensors, writeSafetensors, type TensorToWrite } from '../tensor
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import type { Module } from '../nn/index.ts';
 import { loadRaw, type DatasetName, type RawDataset } from './data/datasets.ts';
-import { prepareOneClass, type MinMax, type OneClassData } from './data/preprocess.ts';
+import { prepareOneClass, type OneClassData, type Preprocessing } from './data/preprocess.ts';
 import type { GaussianJSON } from './gaussian.ts';
 import { buildAutoencoder, buildEncoder, type Autoencoder, type Encoder, type NetName } from './networks.ts';
 import type { Objective } from './trainer.ts';
@@ -34,7 +34,7 @@ export interface ModelMeta {
   centerC: number[];
   radiusR: number;
   hybrid: { mu1: number; mu2: number } | null;
-  preprocessing: { method: 'gcn-l1+minmax'; min: number; max: number };
+  preprocessing: Preprocessing;
   /** Gaussian of the training codes, for the Mahalanobis score (adaptive thresholds). */
   gaussian: GaussianJSON | null;
   /** Label-free decision thresholds fitted on held-out normal data. */
@@ -98,7 +98,8 @@ export function loadModel(dir: string): LoadedModel {
  * (not recomputed), as `svdd test`, `explain` and `report` need to reproduce its scores.
  */
 export function loadModelData(meta: ModelMeta, dataDir?: string, testSubset?: number): { raw: RawDataset; data: OneClassData } {
-  const constants: MinMax = { min: meta.preprocessing.min, max: meta.preprocessing.max };
+  const prep = meta.preprocessing;
   const raw = loadRaw(meta.dataset, dataDir);
-  return { raw, data: prepareOneClass(raw, meta.normalClass, { constants, testSubset }) };
+  const opts = prep.method === 'none' ? { method: 'none' as const } : { constants: { min: prep.min, max: prep.max } };
+  return { raw, data: prepareOneClass(raw, meta.normalClass, { ...opts, testSubset }) };
 }

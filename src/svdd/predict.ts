@@ -8,7 +8,7 @@ import { DataError } from './data/errors.ts';
 import { readMaybeGzip } from './data/files.ts';
 import { readIdxImages, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './data/idx.ts';
 import { CIFAR_CHANNELS, CIFAR_RECORD, CIFAR_SIZE, readCifarBatch } from './data/cifar.ts';
-import { applyPreprocessing, type MinMax } from './data/preprocess.ts';
+import { applyPreprocessing, type MinMax, type Preprocessing } from './data/preprocess.ts';
 import { Gaussian } from './gaussian.ts';
 import { ModelError, type ModelMeta, type ThresholdRecord } from './model.ts';
 import { encodeAll, svddScores } from './trainer.ts';
@@ -85,8 +85,8 @@ export function readInputImages(path: string, shape: readonly [number, number, n
   throw new DataError(`${path}: not a PNG, an IDX image file or a CIFAR-10 binary batch`, path);
 }
 
-/** The training pipeline for `count` uint8 CHW images: /255, GCN-L1 per image, min-max with `constants`. */
-export function preprocessRaw(images: Uint8Array, count: number, pixelsPerImage: number, constants: MinMax): Float32Array {
+/** The training pipeline for `count` uint8 CHW images: /255, GCN-L1 per image, min-max with `constants` (or as `prep` says). */
+export function preprocessRaw(images: Uint8Array, count: number, pixelsPerImage: number, constants: MinMax | Preprocessing): Float32Array {
   if (images.length !== count * pixelsPerImage) {
     throw new Error(`preprocessRaw: expected ${count}×${pixelsPerImage} bytes, got ${images.length}`);
   }
@@ -144,8 +144,7 @@ export function predictFiles(model: ScoringModel, paths: readonly string[], scor
   const images = new Uint8Array(count * per);
   let at = 0;
   for (const b of batches) { images.set(b.images, at * per); at += b.count; }
-  const constants = { min: meta.preprocessing.min, max: meta.preprocessing.max };
-  const scores = scoreInputs(model, preprocessRaw(images, count, per, constants), count, score);
+  const scores = scoreInputs(model, preprocessRaw(images, count, per, meta.preprocessing), count, score);
   const threshold = decisionThreshold(meta, score);
   const names = batches.flatMap((b) => b.names);
   return {

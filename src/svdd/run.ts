@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { readSafetensors, writeSafetensors } from '../tensor/io/safetensors.ts';
 import { useBackend } from '../tensor/backends.ts';
 import { loadRaw } from './data/datasets.ts';
-import { prepareOneClass, type OneClassData } from './data/preprocess.ts';
+import { prepareOneClass, type OneClassData, type Preprocessing } from './data/preprocess.ts';
 import type { ImageSet } from './batches.ts';
 import type { TrainConfig } from './config.ts';
 import { validateConfig } from './config.ts';
@@ -54,7 +54,7 @@ export interface RunSummary { results: RunResults; outDir: string }
 export interface RunResults {
   dataset: string; normalClass: number; net: string; objective: string; hybrid: boolean; seed: number; backend: string;
   counts: { train: number; validation: number };
-  preprocessing: { min: number; max: number };
+  preprocessing: Preprocessing;
   radiusR: number;
   trainingCollapse: { detected: boolean; reason: string | null };
   pretrainTestAuroc: number | null;
@@ -95,10 +95,10 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo): 
   const raw = loadRaw(cfg.dataset, cfg.dataDir ?? undefined);
   const data = prepareOneClass(raw, cfg.normalClass, {
     subset: cfg.subset ?? undefined, testSubset: cfg.testSubset ?? undefined,
-    valFraction: cfg.valFraction, seed: cfg.seed,
+    valFraction: cfg.valFraction, seed: cfg.seed, method: cfg.preprocessing,
   });
   t = lap('data', t);
-  log(`data: ${raw.source} | train ${data.train.count} normal images, validation ${data.val.count}, test ${data.test.count} | preprocessing min ${data.constants.min} max ${data.constants.max} (${timings.data!.toFixed(1)} s)`);
+  log(`data: ${raw.source} | train ${data.train.count} normal images, validation ${data.val.count}, test ${data.test.count} | preprocessing ${data.preprocessing.method === 'none' ? 'none (pixels / 255)' : `min ${data.constants.min} max ${data.constants.max}`} (${timings.data!.toFixed(1)} s)`);
   const trainSet = toImageSet(data.train, data), testSet = toImageSet(data.test, data);
 
   const rng = new Rng(cfg.seed);
@@ -172,7 +172,7 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo): 
     dataset: cfg.dataset, normalClass: cfg.normalClass, objective: cfg.objective, nu: cfg.nu,
     centerC: Array.from(centerC), radiusR,
     hybrid: cfg.hybrid ? { mu1: cfg.mu1, mu2: cfg.mu2 } : null,
-    preprocessing: { method: 'gcn-l1+minmax', min: data.constants.min, max: data.constants.max },
+    preprocessing: data.preprocessing,
     gaussian: null, thresholds: [], decisionScore: 'svdd',
     versions: { svddTs: packageVersion(), node: process.version },
   };
@@ -212,7 +212,7 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo): 
   const results: RunResults = {
     dataset: cfg.dataset, normalClass: cfg.normalClass, net: cfg.net, objective: cfg.objective, hybrid: cfg.hybrid, seed: cfg.seed, backend,
     counts: { train: data.train.count, validation: data.val.count },
-    preprocessing: data.constants, radiusR, trainingCollapse, pretrainTestAuroc, evaluation, gaussian: gaussianInfo,
+    preprocessing: data.preprocessing, radiusR, trainingCollapse, pretrainTestAuroc, evaluation, gaussian: gaussianInfo,
     history: { pretrain: withoutSeconds(pretrainHistory), train: withoutSeconds(trainHistory) },
     scores: perSampleScores(data, scores),
   };

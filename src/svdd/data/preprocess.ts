@@ -99,6 +99,21 @@ export function computeMinMaxFromBytes(
   return { min, max };
 }
 
+/**
+ * How images become network inputs. 'gcn-minmax' is the paper's: /255, global contrast
+ * normalisation (L1), then min-max scaling with constants from the normal class's training
+ * images. 'none' is pixels /255 in [0, 1] (what the seed's code applies to Fashion-MNIST).
+ */
+export type PreprocessingMethod = 'gcn-minmax' | 'none';
+export const PREPROCESSING_METHODS: readonly PreprocessingMethod[] = ['gcn-minmax', 'none'];
+
+/** A preprocessing with its constants, as saved in model.json. */
+export type Preprocessing = { method: 'gcn-l1+minmax'; min: number; max: number } | { method: 'none' };
+
+export function preprocessingOf(method: PreprocessingMethod, constants: MinMax): Preprocessing {
+  return method === 'none' ? { method: 'none' } : { method: 'gcn-l1+minmax', min: constants.min, max: constants.max };
+}
+
 export interface Preprocessed {
   x: Float32Array;
   x64?: Float64Array;
@@ -106,19 +121,31 @@ export interface Preprocessed {
 
 /**
  * The full pipeline for the listed uint8 images: /255, GCN-L1, then (x - min) / (max - min)
- * with the given constants. Also what scoring new images with a saved model's constants uses.
+ * with the given constants (or, for { method: 'none' }, /255 alone). Also what scoring new
+ * images with a saved model's preprocessing uses.
  */
 export function applyPreprocessing(
-  images: Uint8Array, pixelsPerImage: number, indices: ArrayLike<number>, constants: MinMax, float64 = false,
+  images: Uint8Array, pixelsPerImage: number, indices: ArrayLike<number>, prep: MinMax | Preprocessing, float64 = false,
 ): Preprocessed {
   const p = pixelsPerImage;
   const n = indices.length;
   const x = new Float32Array(n * p);
   const x64 = float64 ? new Float64Array(n * p) : undefined;
+  if ('method' in prep && prep.method === 'none') {
+    for (let k = 0; k < n; k++) {
+      const src = indices[k]! * p, off = k * p;
+      for (let j = 0; j < p; j++) {
+        const v = images[src + j]! / 255;
+        x[off + j] = v;
+        if (x64) x64[off + j] = v;
+      }
+    }
+    return x64 ? { x, x64 } : { x };
+  }
   const scratch = new Float64Array(p);
-  const { min } = constants;
-  const range = constants.max - constants.min;
-  if (!(range > 0)) throw new DataError(`bad preprocessing constants: max ${constants.max} must exceed min ${min}`);
+  const { min, max } = prep as MinMax;
+  const range = max - min;
+  if (!(range > 0)) throw new DataError(`bad preprocessing constants: max ${max} must exceed min ${min}`);
   for (let k = 0; k < n; k++) {
     gcnImageFromBytes(images, indices[k]! * p, p, scratch);
     const off = k * p;
@@ -177,6 +204,8 @@ export interface PrepareOptions {
    * constants do, so a quick `subset` run scales its inputs exactly like a full run.
    */
   constants?: MinMax;
+  /** 'gcn-minmax' (default, the paper's) or 'none' (pixels / 255). */
+  method?: PreprocessingMethod;
 }
 
 export interface PreparedSplit {
@@ -202,7 +231,10 @@ export interface OneClassData {
   height: number;
   width: number;
   pixelsPerImage: number;
+  /** GCN min-max constants of the normal class (computed or given; unused by 'none'). */
   constants: MinMax;
+  /** What was applied, as saved with a model. */
+  preprocessing: Preprocessing;
   /** Normal-class training images only. */
   train: PreparedSplit;
   /** Held-out normal-class training images; count 0 without `valFraction`. */
@@ -241,12 +273,13 @@ export function prepareOneClass(raw: RawDataset, normalClass: number, opts: Prep
     throw new DataError(`${raw.name}: no training images of class ${normalClass} in ${raw.source}`);
   }
   const constants = opts.constants ?? computeMinMaxFromBytes(raw.train.images, p, normal);
+  const preprocessing = preprocessingOf(opts.method ?? 'gcn-minmax', constants);
 
   const chosen = opts.subset !== undefined ? normal.slice(0, opts.subset) : normal;
   const { train: trainIdx, val: valIdx } = splitValidation(chosen, opts.valFraction ?? 0, opts.seed ?? 0);
 
   const build = (images: Uint8Array, labels: Uint8Array, idx: Int32Array): PreparedSplit => ({
-    ...applyPreprocessing(images, p, idx, constants, float64),
+    ...applyPreprocessing(images, p, idx, preprocessing, float64),
     count: idx.length,
     indices: idx,
     classes: gather(labels, idx),
@@ -267,6 +300,7 @@ export function prepareOneClass(raw: RawDataset, normalClass: number, opts: Prep
     width: raw.width,
     pixelsPerImage: p,
     constants,
+    preprocessing,
     train: build(raw.train.images, raw.train.labels, trainIdx),
     val: build(raw.train.images, raw.train.labels, valIdx),
     test: { ...test, labels },
