@@ -665,11 +665,10 @@ const DIRECT_GW_MAX = 4096;
  * disjoint images and sum their partials at the end.
  */
 function conv2dGradWeightDirect(rt: WasmRuntime, x: Float32Array, gy: Float32Array, gw: Float32Array, g: ConvGeom): void {
-  const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
-  const K = cin * kh * kw, imgPad = cin * (h + 2 * pad) * (w + 2 * pad), np = up(K, 2);
+  const { n, cin, h, w, cout, kh, kw, oh, ow } = g;
+  const K = cin * kh * kw, np = up(K, 2);
   const s = setupFor(rt, geomKey('directGW', g), (table) => directGradWeightSetup(rt, table, g));
-  const { Xp, C0 } = s.at as { Xp: number; C0: number };
-  rt.f32.fill(0, (Xp >> 2) + n * imgPad, (Xp >> 2) + n * imgPad + kw + 8);
+  const { C0 } = s.at as { C0: number };
   runPhases(rt, s, [[x, n * cin * h * w, 'in'], [gy, n * cout * oh * ow, 'in']]);
   const out = rt.f32, c0 = C0 >> 2;
   for (let co = 0; co < cout; co++) gw.set(out.subarray(c0 + co * np, c0 + co * np + K), co * K);
@@ -679,12 +678,16 @@ function directGradWeightSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { 
   const { n, cin, h, w, cout, kh, kw, pad, oh, ow } = g;
   const K = cin * kh * kw, Hp = h + 2 * pad, Wp = w + 2 * pad, imgPad = cin * Hp * Wp, imgOut = cout * oh * ow;
   const L = up(oh * Wp, 4), mp = up(cout, 4), np = up(K, 2);
-  // Dot products run L floats past a tap's start: the last image needs a zeroed tail (kw + 8, zeroed per call).
+  // Dot products run L floats past a tap's start, so an image's last taps read up to kw + 2 floats of
+  // what follows it (times gy's zero padding). Each thread's images therefore get a block of their own
+  // ending in a zeroed tail (kw + 8), zeroed by that thread: in one shared block, a thread's last image
+  // would read the next thread's first image while that thread writes it, or before it zeroes it
+  // (then stale scratch; 0·NaN is NaN).
   const slack = kw + 8;
   const T = threadsFor(rt, 2 * n * imgOut * K, n);
   const ranges = split(n, T);
 
-  const X = operandAt(0), Xp = rt.alloc((n * imgPad + slack) * 4);
+  const X = operandAt(0), Xp = ranges.map(([a, b]) => rt.alloc(((b - a) * imgPad + slack) * 4));
   const GY = operandAt(1), GYp = rt.alloc(n * cout * L * 4);
   const aTab = rt.alloc(mp * 4), bTab = rt.alloc(np * 4);
   const Cs = ranges.map(() => rt.alloc(mp * np * 4));
@@ -700,19 +703,19 @@ function directGradWeightSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { 
   const plan = new Plan(T);
   ranges.forEach(([a, b], t) => {
     if (b <= a) { plan.push(t, 'zero', Cs[t]!, mp * np * 4); return; }
-    plan.push(t, 'zero', Xp + a * imgPad * 4, (b - a) * imgPad * 4);
-    plan.push(t, 'copy2d', Xp + a * imgPad * 4 + (pad * Wp + pad) * 4, X + a * cin * h * w * 4, (b - a) * cin, h, w * 4,
+    plan.push(t, 'zero', Xp[t]!, ((b - a) * imgPad + slack) * 4);
+    plan.push(t, 'copy2d', Xp[t]! + (pad * Wp + pad) * 4, X + a * cin * h * w * 4, (b - a) * cin, h, w * 4,
       Hp * Wp * 4, Wp * 4, h * w * 4, w * 4);
     plan.push(t, 'zero', GYp + a * cout * L * 4, (b - a) * cout * L * 4);
     plan.push(t, 'copy2d', GYp + a * cout * L * 4, GY + a * imgOut * 4, (b - a) * cout, oh, ow * 4,
       L * 4, Wp * 4, oh * ow * 4, ow * 4);
     for (let img = a; img < b; img++) {
-      plan.push(t, 'dotNT', GYp + img * cout * L * 4, aTab, mp, Xp + img * imgPad * 4, bTab, np, L, Cs[t]!, img > a ? 1 : 0);
+      plan.push(t, 'dotNT', GYp + img * cout * L * 4, aTab, mp, Xp[t]! + (img - a) * imgPad * 4, bTab, np, L, Cs[t]!, img > a ? 1 : 0);
     }
   });
   const reduce = new Plan(1);
   for (let t = 1; t < T; t++) reduce.push(0, 'addInto', Cs[0]!, Cs[t]!, mp * np);
-  return { at: { X, Xp, GY, C0: Cs[0]! }, phases: [plan.lists, reduce.lists] };
+  return { at: { X, GY, C0: Cs[0]! }, phases: [plan.lists, reduce.lists] };
 }
 
 const flips = new Map<string, Int32Array>();

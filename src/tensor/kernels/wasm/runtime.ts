@@ -202,6 +202,7 @@ export class WasmRuntime {
    * Command lists live in the arena, so call this after all allocations for the kernel.
    */
   run(lists: number[][]): void {
+    if (this.serialSchedule) { this.runSerial(lists); return; }
     const active: number[] = [];
     for (let t = 1; t < lists.length; t++) {
       if (lists[t]!.length === 0) continue;
@@ -234,6 +235,25 @@ export class WasmRuntime {
       if (this.ctl[s + 4] !== 0) failed = this.workerError || `worker ${t} failed`;
     }
     if (failed) throw new Error(`wasm backend worker error: ${failed}`);
+  }
+
+  /**
+   * Tests only: 'forward' runs a call's command lists on this thread one after another (list 0, 1, …),
+   * 'reverse' in the opposite order: the two extreme schedules of a parallel phase. A correct plan
+   * gives the same bits under both as in parallel; one where a thread reads what another thread
+   * writes in the same phase does not (see test/wasm-schedule.test.ts).
+   */
+  serialSchedule: 'forward' | 'reverse' | null = null;
+
+  private runSerial(lists: number[][]): void {
+    const order = lists.map((_, t) => t).filter((t) => lists[t]!.length > 0);
+    if (this.serialSchedule === 'reverse') order.reverse();
+    const ptrs = order.map((t) => this.alloc(lists[t]!.length * 4));
+    this.commit();
+    order.forEach((t, i) => {
+      this.i32.set(lists[t]!, ptrs[i]! >> 2);
+      this.execList(ptrs[i]!, ptrs[i]! + lists[t]!.length * 4);
+    });
   }
 
   private dispatch(t: number, list: number[], ptr: number): void {
