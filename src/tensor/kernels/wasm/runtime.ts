@@ -217,7 +217,8 @@ export class WasmRuntime {
     const ptrs = active.map((t) => this.alloc(lists[t]!.length * 4));
     this.commit();
     if (active.length > 0) {
-      this.seq++;
+      // Sequence numbers are int32 in memory and a negative one stops the workers: wrap to 1.
+      this.seq = this.seq >= 0x7fffffff ? 1 : this.seq + 1;
       active.forEach((t, i) => this.dispatch(t, lists[t]!, ptrs[i]!));
     }
     // This thread's share runs inside wasm too, one call for the whole list (see execList).
