@@ -14,6 +14,7 @@ import { UsageError } from '../svdd/run.ts';
 import { runStudy, studyStatus, type CellFilter, type Shard } from '../svdd/study/runner.ts';
 import { BUILTIN_SPECS, expandCells, parseSpec, SpecError, type StudySpec } from '../svdd/study/spec.ts';
 import { slurmScript } from '../svdd/study/slurm.ts';
+import { writeSummary } from '../svdd/study/summary.ts';
 import { BACKEND_NAMES } from '../tensor/backends.ts';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { parseChoice, parseList, parseNumber } from './args.ts';
@@ -40,7 +41,7 @@ SVDD distance and, with a validation split, the Mahalanobis distance (the "adapt
 models also by reconstruction error and the combined score.
 `;
 
-export const STUDY_HELP = `svdd study <run|status|slurm|specs> …: a grid of Deep SVDD runs
+export const STUDY_HELP = `svdd study <run|status|summarize|slurm|specs> …: a grid of Deep SVDD runs
 
   svdd study run SPEC --out DIR [--jobs K] [--shard i/n] [--threads T] [--backend B]
                  [--data-dir DATASET=DIR …] [--datasets a,b] [--classes 0,1] [--seeds 0,1] [--stale-after S]
@@ -54,6 +55,7 @@ export const STUDY_HELP = `svdd study <run|status|slurm|specs> …: a grid of De
       --datasets, --classes, --seeds   run only the matching cells
       --stale-after S  take over a cell lock whose heartbeat is older than S seconds (default 900)
   svdd study status DIR        done / running / failed / pending cells, with an ETA
+  svdd study summarize DIR… [--out OUT]   OUT/summary.md, summary.csv, summary.html (default OUT: the first DIR)
   svdd study slurm SPEC --out DIR --shards N [--time HH:MM:SS] [--cpus C] [--partition P] [--data-dir D=P …]
       prints a ready sbatch job-array script (one array task per shard)
   svdd study specs [NAME]      lists the built-in specs, or prints one as JSON
@@ -213,6 +215,16 @@ function status(argv: string[], out: (t: string) => void): number {
   return 0;
 }
 
+function summarize(argv: string[], out: (t: string) => void): number {
+  const { values, positionals } = parse(argv, { out: { type: 'string' }, help: { type: 'boolean' } });
+  if (values.help) { out(STUDY_HELP); return 0; }
+  if (positionals.length < 1) throw new UsageError('svdd study summarize: expected one or more study directories');
+  const target = resolve(typeof values.out === 'string' ? values.out : positionals[0]!);
+  const written = writeSummary(positionals.map((p) => resolve(p)), target);
+  out(`${written.cells} cells summarised: ${written.files.join(', ')}\n`);
+  return 0;
+}
+
 function slurm(argv: string[], out: (t: string) => void): number {
   const { values, positionals } = parse(argv, {
     out: { type: 'string' }, shards: { type: 'string' }, time: { type: 'string' }, cpus: { type: 'string' }, partition: { type: 'string' },
@@ -244,6 +256,7 @@ export async function studyCommand(argv: string[], out: (t: string) => void): Pr
   switch (sub) {
     case 'run': return run(rest, out);
     case 'status': return status(rest, out);
+    case 'summarize': return summarize(rest, out);
     case 'slurm': return slurm(rest, out);
     case 'specs': {
       if (rest[0] === '--help') { out(STUDY_HELP); return 0; }
@@ -255,6 +268,6 @@ export async function studyCommand(argv: string[], out: (t: string) => void): Pr
       return 0;
     }
     case undefined: case '--help': case '-h': out(STUDY_HELP); return sub === undefined ? 2 : 0;
-    default: throw new UsageError(`svdd study: unknown subcommand '${sub}' (run, status, slurm, specs)`);
+    default: throw new UsageError(`svdd study: unknown subcommand '${sub}' (run, status, summarize, slurm, specs)`);
   }
 }

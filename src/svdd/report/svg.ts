@@ -269,6 +269,27 @@ export class Frame {
     if (label) this.overlays.push(`<text x="${this.left + 6}" y="${px(Y - 5)}" font-size="11.5" fill="${style.color}" stroke="#fff" stroke-width="3" paint-order="stroke">${esc(label)}</text>`);
   }
 
+  /** A filled bar from y = base to y = value over [x0, x1] in data coordinates. */
+  bar(x0: number, x1: number, value: number, color: string, base = this.y.domain[0], name?: string): void {
+    if (![x0, x1, value, base].every(Number.isFinite)) return;
+    const X0 = this.x.map(x0), X1 = this.x.map(x1), Y0 = this.y.map(base), Y1 = this.y.map(value);
+    this.marks.push(`<rect x="${px(Math.min(X0, X1))}" y="${px(Math.min(Y0, Y1))}" width="${px(Math.abs(X1 - X0))}" height="${px(Math.abs(Y1 - Y0))}" fill="${color}" fill-opacity="0.8"${name ? ` data-name="${esc(name)}"` : ''}/>`);
+  }
+
+  /** A vertical error bar from lo to hi at x, with caps. */
+  errorBar(x: number, lo: number, hi: number, color = '#222'): void {
+    if (![x, lo, hi].every(Number.isFinite)) return;
+    const X = this.x.map(x), Ylo = this.y.map(lo), Yhi = this.y.map(hi), c = 3;
+    this.overlays.push(`<path d="M${px(X)},${px(Ylo)} V${px(Yhi)} M${px(X - c)},${px(Ylo)} H${px(X + c)} M${px(X - c)},${px(Yhi)} H${px(X + c)}" stroke="${color}" stroke-width="1.2" fill="none"/>`);
+  }
+
+  /** A short horizontal tick over [x0, x1] at y (a reference value drawn over bars). */
+  tick(x0: number, x1: number, y: number, color: string): void {
+    if (![x0, x1, y].every(Number.isFinite)) return;
+    const Y = px(this.y.map(y));
+    this.overlays.push(`<line x1="${px(this.x.map(x0))}" x2="${px(this.x.map(x1))}" y1="${Y}" y2="${Y}" stroke="#fff" stroke-width="5"/><line x1="${px(this.x.map(x0))}" x2="${px(this.x.map(x1))}" y1="${Y}" y2="${Y}" stroke="${color}" stroke-width="2.5"/>`);
+  }
+
   /** Points marked with a ring (e.g. operating points on a ROC curve). */
   ring(x: number, y: number, color: string): void {
     if (!Number.isFinite(x) || !Number.isFinite(y)) return;
