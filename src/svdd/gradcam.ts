@@ -2,21 +2,31 @@
  * Grad-CAM (Selvaraju et al. 2017) of the anomaly score instead of a class logit: which regions
  * of an image push its code φ(x) away from the center c (or from the Gaussian's mean)?
  *
- * For a target conv layer with output A (before its BatchNorm), per image:
+ * For a target feature map A of a conv block, per image:
  *   w_k = mean_hw ∂S/∂A_k,   CAM = ReLU(Σ_k w_k · A_k),
  * then bilinear upsampling to the input size (PyTorch F.interpolate, align_corners=False) and
  * division by the map's max (an all-zero map stays zero).
+ *
+ * Which A (`at`): 'conv' is the conv layer's raw output, before its BatchNorm (the definition the
+ * PyTorch fixture pins); 'bn' the BatchNorm's output; 'act' the block's activation output, the
+ * features the next layer sees. Use 'act' to explain these networks: their BatchNorms have no
+ * affine parameters, so the raw conv output carries per-channel offsets (the running means) that
+ * the next layer never sees, and Σ_k w_k·A_k is then dominated by Σ_k w_k·mean_k, whose sign
+ * decides what ReLU keeps (README, "Explanations"). For 'act' the activation is applied to the
+ * captured BatchNorm output and ∂S/∂act follows exactly from ∂S/∂bn through the activation's
+ * (nonzero) derivative: the network has no module boundary after its functional activation.
  *
  * In eval mode BatchNorm uses running statistics, so images do not interact: one backward pass
  * of Σ_i S_i yields every image's own ∂S_i/∂A_i, and a batch costs one forward and one backward.
  */
 import * as ag from '../autograd/index.ts';
 import { grad } from '../autograd/engine.ts';
-import { Conv2d, type Module } from '../nn/index.ts';
+import { BatchNorm, Conv2d, type Module } from '../nn/index.ts';
 import { tensorFromArray, type Tensor } from '../tensor/tensor.ts';
 import { shapeStr } from '../tensor/layout.ts';
 import { choleskyLower, Gaussian } from './gaussian.ts';
 import { ModelError, type ModelMeta } from './model.ts';
+import type { NetName } from './networks.ts';
 
 /** Maps a batch of codes [n, d] to per-image scores [n], built from autograd ops. */
 export type ScoreFn = (codes: Tensor) => Tensor;
@@ -89,13 +99,62 @@ export function lastConvLayer(net: Module): string {
   return names[names.length - 1]!;
 }
 
+/** Which tensor of a conv → BatchNorm → activation block Grad-CAM weighs (see the file comment). */
+export type CamTarget = 'conv' | 'bn' | 'act';
+export const CAM_TARGETS: readonly CamTarget[] = ['conv', 'bn', 'act'];
+
+/** A block's element-wise activation, as the networks apply it after each BatchNorm. */
+export type BlockActivation = { name: 'leaky'; slope: number } | { name: 'elu'; alpha: number };
+
+/** The activation of every conv block of a network (networks.ts: leaky ReLU 0.01, or ELU 1). */
+export function netActivation(net: NetName): BlockActivation {
+  return net === 'cifar10_LeNet_ELU' ? { name: 'elu', alpha: 1 } : { name: 'leaky', slope: 0.01 };
+}
+
+/**
+ * Features Z = act(B) and ∂S/∂Z from a BatchNorm output B and ∂S/∂B: ∂S/∂B = act'(B)·∂S/∂Z
+ * element-wise, with act' = 1 for B > 0 and slope (leaky) or Z + α (ELU) otherwise, the
+ * derivatives the autograd kernels use; both are nonzero (ELU's underflows only below B ≈ −700).
+ */
+export function activationFeatures(b: ArrayLike<number>, gb: ArrayLike<number>, act: BlockActivation): { z: Float64Array; gz: Float64Array } {
+  const z = new Float64Array(b.length), gz = new Float64Array(b.length);
+  for (let i = 0; i < b.length; i++) {
+    const v = b[i]!;
+    if (v > 0) { z[i] = v; gz[i] = gb[i]!; continue; }
+    if (act.name === 'leaky') { z[i] = v * act.slope; gz[i] = gb[i]! / act.slope; continue; }
+    z[i] = act.alpha * Math.expm1(v);
+    const d = z[i]! + act.alpha;
+    gz[i] = d > 0 ? gb[i]! / d : 0;
+  }
+  return { z, gz };
+}
+
+/** The BatchNorm registered right after conv layer `layer` (its block's normalisation). */
+export function blockNorm(net: Module, layer: string): { name: string; bn: BatchNorm } {
+  const mods = net.namedModules();
+  const at = mods.findIndex(([n]) => n === layer);
+  const next = at >= 0 ? mods[at + 1] : undefined;
+  if (!next || !(next[1] instanceof BatchNorm)) throw new Error(`Grad-CAM: conv layer '${layer}' is not followed by a BatchNorm, so it has no 'bn' or 'act' features`);
+  return { name: next[0], bn: next[1] };
+}
+
 export interface GradCamOptions {
   /** The module whose layer is hooked; must be the one `encode` runs. */
   net: Module;
   encode: (x: Tensor) => Tensor;
-  score: ScoreFn;
+  /** Scores from codes; required unless scoreImages is given. */
+  score?: ScoreFn;
+  /**
+   * Scores straight from images (e.g. the hybrid's distance + reconstruction error); when given,
+   * it is used instead of score(encode(x)) and must run `net`'s forward once.
+   */
+  scoreImages?: (x: Tensor) => Tensor;
   /** A Conv2d layer's name; default the last one. */
   layer?: string;
+  /** Which tensor of the layer's block; default 'conv' (the raw conv output). */
+  at?: CamTarget;
+  /** The block's activation; required for at = 'act' (netActivation gives it for the built-in networks). */
+  activation?: BlockActivation;
   /** Output size of the upsampled heatmap; default the input's H×W. */
   size?: readonly [number, number];
 }
@@ -103,9 +162,10 @@ export interface GradCamOptions {
 export interface GradCamResult {
   count: number;
   layer: string;
+  at: CamTarget;
   /** Per-image scores S_i. */
   scores: Float64Array;
-  /** Target layer output A, [n, k, h, w]. */
+  /** The weighed features A (the conv output, its BatchNorm's output or the activation's), [n, k, h, w]. */
   activation: Tensor;
   /** ∂S_i/∂A_i, [n, k, h, w]. */
   activationGrad: Tensor;
@@ -113,6 +173,8 @@ export interface GradCamResult {
   weights: Float64Array;
   camHeight: number;
   camWidth: number;
+  /** Σ_k w_k A_k before the ReLU, [n, h, w]: where it is negative everywhere the CAM is all zero. */
+  camLinear: Float64Array;
   /** ReLU(Σ_k w_k A_k), [n, h, w]. */
   cam: Float64Array;
   /** cam divided by each image's max, [n, h, w]. */
@@ -133,17 +195,21 @@ export interface GradCamResult {
 export function gradCam(x: Tensor, opts: GradCamOptions): GradCamResult {
   if (x.rank !== 4) throw new Error(`gradCam: expected an NCHW batch, got ${shapeStr(x.shape)}`);
   const layer = opts.layer ?? lastConvLayer(opts.net);
+  const at = opts.at ?? 'conv';
   const target = opts.net.getModule(layer);
   if (!(target instanceof Conv2d)) {
     throw new Error(`gradCam: layer '${layer}' is not a conv layer (conv layers: ${convLayerNames(opts.net).join(', ')})`);
   }
+  if (!opts.score && !opts.scoreImages) throw new Error('gradCam: give score (codes → scores) or scoreImages (images → scores)');
+  if (at === 'act' && !opts.activation) throw new Error('gradCam: at = \'act\' needs the block\'s activation (netActivation(meta.net))');
+  const hooked = at === 'conv' ? target : blockNorm(opts.net, layer).bn;
   let captured: Tensor | null = null;
-  const remove = target.addForwardHook((out) => { captured = out; });
+  const remove = hooked.addForwardHook((out) => { captured = out; });
   const wasTraining = opts.net.training;
   opts.net.eval();
   let scores: Tensor;
   try {
-    scores = opts.score(opts.encode(x));
+    scores = opts.scoreImages ? opts.scoreImages(x) : opts.score!(opts.encode(x));
   } finally {
     remove();
     opts.net.train(wasTraining);
@@ -153,23 +219,29 @@ export function gradCam(x: Tensor, opts: GradCamOptions): GradCamResult {
   const n = x.shape[0]!;
   if (scores.rank !== 1 || scores.shape[0] !== n) throw new Error(`gradCam: score function returned ${shapeStr(scores.shape)}, expected [${n}]`);
   if (!act.requiresGrad) throw new Error('gradCam: the activation is not part of a recorded graph (called inside noGrad?)');
-  const [actGrad] = grad(ag.sum(scores), [act]) as [Tensor];
+  const [capturedGrad] = grad(ag.sum(scores), [act]) as [Tensor];
+  let features = act, featuresGrad = capturedGrad;
+  if (at === 'act') {
+    const { z, gz } = activationFeatures(act.values(), capturedGrad.values(), opts.activation!);
+    features = tensorFromArray(z, act.shape);
+    featuresGrad = tensorFromArray(gz, act.shape);
+  }
   const [, k, h, w] = act.shape as [number, number, number, number];
-  const { weights, cam } = camFromActivation(act.values(), actGrad.values(), n, k, h, w);
+  const { weights, cam, linear } = camFromActivation(features.values(), featuresGrad.values(), n, k, h, w);
   const [oh, ow] = opts.size ?? [x.shape[2]!, x.shape[3]!];
   const up = bilinearResize(cam, n, h, w, oh, ow);
   return {
-    count: n, layer, scores: Float64Array.from(scores.values()),
-    activation: act, activationGrad: actGrad, weights,
-    camHeight: h, camWidth: w, cam, camNormalized: normalizeByMax(cam, n, h * w),
+    count: n, layer, at, scores: Float64Array.from(scores.values()),
+    activation: features, activationGrad: featuresGrad, weights,
+    camHeight: h, camWidth: w, camLinear: linear, cam, camNormalized: normalizeByMax(cam, n, h * w),
     height: oh, width: ow, camUpsampled: up, heatmap: normalizeByMax(up, n, oh * ow),
   };
 }
 
-/** CAM = ReLU(Σ_k mean_hw(grad_k) · A_k) per image, from dense [n, k, h, w] arrays. */
+/** CAM = ReLU(Σ_k mean_hw(grad_k) · A_k) per image, from dense [n, k, h, w] arrays; `linear` is the map before the ReLU. */
 export function camFromActivation(
   act: ArrayLike<number>, actGrad: ArrayLike<number>, n: number, k: number, h: number, w: number,
-): { weights: Float64Array; cam: Float64Array } {
+): { weights: Float64Array; cam: Float64Array; linear: Float64Array } {
   const plane = h * w;
   if (act.length !== n * k * plane || actGrad.length !== n * k * plane) {
     throw new Error(`camFromActivation: expected ${n}×${k}×${h}×${w} values, got ${act.length} and ${actGrad.length}`);
@@ -185,9 +257,10 @@ export function camFromActivation(
       weights[i * k + c] = wc;
       for (let p = 0; p < plane; p++) cam[i * plane + p]! += wc * act[base + p]!;
     }
-    for (let p = 0; p < plane; p++) if (!(cam[i * plane + p]! > 0)) cam[i * plane + p] = 0;
   }
-  return { weights, cam };
+  const linear = cam.slice();
+  for (let p = 0; p < cam.length; p++) if (!(cam[p]! > 0)) cam[p] = 0;
+  return { weights, cam, linear };
 }
 
 /** Source coordinate and blend weight per output index, as PyTorch's align_corners=False. */
