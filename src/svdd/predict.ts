@@ -3,11 +3,12 @@
  * preprocessing them exactly as the training data was (pixel/255 → GCN-L1 per image → min-max
  * with the model's saved constants), scoring, and deciding with the saved label-free threshold.
  */
-import { decodePng } from './images.ts';
+import { decodePng, pngInfo } from './images.ts';
 import { DataError } from './data/errors.ts';
-import { readMaybeGzip } from './data/files.ts';
+import { contentHead, readInputFile, readMaybeGzip } from './data/files.ts';
+import { gunzipBounded, isGzip, type GunzipResult } from '../tensor/io/bounded.ts';
 import { readIdxImages, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './data/idx.ts';
-import { CIFAR_CHANNELS, CIFAR_RECORD, CIFAR_SIZE, readCifarBatch } from './data/cifar.ts';
+import { CIFAR_BATCH_LIMIT, CIFAR_BATCH_RECORDS, CIFAR_CHANNELS, CIFAR_RECORD, CIFAR_SIZE, readCifarBatch } from './data/cifar.ts';
 import { applyPreprocessing, type MinMax, type Preprocessing } from './data/preprocess.ts';
 import { Gaussian } from './gaussian.ts';
 import { ModelError, type ModelMeta, type ThresholdRecord } from './model.ts';
@@ -37,12 +38,14 @@ function describeShape([c, h, w]: readonly [number, number, number]): string {
  * accepted as grayscale, since many tools save grey images as RGB.
  */
 function pngToModelBytes(path: string, bytes: Uint8Array, shape: readonly [number, number, number]): Uint8Array {
-  const img = decodePng(bytes, path);
   const [c, h, w] = shape;
-  const got = `${img.channels === 1 ? 'grayscale' : 'RGB'} ${img.height}×${img.width}`;
-  if (img.height !== h || img.width !== w) {
-    throw new DataError(`${path}: image is ${got}, the model expects ${describeShape(shape)} images (resize it first)`, path);
+  // The header's size is checked before anything is decoded: a 20000×20000 header costs nothing.
+  const info = pngInfo(bytes, path);
+  if (info.height !== h || info.width !== w) {
+    throw new DataError(`${path}: image is ${info.channels === 1 ? 'grayscale' : 'RGB'} ${info.height}×${info.width}, the model expects ${describeShape(shape)} images (resize it first)`, path);
   }
+  const img = decodePng(bytes, path);
+  const got = `${img.channels === 1 ? 'grayscale' : 'RGB'} ${img.height}×${img.width}`;
   const plane = h * w;
   const toByte = (v: number): number => Math.round(v * 255);
   if (img.channels === c) return Uint8Array.from(img.data, toByte);
@@ -61,28 +64,38 @@ function pngToModelBytes(path: string, bytes: Uint8Array, shape: readonly [numbe
 /**
  * Reads every image in `path`, recognised by content: PNG (one image), IDX3 unsigned-byte image
  * file (MNIST layout, gzipped or not) or CIFAR-10 binary batch. Sizes must match the model.
+ * Only regular files are read, and nothing is decompressed beyond what the format allows.
  */
 export function readInputImages(path: string, shape: readonly [number, number, number]): RawImageBatch {
-  const bytes = readMaybeGzip(path);
+  const raw = readInputFile(path);
+  const head = contentHead(path, raw, 16);
   const [c, h, w] = shape;
-  if (PNG_SIGNATURE.every((b, i) => bytes[i] === b)) {
+  if (PNG_SIGNATURE.every((b, i) => head[i] === b)) {
+    const bytes = isGzip(raw) ? readMaybeGzip(path, { what: 'a PNG file' }) : raw;
     return { names: [path], images: pngToModelBytes(path, bytes, shape), count: 1 };
   }
-  const magic = bytes.length >= 4 ? ((bytes[0]! << 24) >>> 0) + (bytes[1]! << 16) + (bytes[2]! << 8) + bytes[3]! : -1;
+  const magic = head.length >= 4 ? ((head[0]! << 24) >>> 0) + (head[1]! << 16) + (head[2]! << 8) + head[3]! : -1;
   const numbered = (count: number): string[] => Array.from({ length: count }, (_, i) => `${path}#${i}`);
   if (magic === IDX_IMAGES_MAGIC || magic === IDX_LABELS_MAGIC) {
     if (c !== 1) throw new DataError(`${path}: an IDX file holds grayscale images, the model expects ${describeShape(shape)} images`, path);
     const idx = readIdxImages(path, { rows: h, cols: w });
     return { names: numbered(idx.count), images: idx.images, count: idx.count };
   }
-  if (bytes.length > 0 && bytes.length % CIFAR_RECORD === 0) {
+  let length = raw.length;
+  if (isGzip(raw)) {
+    let r: GunzipResult;
+    try { r = gunzipBounded(raw, CIFAR_BATCH_LIMIT.maxBytes); } catch (e) { throw new DataError(`${path}: ${(e as Error).message}`, path); }
+    length = r.overflow ? -1 : r.data.length;
+  }
+  if (length > 0 && length % CIFAR_RECORD === 0 && length <= CIFAR_BATCH_LIMIT.maxBytes) {
     if (c !== CIFAR_CHANNELS || h !== CIFAR_SIZE || w !== CIFAR_SIZE) {
       throw new DataError(`${path}: a CIFAR-10 batch holds RGB 32×32 images, the model expects ${describeShape(shape)} images`, path);
     }
     const batch = readCifarBatch(path);
     return { names: numbered(batch.count), images: batch.images, count: batch.count };
   }
-  throw new DataError(`${path}: not a PNG, an IDX image file or a CIFAR-10 binary batch`, path);
+  const hint = length < 0 || length > CIFAR_BATCH_LIMIT.maxBytes ? ` (a CIFAR-10 batch holds at most ${CIFAR_BATCH_RECORDS} records)` : '';
+  throw new DataError(`${path}: not a PNG, an IDX image file or a CIFAR-10 binary batch${hint}`, path);
 }
 
 /** The training pipeline for `count` uint8 CHW images: /255, GCN-L1 per image, min-max with `constants` (or as `prep` says). */

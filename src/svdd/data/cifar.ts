@@ -7,6 +7,8 @@ export const CIFAR_CHANNELS = 3;
 export const CIFAR_SIZE = 32;
 export const CIFAR_PIXELS = CIFAR_CHANNELS * CIFAR_SIZE * CIFAR_SIZE; // 3072
 export const CIFAR_RECORD = 1 + CIFAR_PIXELS; // 3073
+/** Records in an official batch file; a batch file may hold fewer, never more. */
+export const CIFAR_BATCH_RECORDS = 10000;
 export const CIFAR_TRAIN_FILES: readonly string[] = [
   'data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin',
 ];
@@ -22,10 +24,16 @@ export interface CifarBatch {
   path: string;
 }
 
+/** Raw or decompressed, a batch file holds at most 10000 records (30,730,000 bytes). */
+export const CIFAR_BATCH_LIMIT = {
+  maxBytes: CIFAR_BATCH_RECORDS * CIFAR_RECORD,
+  what: `a CIFAR-10 batch (${CIFAR_BATCH_RECORDS} records of ${CIFAR_RECORD} bytes)`,
+} as const;
+
 /** Reads one CIFAR-10 binary batch (`.bin` or `.bin.gz`, name given with or without `.gz`). */
 export function readCifarBatch(requested: string): CifarBatch {
   const path = resolveMaybeGz(requested);
-  const buf = readMaybeGzip(path);
+  const buf = readMaybeGzip(path, CIFAR_BATCH_LIMIT);
   if (buf.length === 0 || buf.length % CIFAR_RECORD !== 0) {
     const n = Math.floor(buf.length / CIFAR_RECORD);
     throw new DataError(

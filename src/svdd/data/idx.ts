@@ -1,5 +1,5 @@
 import { DataError } from './errors.ts';
-import { readMaybeGzip, resolveMaybeGz } from './files.ts';
+import { readSizedMaybeGzip, resolveMaybeGz } from './files.ts';
 
 /** IDX magic numbers: two zero bytes, data type 0x08 (unsigned byte), number of dimensions. */
 export const IDX_IMAGES_MAGIC = 0x00000803;
@@ -53,20 +53,11 @@ function magicProblem(path: string, magic: number, want: number): DataError {
  */
 export function readIdxImages(requested: string, expect: IdxImageExpectations = {}): IdxImages {
   const path = resolveMaybeGz(requested);
-  const buf = readMaybeGzip(path);
-  // Magic first: a swapped label file is shorter than an image header, and "wrong kind of
-  // file" is the more useful message.
-  if (buf.length >= 4 && u32be(buf, 0) !== IDX_IMAGES_MAGIC) throw magicProblem(path, u32be(buf, 0), IDX_IMAGES_MAGIC);
-  if (buf.length < 16) {
-    throw new DataError(`${path}: truncated: ${buf.length} bytes, shorter than the 16-byte IDX image header`, path);
-  }
-  const count = u32be(buf, 4);
-  const rows = u32be(buf, 8);
-  const cols = u32be(buf, 12);
-  if (count === 0 || rows === 0 || cols === 0) {
-    throw new DataError(`${path}: bad dimensions: header says ${count} images of ${rows}x${cols}`, path);
-  }
-  const want = 16 + count * rows * cols;
+  const buf = readSizedMaybeGzip(path, 16, (head) => {
+    const h = imageHeader(head, path);
+    return { bytes: h.want, tooLong: `${path}: too long: header says ${h.count} images of ${h.rows}x${h.cols} (${h.want} bytes) but the file decompresses to more than that` };
+  }, 'an IDX image file');
+  const { count, rows, cols, want } = imageHeader(buf, path);
   if (buf.length !== want) {
     const what = buf.length < want ? 'truncated' : 'too long';
     throw new DataError(
@@ -83,17 +74,42 @@ export function readIdxImages(requested: string, expect: IdxImageExpectations = 
   return { images: buf.subarray(16), count, rows, cols, path };
 }
 
-/** Reads an IDX1 unsigned-byte label file, raw or gzipped; labels must be class ids 0..9. */
-export function readIdxLabels(requested: string, expectCount?: number): IdxLabels {
-  const path = resolveMaybeGz(requested);
-  const buf = readMaybeGzip(path);
+/** Checks an IDX3 image header (the first 16 bytes, or all there is) and returns the file size it implies. */
+function imageHeader(buf: Uint8Array, path: string): { count: number; rows: number; cols: number; want: number } {
+  // Magic first: a swapped label file is shorter than an image header, and "wrong kind of
+  // file" is the more useful message.
+  if (buf.length >= 4 && u32be(buf, 0) !== IDX_IMAGES_MAGIC) throw magicProblem(path, u32be(buf, 0), IDX_IMAGES_MAGIC);
+  if (buf.length < 16) {
+    throw new DataError(`${path}: truncated: ${buf.length} bytes, shorter than the 16-byte IDX image header`, path);
+  }
+  const count = u32be(buf, 4);
+  const rows = u32be(buf, 8);
+  const cols = u32be(buf, 12);
+  if (count === 0 || rows === 0 || cols === 0) {
+    throw new DataError(`${path}: bad dimensions: header says ${count} images of ${rows}x${cols}`, path);
+  }
+  return { count, rows, cols, want: 16 + count * rows * cols };
+}
+
+/** Checks an IDX1 label header (the first 8 bytes, or all there is) and returns the file size it implies. */
+function labelHeader(buf: Uint8Array, path: string): { count: number; want: number } {
   if (buf.length >= 4 && u32be(buf, 0) !== IDX_LABELS_MAGIC) throw magicProblem(path, u32be(buf, 0), IDX_LABELS_MAGIC);
   if (buf.length < 8) {
     throw new DataError(`${path}: truncated: ${buf.length} bytes, shorter than the 8-byte IDX label header`, path);
   }
   const count = u32be(buf, 4);
   if (count === 0) throw new DataError(`${path}: bad dimensions: header says 0 labels`, path);
-  const want = 8 + count;
+  return { count, want: 8 + count };
+}
+
+/** Reads an IDX1 unsigned-byte label file, raw or gzipped; labels must be class ids 0..9. */
+export function readIdxLabels(requested: string, expectCount?: number): IdxLabels {
+  const path = resolveMaybeGz(requested);
+  const buf = readSizedMaybeGzip(path, 8, (head) => {
+    const h = labelHeader(head, path);
+    return { bytes: h.want, tooLong: `${path}: too long: header says ${h.count} labels (${h.want} bytes) but the file decompresses to more than that` };
+  }, 'an IDX label file');
+  const { count, want } = labelHeader(buf, path);
   if (buf.length !== want) {
     const what = buf.length < want ? 'truncated' : 'too long';
     throw new DataError(
