@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, useBackend } from '../tensor/backends.ts';
 import { loadModel } from '../svdd/model.ts';
 import { predictFiles, type DecisionScore, type PredictionReport } from '../svdd/predict.ts';
+import { DataError } from '../svdd/data/errors.ts';
 import { UsageError } from '../svdd/run.ts';
 import { parseChoice } from './args.ts';
 
@@ -15,6 +16,11 @@ export const PREDICT_HELP = `svdd predict --model DIR --input FILE... [--score s
   --score S         svdd | mahalanobis (default: the model's decision score)
   --json            print one JSON object instead of one line per image
   --backend B       compute backend (default auto)
+
+  a file that cannot be read (missing, malformed, wrong size) gets one line on stderr and is
+  skipped; the others are scored, and the command then exits with status 2. Only regular files
+  are read; PNGs of more than SVDD_MAX_PNG_PIXELS pixels (default 4096×4096) and inputs of more
+  than SVDD_MAX_INPUT_BYTES bytes (default 1 GiB) are refused.
 
   images are preprocessed as the training data: pixel/255, global contrast normalisation (L1)
   per image, then min-max scaling with the model's saved constants.
@@ -29,7 +35,7 @@ const OPTIONS = {
   help: { type: 'boolean' },
 } as const;
 
-function formatReport(r: PredictionReport): string {
+function formatReport(r: Omit<PredictionReport, 'failures'>): string {
   const width = Math.max(...r.predictions.map((p) => p.input.length));
   return r.predictions.map((p) => `${p.input.padEnd(width)}  ${p.score.toPrecision(6).padStart(12)}${p.decision ? `  ${p.decision}` : ''}\n`).join('');
 }
@@ -51,17 +57,27 @@ export async function predictCommand(argv: string[]): Promise<void> {
   const score = values.score === undefined ? undefined : parseChoice<DecisionScore>('--score', values.score, ['svdd', 'mahalanobis']);
   await useBackend(parseChoice('--backend', values.backend ?? 'auto', BACKEND_NAMES));
   const model = loadModel(values.model);
-  const report = predictFiles(model, inputs, score);
+  const { failures, ...report } = predictFiles(model, inputs, score);
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ model: values.model, ...report }, null, 2)}\n`);
-    return;
-  }
-  process.stdout.write(formatReport(report));
-  const th = report.threshold;
-  if (th) {
-    const flagged = report.predictions.filter((p) => p.decision === 'anomalous').length;
-    process.stderr.write(`${report.predictions.length} image(s), ${report.score} score, anomalous when score > τ = ${th.tau.toPrecision(6)} (${th.method}, α ${th.alpha}): ${flagged} anomalous\n`);
+    const all = failures.length > 0 ? { ...report, failures } : report;
+    process.stdout.write(`${JSON.stringify({ model: values.model, ...all }, null, 2)}\n`);
   } else {
-    process.stderr.write(`no decision threshold for the ${report.score} score was saved with this model, so only scores are printed (train with --threshold adaptive to get one)\n`);
+    process.stdout.write(formatReport(report));
+    const th = report.threshold;
+    if (report.predictions.length === 0) {
+      // Nothing was scored: the lines below say why.
+    } else if (th) {
+      const flagged = report.predictions.filter((p) => p.decision === 'anomalous').length;
+      process.stderr.write(`${report.predictions.length} image(s), ${report.score} score, anomalous when score > τ = ${th.tau.toPrecision(6)} (${th.method}, α ${th.alpha}): ${flagged} anomalous\n`);
+    } else {
+      process.stderr.write(`no decision threshold for the ${report.score} score was saved with this model, so only scores are printed (train with --threshold adaptive to get one)\n`);
+    }
+  }
+  if (failures.length > 0) {
+    // One line per unreadable file, then a summary that makes the command exit non-zero.
+    for (const f of failures) process.stderr.write(`svdd: ${f.error}\n`);
+    const scored = report.predictions.length;
+    throw new DataError(`${failures.length} of ${inputs.length} input files could not be read (listed above)`
+      + (scored > 0 ? `; the ${scored} image(s) of the others were scored` : '; nothing was scored'));
   }
 }

@@ -141,28 +141,51 @@ export interface Prediction {
   decision: Decision | null;
 }
 
+/** An input file that could not be read, with the one-line reason (which names the file). */
+export interface InputFailure {
+  input: string;
+  error: string;
+}
+
 export interface PredictionReport {
   score: DecisionScore;
   threshold: ThresholdRecord | null;
   predictions: Prediction[];
+  /** Inputs that were skipped because they could not be read; empty when every file was read. */
+  failures: InputFailure[];
 }
 
-/** Reads, preprocesses, scores and decides every image in `paths` (default score: the model's decision score). */
+/**
+ * Reads, preprocesses, scores and decides every image in `paths` (default score: the model's
+ * decision score). A file that cannot be read (a DataError: missing, malformed, wrong size) does
+ * not stop the others: it is listed in `failures` and the rest are scored.
+ */
 export function predictFiles(model: ScoringModel, paths: readonly string[], score: DecisionScore = model.meta.decisionScore): PredictionReport {
   const { meta } = model;
   const shape = meta.inputShape;
   const per = shape[0] * shape[1] * shape[2];
-  const batches = paths.map((p) => readInputImages(p, shape));
+  const batches: RawImageBatch[] = [];
+  const failures: InputFailure[] = [];
+  for (const p of paths) {
+    try {
+      batches.push(readInputImages(p, shape));
+    } catch (e) {
+      if (!(e instanceof DataError)) throw e;
+      failures.push({ input: p, error: e.message });
+    }
+  }
   const count = batches.reduce((a, b) => a + b.count, 0);
+  const threshold = decisionThreshold(meta, score);
+  if (count === 0) return { score, threshold, predictions: [], failures };
   const images = new Uint8Array(count * per);
   let at = 0;
   for (const b of batches) { images.set(b.images, at * per); at += b.count; }
   const scores = scoreInputs(model, preprocessRaw(images, count, per, meta.preprocessing), count, score);
-  const threshold = decisionThreshold(meta, score);
   const names = batches.flatMap((b) => b.names);
   return {
     score,
     threshold,
     predictions: names.map((input, i) => ({ input, score: scores[i]!, decision: threshold ? decide(scores[i]!, threshold.tau) : null })),
+    failures,
   };
 }
