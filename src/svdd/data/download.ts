@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { createReadStream, existsSync, mkdirSync, renameSync, unlinkSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { writeFileAtomic } from '../../tensor/io/atomic.ts';
+import { describeIoError, gunzipBounded, isGzip, maxInputBytes, readRegularFile, regularFileSize } from '../../tensor/io/bounded.ts';
 import { CIFAR_TEST_FILE, CIFAR_TRAIN_FILES } from './cifar.ts';
 import { loadRaw, type DatasetName } from './datasets.ts';
 import { DataError, describeFsError } from './errors.ts';
@@ -13,6 +13,8 @@ export interface RemoteFile {
   name: string;
   /** Expected MD5 of the file as served (hex). */
   md5: string;
+  /** Its size in bytes as served: the download is stopped a little past it (see downloadCap). */
+  size?: number;
   /**
    * For archives: the members to extract, matched by base name and written flat into the
    * target directory; the archive itself is then deleted unless `keepArchive`.
@@ -25,24 +27,29 @@ export interface DatasetSource {
   files: readonly RemoteFile[];
 }
 
-/** Official locations and the MD5s torchvision publishes for them. */
+/**
+ * Official locations, the MD5s torchvision publishes for them and their sizes. Every host is
+ * https: Fashion-MNIST's usual address is an S3 website endpoint, which serves plain http only,
+ * so the same bucket is read through its https REST endpoint (the MD5 check is what vouches for
+ * the bytes either way).
+ */
 export const DOWNLOAD_SOURCES: Readonly<Record<DatasetName, DatasetSource>> = {
   'mnist': {
     baseUrl: 'https://ossci-datasets.s3.amazonaws.com/mnist/',
     files: [
-      { name: 'train-images-idx3-ubyte.gz', md5: 'f68b3c2dcbeaaa9fbdd348bbdeb94873' },
-      { name: 'train-labels-idx1-ubyte.gz', md5: 'd53e105ee54ea40749a09fcbcd1e9432' },
-      { name: 't10k-images-idx3-ubyte.gz', md5: '9fb629c4189551a2d022fa330f9573f3' },
-      { name: 't10k-labels-idx1-ubyte.gz', md5: 'ec29112dd5afa0611ce80d1b7f02629c' },
+      { name: 'train-images-idx3-ubyte.gz', md5: 'f68b3c2dcbeaaa9fbdd348bbdeb94873', size: 9912422 },
+      { name: 'train-labels-idx1-ubyte.gz', md5: 'd53e105ee54ea40749a09fcbcd1e9432', size: 28881 },
+      { name: 't10k-images-idx3-ubyte.gz', md5: '9fb629c4189551a2d022fa330f9573f3', size: 1648877 },
+      { name: 't10k-labels-idx1-ubyte.gz', md5: 'ec29112dd5afa0611ce80d1b7f02629c', size: 4542 },
     ],
   },
   'fashion-mnist': {
-    baseUrl: 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/',
+    baseUrl: 'https://fashion-mnist.s3.eu-central-1.amazonaws.com/',
     files: [
-      { name: 'train-images-idx3-ubyte.gz', md5: '8d4fb7e6c68d591d4c3dfef9ec88bf0d' },
-      { name: 'train-labels-idx1-ubyte.gz', md5: '25c81989df183df01b3e8a0aad5dffbe' },
-      { name: 't10k-images-idx3-ubyte.gz', md5: 'bef4ecab320f06d8554ea6380940ec79' },
-      { name: 't10k-labels-idx1-ubyte.gz', md5: 'bb300cfdad3c16e7a12a480ee83cd310' },
+      { name: 'train-images-idx3-ubyte.gz', md5: '8d4fb7e6c68d591d4c3dfef9ec88bf0d', size: 26421880 },
+      { name: 'train-labels-idx1-ubyte.gz', md5: '25c81989df183df01b3e8a0aad5dffbe', size: 29515 },
+      { name: 't10k-images-idx3-ubyte.gz', md5: 'bef4ecab320f06d8554ea6380940ec79', size: 4422102 },
+      { name: 't10k-labels-idx1-ubyte.gz', md5: 'bb300cfdad3c16e7a12a480ee83cd310', size: 5148 },
     ],
   },
   'cifar10': {
@@ -51,11 +58,48 @@ export const DOWNLOAD_SOURCES: Readonly<Record<DatasetName, DatasetSource>> = {
       {
         name: 'cifar-10-binary.tar.gz',
         md5: 'c32a1d4ab5d03f1284b67883e8d87530',
+        size: 170052171,
         extract: [...CIFAR_TRAIN_FILES, CIFAR_TEST_FILE, 'batches.meta.txt'],
       },
     ],
   },
 };
+
+/** The cap for a file whose size is not known (custom file tables): 1 GiB. */
+export const DEFAULT_DOWNLOAD_CAP = 2 ** 30;
+
+/** The most bytes accepted for `f`: its expected size plus 10% and 64 KiB, else DEFAULT_DOWNLOAD_CAP. */
+export function downloadCap(f: RemoteFile): number {
+  return f.size !== undefined ? Math.ceil(f.size * 1.1) + 65536 : DEFAULT_DOWNLOAD_CAP;
+}
+
+/** Environment variable naming a mirror: a base URL with one folder per dataset (mnist/, fashion-mnist/, cifar10/). */
+export const MIRROR_ENV = 'SVDD_DATA_MIRROR';
+
+function httpUrl(text: string, what: string): URL {
+  let url: URL | null = null;
+  try { url = new URL(text); } catch { /* reported below */ }
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new DataError(`${what} '${text}' is not an http(s) URL (e.g. https://mirror.example.org/datasets/)`);
+  }
+  return url;
+}
+
+const withSlash = (u: string): string => (u.endsWith('/') ? u : `${u}/`);
+
+/**
+ * Where `name`'s files are fetched from: `override` (the --base-url flag: the folder holding that
+ * dataset's files), else `$SVDD_DATA_MIRROR/<name>/`, else the official host. Invalid URLs and
+ * schemes other than http(s) are one-line DataErrors.
+ */
+export function resolveBaseUrl(name: DatasetName, override?: string): string {
+  if (override !== undefined) return withSlash(httpUrl(override, 'base URL').href);
+  const mirror = process.env[MIRROR_ENV];
+  if (mirror !== undefined && mirror.trim() !== '') {
+    return new URL(`${name}/`, withSlash(httpUrl(mirror.trim(), MIRROR_ENV).href)).href;
+  }
+  return DOWNLOAD_SOURCES[name].baseUrl;
+}
 
 export type FileOutcome = 'downloaded' | 'resumed' | 'skipped';
 
@@ -64,10 +108,12 @@ export interface DownloadFileOptions {
   onProgress?: (received: number, total: number | undefined) => void;
   /** Abort when no data arrives for this long; a stalled connection should not hang forever. */
   idleTimeoutMs?: number;
+  /** Stop (and delete the partial file) past this many bytes; default DEFAULT_DOWNLOAD_CAP. */
+  maxBytes?: number;
 }
 
 export interface DownloadOptions extends DownloadFileOptions {
-  /** Overrides the dataset's base URL (mirrors, tests). */
+  /** Overrides the dataset's base URL (--base-url; mirrors, tests); see resolveBaseUrl. */
   baseUrl?: string;
   /** Overrides the dataset's file table (tests). */
   files?: readonly RemoteFile[];
@@ -91,8 +137,28 @@ export async function md5File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** Size of a regular file, -1 when absent; anything else (directory, FIFO, device) is a one-line DataError. */
 function sizeOf(path: string): number {
-  try { return statSync(path).size; } catch { return -1; }
+  try {
+    return regularFileSize(path);
+  } catch (e) {
+    throw new DataError(`${path}: ${(e as Error).message}; remove it and run again`, path);
+  }
+}
+
+/** fh.write may write less than asked (a filling disk) without an error: loop, so every byte lands or an error says why. */
+async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) {
+    const { bytesWritten } = await fh.write(data, off, data.length - off);
+    if (bytesWritten <= 0) throw Object.assign(new Error('write made no progress'), { code: 'ENOSPC' });
+    off += bytesWritten;
+  }
+}
+
+function writeError(part: string, e: unknown, hint: string): DataError {
+  if (e instanceof DataError) return e;
+  return new DataError(`${part}: cannot write the download: ${describeIoError(e)}${hint}`, part);
 }
 
 function tryUnlink(path: string): void {
@@ -151,8 +217,20 @@ async function fetchInto(
     }
     const len = res.headers.get('content-length');
     const expected = len !== null && /^\d+$/.test(len) ? Number(len) : undefined;
-    const fh = await open(part, from > 0 ? 'a' : 'w');
+    const cap = opts.maxBytes ?? DEFAULT_DOWNLOAD_CAP;
+    if (expected !== undefined && from + expected > cap) {
+      await res.body?.cancel();
+      throw new DataError(`${url}: the server announces ${from + expected} bytes, more than the ${cap} bytes this file can be; not downloaded`, part);
+    }
+    let fh: FileHandle;
+    try {
+      fh = await open(part, from > 0 ? 'a' : 'w');
+    } catch (e) {
+      await res.body?.cancel();
+      throw writeError(part, e, '');
+    }
     let written = 0;
+    let overCap = false;
     try {
       if (res.body) {
         const reader = res.body.getReader();
@@ -166,13 +244,32 @@ async function fetchInto(
           }
           if (chunk.done) break;
           keepAlive();
-          await fh.write(chunk.value);
+          if (from + written + chunk.value.length > cap) {
+            overCap = true;
+            await reader.cancel().catch(() => {});
+            break;
+          }
+          try {
+            await writeAll(fh, chunk.value);
+          } catch (e) {
+            await reader.cancel().catch(() => {});
+            throw writeError(part, e, resumeHint());
+          }
           written += chunk.value.length;
           opts.onProgress?.(from + written, expected !== undefined ? from + expected : undefined);
         }
       }
     } finally {
-      await fh.close();
+      try {
+        await fh.close();
+      } catch (e) {
+        // A full disk can surface only when the file is closed.
+        throw writeError(part, e, resumeHint());
+      }
+    }
+    if (overCap) {
+      tryUnlink(part);
+      throw new DataError(`${url}: the download grew past ${cap} bytes, more than this file can be; stopped and deleted ${part}`, part);
     }
     if (expected !== undefined && written < expected) {
       throw new DataError(`${url}: connection closed after ${from + written} of ${from + expected} bytes${resumeHint()}`, part);
@@ -193,7 +290,7 @@ export async function downloadFile(
 ): Promise<FileOutcome> {
   const log = opts.log ?? (() => {});
   const want = md5.toLowerCase();
-  if (existsSync(dest)) {
+  if (sizeOf(dest) >= 0) {
     if ((await md5File(dest)) === want) return 'skipped';
     log(`${basename(dest)}: present but its checksum is wrong, downloading it again`);
   }
@@ -201,6 +298,11 @@ export async function downloadFile(
   // A resumed download whose prefix was corrupt fails the checksum; one clean retry fixes it.
   for (let attempt = 0; ; attempt++) {
     const start = Math.max(sizeOf(part), 0);
+    const cap = opts.maxBytes ?? DEFAULT_DOWNLOAD_CAP;
+    if (start > cap) {
+      tryUnlink(part);
+      throw new DataError(`${part}: the partial download is ${start} bytes, more than the ${cap} bytes this file can be; deleted it, run again`, part);
+    }
     if (start > 0) log(`${basename(dest)}: resuming from byte ${start}`);
     const got = await fetchInto(url, part, start, opts);
     const resumed = got === null || got.from > 0;
@@ -311,17 +413,21 @@ export function readTar(buf: Uint8Array, label = 'tar archive'): TarEntry[] {
 /** Extracts the named members (by base name) of a tar or tar.gz file flat into `dir`. */
 export function extractMembers(archive: string, dir: string, members: readonly string[]): string[] {
   let buf: Uint8Array;
+  const limit = maxInputBytes();
   try {
-    buf = readFileSync(archive);
+    buf = readRegularFile(archive, limit, 'an archive');
   } catch (e) {
-    throw new DataError(`${archive}: cannot read: ${describeFsError(e)}`, archive);
+    throw new DataError(`${archive}: cannot read: ${(e as Error).message}`, archive);
   }
-  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
+  if (isGzip(buf)) {
+    let r: ReturnType<typeof gunzipBounded>;
     try {
-      buf = gunzipSync(buf);
+      r = gunzipBounded(buf, limit);
     } catch (e) {
-      throw new DataError(`${archive}: corrupt gzip data (${causeText(e)})`, archive);
+      throw new DataError(`${archive}: ${(e as Error).message}`, archive);
     }
+    if (r.overflow) throw new DataError(`${archive}: decompresses to more than ${limit} bytes (SVDD_MAX_INPUT_BYTES)`, archive);
+    buf = r.data;
   }
   const byBase = new Map<string, TarEntry>();
   for (const e of readTar(buf, archive)) if (e.type === 'file') byBase.set(basename(e.name), e);
@@ -332,7 +438,11 @@ export function extractMembers(archive: string, dir: string, members: readonly s
   const written: string[] = [];
   for (const m of members) {
     const out = join(dir, m);
-    writeFileAtomic(out, byBase.get(m)!.data);
+    try {
+      writeFileAtomic(out, byBase.get(m)!.data);
+    } catch (e) {
+      throw new DataError(`${out}: cannot write the extracted file: ${describeIoError(e)}`, out);
+    }
     written.push(out);
   }
   return written;
@@ -357,11 +467,13 @@ export async function downloadDataset(
     throw new DataError(`${target}: cannot create the download directory: ${describeFsError(e)}`, target);
   }
   const log = opts.log ?? (() => {});
-  const base = opts.baseUrl ?? source.baseUrl;
+  const base = resolveBaseUrl(name, opts.baseUrl);
+  if (base !== source.baseUrl) log(`${name}: downloading from ${base} instead of ${source.baseUrl} (the MD5 check stays)`);
   const result: DownloadResult = { dir: target, files: [] };
   for (const f of opts.files ?? source.files) {
-    const url = new URL(f.name, base.endsWith('/') ? base : `${base}/`).href;
+    const url = new URL(f.name, base).href;
     const dest = join(target, f.name);
+    const fileOpts: DownloadFileOptions = { ...opts, maxBytes: opts.maxBytes ?? downloadCap(f) };
     if (f.extract) {
       // Extracted members are written atomically, so their presence means they are whole.
       if (f.extract.every((m) => existsSync(join(target, m)))) {
@@ -369,7 +481,7 @@ export async function downloadDataset(
         continue;
       }
       log(`${f.name}: fetching ${url}`);
-      await downloadFile(url, dest, f.md5, opts);
+      await downloadFile(url, dest, f.md5, fileOpts);
       log(`${f.name}: extracting ${f.extract.join(', ')}`);
       extractMembers(dest, target, f.extract);
       if (!opts.keepArchive) tryUnlink(dest);
@@ -377,7 +489,7 @@ export async function downloadDataset(
       continue;
     }
     if (!existsSync(dest)) log(`${f.name}: fetching ${url}`);
-    const outcome = await downloadFile(url, dest, f.md5, opts);
+    const outcome = await downloadFile(url, dest, f.md5, fileOpts);
     result.files.push({ name: f.name, outcome });
   }
   if (opts.verify ?? true) {

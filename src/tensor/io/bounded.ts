@@ -130,6 +130,22 @@ export function readRegularFile(path: string, maxBytes: number, what = 'this kin
   }
 }
 
+/**
+ * The size of the regular file at `path` (symlinks followed), or -1 when nothing is there; an
+ * InputFileError for a directory, FIFO, device or socket, or when it cannot be examined.
+ */
+export function regularFileSize(path: string): number {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT') return -1;
+    throw new InputFileError(describeIoError(e), (e as { code?: string }).code);
+  }
+  refuseIrregular(st);
+  return st.size;
+}
+
 export function isGzip(buf: Uint8Array): boolean {
   return buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b;
 }
