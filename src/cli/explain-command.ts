@@ -1,46 +1,101 @@
 /**
- * `svdd explain --model DIR (--index N,… | --top-anomalies K)`: Grad-CAM heatmaps of the anomaly
- * score for test images, written as PNGs with an index in explain.json.
+ * `svdd explain --model DIR (--index N,… | --top-anomalies K | --input FILE…)`: attribution maps
+ * of the anomaly score (Grad-CAM, gradient × input, integrated gradients, occlusion) for test
+ * images or any image file the model accepts, written as PNGs and captioned figures with an index
+ * in explain.json; `--evaluate` measures each method's faithfulness (deletion / insertion curves
+ * against random orders) and writes faithfulness.json. The computations live in src/svdd/explain/.
  */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { BACKEND_NAMES, useBackend } from '../tensor/backends.ts';
-import { tensorFromArray } from '../tensor/tensor.ts';
+import { Rng } from '../tensor/creation.ts';
 import { CLASS_NAMES } from '../svdd/data/datasets.ts';
-import { convLayerNames, gradCam, lastConvLayer, modelScoreFn, type CamScore } from '../svdd/gradcam.ts';
-import { heatmapRgb, imageGridPng, imagePng, overlay, writePngAtomic } from '../svdd/images.ts';
-import { loadModel, loadModelData } from '../svdd/model.ts';
-import { scoreInputs } from '../svdd/predict.ts';
+import { CAM_TARGETS, convLayerNames, lastConvLayer, type CamTarget } from '../svdd/gradcam.ts';
+import { imageGridPng, imagePng, writePngAtomic } from '../svdd/images.ts';
+import { loadModel, loadModelData, type LoadedModel, type ThresholdRecord } from '../svdd/model.ts';
+import { decide, decisionThreshold, preprocessRaw, readInputImages, scoreInputs } from '../svdd/predict.ts';
 import { UsageError } from '../svdd/run.ts';
+import { BASELINE_KINDS, evaluateFaithfulness, explain, meanOfImages, type BaselineKind, type Explanation } from '../svdd/explain/explain.ts';
+import { meanNormalizedCurves, type FaithfulnessSummary, type ImageFaithfulness } from '../svdd/explain/faithfulness.ts';
+import { attributionRgb, formatValue, maxAbs, renderFigure, type FigureRow, type Scaling } from '../svdd/explain/figure.ts';
+import { METHOD_NAMES, type Attribution, type MethodName, type MethodSpec } from '../svdd/explain/methods.ts';
+import { EXPLAIN_SCORES, modelScorer, scoreFormula, scoreMany, type ExplainScore } from '../svdd/explain/score.ts';
 import { parseChoice, parseList, parseNumber } from './args.ts';
 
-export const EXPLAIN_HELP = `svdd explain --model DIR (--index N[,M...] | --top-anomalies K) [flags]
-  Grad-CAM of the anomaly score (not of a class logit) for test images of the model's dataset:
-  heat = ReLU(sum_k mean_hw(dS/dA_k) * A_k) for the output A of a conv layer (before its
-  BatchNorm), bilinearly upsampled to the image and scaled to [0, 1]
+export const EXPLAIN_HELP = `svdd explain --model DIR (--index N[,M...] | --top-anomalies K | --input FILE...) [flags]
+  attribution maps of the anomaly score (not of a class logit), every method explaining the same
+  score S, positive values pushing S up (towards "anomalous")
 
-  --index N,M,...     test-set indices to explain
-  --top-anomalies K   the K highest-scoring test images and the K lowest-scoring normal ones
-  --layer NAME        conv layer (default: the last one, conv2 for MNIST, conv3 for CIFAR-10)
-  --score S           svdd (default; ||phi(x) - c||^2) | mahalanobis (needs --threshold adaptive)
-  --out DIR           output directory (default: <model>/explain)
-  --data-dir DIR      directory with the dataset files
-  --test-subset N     rank only the first N test images
-  --backend B         compute backend (default auto)
+  images (exactly one of):
+  --index N,M,...        test-set indices to explain
+  --top-anomalies K      the K highest-scoring test images and the K lowest-scoring normal ones
+  --input FILE...        PNGs (or IDX / CIFAR-10 batch files) of the model's input size, preprocessed
+                         as 'svdd predict' does
 
-  writes <index>_input.png, <index>_heatmap.png (viridis), <index>_overlay.png per image,
-  grids top_anomalies_gradcam.png and most_normal_gradcam.png (--index: gradcam.png) with a row
-  of inputs over a row of overlays, and explain.json
+  methods:
+  --method M[,M...]      gradcam (default) | gradxinput | ig | occlusion | all
+  --layer L[,L...]       Grad-CAM conv layer(s) (default: the last one, conv2 for MNIST, conv3 for CIFAR-10)
+  --at T[,T...]          Grad-CAM features of the layer's block: act (default: after BatchNorm and
+                         activation, what the next layer sees) | bn (after BatchNorm) | conv (the raw
+                         conv output before BatchNorm, the original definition: see README, Explanations)
+  --steps N              integrated gradients: points of the midpoint rule (default 64)
+  --patch P --stride S   occlusion: patch size and stride in pixels (default 4 and 2)
+  --baseline B           mean (default: the mean preprocessed normal training image) | black (all
+                         zeros, the bottom of the model's input range); used by ig, occlusion and
+                         the faithfulness curves
+  --score S              svdd (default; ||phi(x) - c||^2, - R^2 soft-boundary) | mahalanobis (needs
+                         --threshold adaptive) | combined (hybrid models: mu1*svdd + mu2*reconstruction)
+  --float64              compute in float64 (a float64 copy of the network; slower, exact gradients)
+
+  figures:
+  --scale S              shared (default: one colour range per method over all images of a figure,
+                         so maps can be compared across images) | per-image (each map to its own max)
+  --zoom Z               nearest-neighbour upscaling of the figures (default: 5 for 28x28, 4 for 32x32)
+
+  faithfulness:
+  --evaluate             deletion / insertion curves (pixels replaced by the baseline in attribution
+                         order) and their areas, against random orders; printed as a table and
+                         written to faithfulness.json. With --top-anomalies K: on the top K and on a
+                         random sample of anomalies; otherwise on the given images
+  --random-anomalies N   size of the random sample of anomalies (default K)
+  --curve-steps N        points per curve - 1 (default 50)
+  --random-orders N      random orders averaged for the floor (default 3)
+  --seed N               seed of the random sample, the random orders and tie-breaking (default 0)
+
+  --out DIR              output directory (default: <model>/explain)
+  --data-dir DIR         directory with the dataset files
+  --test-subset N        use only the first N test images
+  --backend B            compute backend (default auto)
+
+  writes <image>_input.png, <image>_<method>_heatmap.png and _overlay.png (28x28 for MNIST),
+  grids <group>_<method>.png (inputs over overlays; --index: <method>.png), captioned figures
+  figure_<group>.png with every method side by side, explain.json and, with --evaluate,
+  faithfulness.json
 `;
 
 const OPTIONS = {
   model: { type: 'string' },
   index: { type: 'string' },
   'top-anomalies': { type: 'string' },
+  input: { type: 'string', multiple: true },
+  method: { type: 'string' },
   layer: { type: 'string' },
+  at: { type: 'string' },
+  steps: { type: 'string' },
+  patch: { type: 'string' },
+  stride: { type: 'string' },
+  baseline: { type: 'string' },
   score: { type: 'string' },
+  float64: { type: 'boolean' },
+  scale: { type: 'string' },
+  zoom: { type: 'string' },
+  evaluate: { type: 'boolean' },
+  'random-anomalies': { type: 'string' },
+  'curve-steps': { type: 'string' },
+  'random-orders': { type: 'string' },
+  seed: { type: 'string' },
   out: { type: 'string' },
   'data-dir': { type: 'string' },
   'test-subset': { type: 'string' },
@@ -48,31 +103,66 @@ const OPTIONS = {
   help: { type: 'boolean' },
 } as const;
 
-/** Images per Grad-CAM batch: bounds the memory of the recorded graph. */
-const CAM_BATCH = 32;
 /** Tiles per grid row before the input/overlay row pair wraps. */
 const GRID_COLS = 16;
 
-type Group = 'top-anomaly' | 'most-normal' | 'selected';
+type Group = 'top-anomaly' | 'most-normal' | 'random-anomaly' | 'selected' | 'input';
+const GROUP_PREFIX: Record<Group, string> = {
+  'top-anomaly': 'top_anomalies', 'most-normal': 'most_normal', 'random-anomaly': 'random_anomalies', selected: '', input: 'inputs',
+};
+const GROUP_TITLE: Record<Group, string> = {
+  'top-anomaly': 'top anomalies', 'most-normal': 'most normal test images', 'random-anomaly': 'random anomalies', selected: 'selected test images', input: 'input files',
+};
 
 export interface ExplainEntry {
   group: Group;
-  index: number;
-  /** 0 = normal class, 1 = anomaly. */
-  label: number;
-  class: number;
+  /** Test-set index; null for --input files. */
+  index: number | null;
+  /** The file (and image number) for --input. */
+  input?: string;
+  /** 0 = normal class, 1 = anomaly; null when unknown (--input). */
+  label: number | null;
+  class: number | null;
   className: string;
+  /** The score as the model reports it (results.json, svdd predict). */
   score: number;
+  /** At the saved τ of this score; null without one. */
+  decision: 'normal' | 'anomalous' | null;
+  /** The first method's files (the per-method ones are under attributions). */
   files: { input: string; heatmap: string; overlay: string };
+  attributions: Record<string, { heatmap: string; overlay: string; maxAbs: number; sum: number; completenessGap?: number; camZero?: boolean }>;
 }
 
 export interface ExplainReport {
   model: string;
-  layer: string;
-  score: CamScore;
-  testImages: number;
+  score: ExplainScore;
+  formula: string;
+  /** The (first) Grad-CAM layer and features, null without Grad-CAM. */
+  layer: string | null;
+  at: CamTarget | null;
+  methods: { id: string; label: string; spec: MethodSpec }[];
+  baseline: BaselineKind;
+  scale: Scaling;
+  dtype: string;
+  threshold: ThresholdRecord | null;
+  testImages: number | null;
   images: ExplainEntry[];
   grids: string[];
+  figures: string[];
+  faithfulness: string | null;
+}
+
+interface Chosen {
+  group: Group;
+  index: number | null;
+  input?: string;
+  label: number | null;
+  cls: number | null;
+  /** The image as people see it, CHW in [0, 1]. */
+  display: Float32Array;
+  /** Row in the explained batch. */
+  row: number;
+  score: number;
 }
 
 /** Rows of GRID_COLS: inputs above their overlays, short rows padded with black tiles. */
@@ -89,100 +179,316 @@ function inputOverlayGrid(inputs: Float32Array[], overlays: Float32Array[], h: n
   return imageGridPng(data, rowPairs * 2 * cols, 3, h, w, { cols, normalize: 'none' });
 }
 
+function toRgb(img: Float32Array, channels: number, plane: number): Float32Array {
+  return channels === 3 ? img : Float32Array.from({ length: 3 * plane }, (_, i) => img[i % plane]!);
+}
+
+function rowLabel(a: Attribution): string[] {
+  switch (a.spec.method) {
+    case 'gradcam': return ['Grad-CAM', a.cam!.layer, { conv: 'raw conv', bn: 'after BN', act: 'BN + act' }[a.cam!.at]];
+    case 'gradxinput': return ['gradient', 'x input'];
+    case 'ig': return ['integrated', 'gradients', `${a.spec.steps} steps`];
+    case 'occlusion': return ['occlusion', `patch ${a.spec.patch}`, `stride ${a.spec.stride}`];
+  }
+}
+
+function parseMethods(values: Record<string, unknown>, model: LoadedModel): MethodSpec[] {
+  const list = String(values.method ?? 'gradcam').split(',').map((s) => s.trim()).filter(Boolean);
+  const names = list.includes('all') ? [...METHOD_NAMES] : list.map((m) => parseChoice<MethodName>('--method', m, METHOD_NAMES));
+  if (names.length === 0) throw new UsageError('--method: expected at least one of gradcam, gradxinput, ig, occlusion, all');
+  const conv = convLayerNames(model.net);
+  const layers = values.layer === undefined ? [lastConvLayer(model.net)] : String(values.layer).split(',').map((s) => s.trim());
+  for (const l of layers) if (!conv.includes(l)) throw new UsageError(`--layer: '${l}' is not a conv layer of ${model.meta.net} (conv layers: ${conv.join(', ')})`);
+  const ats = values.at === undefined ? ['act' as CamTarget] : String(values.at).split(',').map((s) => parseChoice<CamTarget>('--at', s.trim(), CAM_TARGETS));
+  const steps = parseNumber('--steps', String(values.steps ?? '64'), { integer: true, min: 1, max: 4096 });
+  const [, h, w] = model.meta.inputShape;
+  const patch = parseNumber('--patch', String(values.patch ?? '4'), { integer: true, min: 1, max: Math.min(h, w) });
+  const stride = parseNumber('--stride', String(values.stride ?? '2'), { integer: true, min: 1 });
+  const specs: MethodSpec[] = [];
+  for (const m of [...new Set(names)]) {
+    if (m === 'gradcam') for (const layer of layers) for (const at of ats) specs.push({ method: 'gradcam', layer, at });
+    else if (m === 'gradxinput') specs.push({ method: 'gradxinput' });
+    else if (m === 'ig') specs.push({ method: 'ig', steps });
+    else specs.push({ method: 'occlusion', patch, stride });
+  }
+  return specs;
+}
+
+function formatTable(title: string, s: FaithfulnessSummary): string[] {
+  const cell = (m: { mean: number | null; sd: number | null }): string => (m.mean === null ? 'n/a' : `${m.mean.toFixed(3)} ± ${(m.sd ?? 0).toFixed(3)}`);
+  const width = Math.max(12, ...s.rows.map((r) => r.id.length));
+  const lines = [`${title} (${s.images} image${s.images === 1 ? '' : 's'}${s.degenerate ? `, ${s.degenerate} with S(x) at the score's lower bound left out` : ''}${s.baselineAbove ? `, ${s.baselineAbove} scoring below the baseline` : ''})`];
+  lines.push(`  ${'method'.padEnd(width)}  ${'deletion AUC ↓'.padEnd(15)}  ${'insertion AUC ↑'.padEnd(15)}  deletion / insertion AUC in score units`);
+  for (const r of s.rows) {
+    const raw = `${r.deletionRaw.mean === null ? 'n/a' : formatValue(r.deletionRaw.mean)} / ${r.insertionRaw.mean === null ? 'n/a' : formatValue(r.insertionRaw.mean)}`;
+    lines.push(`  ${r.id.padEnd(width)}  ${cell(r.deletion).padEnd(15)}  ${cell(r.insertion).padEnd(15)}  ${raw}`);
+  }
+  return lines;
+}
+
 export async function explainCommand(argv: string[]): Promise<void> {
-  let values;
+  let parsed;
   try {
-    values = parseArgs({ args: argv, options: OPTIONS, strict: true }).values;
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
     throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
   }
+  const { values, positionals } = parsed;
   if (values.help) { process.stdout.write(EXPLAIN_HELP); return; }
   if (typeof values.model !== 'string') throw new UsageError('svdd explain: --model DIR is required');
-  if ((values.index === undefined) === (values['top-anomalies'] === undefined)) {
-    throw new UsageError('svdd explain: give exactly one of --index N[,M...] and --top-anomalies K');
-  }
+  // Files after the first --input (shell globs) arrive as positionals.
+  const inputs = [...(values.input ?? []), ...positionals];
+  if (positionals.length > 0 && (values.input ?? []).length === 0) throw new UsageError(`svdd explain: unexpected argument '${positionals[0]}' (input files follow --input)`);
+  const modes = [values.index !== undefined, values['top-anomalies'] !== undefined, inputs.length > 0].filter(Boolean).length;
+  if (modes !== 1) throw new UsageError('svdd explain: give exactly one of --index N[,M...], --top-anomalies K and --input FILE...');
   const indices = values.index !== undefined ? parseList('--index', values.index) : null;
   if (indices && indices.length === 0) throw new UsageError('--index: expected at least one test-set index');
   const topK = values['top-anomalies'] !== undefined ? parseNumber('--top-anomalies', values['top-anomalies'], { integer: true, min: 1 }) : 0;
-  const scoreName = parseChoice<CamScore>('--score', values.score ?? 'svdd', ['svdd', 'mahalanobis']);
+  const scoreName = parseChoice<ExplainScore>('--score', values.score ?? 'svdd', EXPLAIN_SCORES);
+  const baselineKind = parseChoice<BaselineKind>('--baseline', values.baseline ?? 'mean', BASELINE_KINDS);
+  const scaling = parseChoice<Scaling>('--scale', values.scale ?? 'shared', ['shared', 'per-image']);
+  const zoom = values.zoom !== undefined ? parseNumber('--zoom', values.zoom, { integer: true, min: 1, max: 32 }) : undefined;
   const testSubset = values['test-subset'] !== undefined ? parseNumber('--test-subset', values['test-subset'], { integer: true, min: 1 }) : undefined;
+  const randomK = values['random-anomalies'] !== undefined ? parseNumber('--random-anomalies', values['random-anomalies'], { integer: true, min: 0 }) : topK;
+  const curveSteps = parseNumber('--curve-steps', values['curve-steps'] ?? '50', { integer: true, min: 1, max: 10000 });
+  const randomOrders = parseNumber('--random-orders', values['random-orders'] ?? '3', { integer: true, min: 0, max: 100 });
+  const seed = parseNumber('--seed', values.seed ?? '0', { integer: true, min: 0 });
+  const dtype = values.float64 ? 'float64' as const : 'float32' as const;
 
   await useBackend(parseChoice('--backend', values.backend ?? 'auto', BACKEND_NAMES));
   const model = loadModel(values.model);
   const { meta } = model;
-  const layers = convLayerNames(model.net);
-  const layer = values.layer ?? lastConvLayer(model.net);
-  if (!layers.includes(layer)) throw new UsageError(`--layer: '${layer}' is not a conv layer of ${meta.net} (conv layers: ${layers.join(', ')})`);
-  const scoreFn = modelScoreFn(meta, scoreName);
+  const specs = parseMethods(values, model);
+  const scorer = modelScorer(model, scoreName, { dtype });
+  const [ch, h, w] = meta.inputShape;
+  const plane = h * w, per = ch * plane;
+  const threshold = scoreName === 'combined' ? null : decisionThreshold(meta, scoreName);
+  // The score as the model reports it: its own float32 scoring path (results.json, svdd predict).
+  // (The hybrid's combined score has no scoring path of its own: the float32 scorer is it.)
+  const combined = scoreName === 'combined' ? modelScorer(model, 'combined') : null;
+  const reported = (x: Float32Array, n: number): Float64Array => (combined ? scoreMany(combined, x, n) : scoreInputs(model, x, n, scoreName as 'svdd' | 'mahalanobis'));
 
-  const { raw, data } = loadModelData(meta, values['data-dir'], testSubset);
-  const test = data.test;
-  const per = data.pixelsPerImage;
-  const [ch, h, w] = [data.channels, data.height, data.width];
-  const subsetX = (idx: readonly number[]): Float32Array => {
-    const out = new Float32Array(idx.length * per);
-    idx.forEach((i, k) => out.set(test.x.subarray(i * per, (i + 1) * per), k * per));
-    return out;
-  };
-
-  // Every explained image, in output order, with its group; scores as the model reports them.
-  const chosen: { group: Group; index: number; score: number }[] = [];
-  if (indices) {
-    const bad = indices.find((i) => i >= test.count);
-    if (bad !== undefined) throw new UsageError(`--index: ${bad} is outside the test set (0..${test.count - 1})`);
-    const s = scoreInputs(model, subsetX(indices), indices.length, scoreName);
-    indices.forEach((index, k) => chosen.push({ group: 'selected', index, score: s[k]! }));
+  const chosen: Chosen[] = [];
+  let batch: Float32Array;
+  let meanImage: Float64Array | undefined;
+  let testCount: number | null = null;
+  if (inputs.length > 0) {
+    const files = inputs.map((p) => readInputImages(p, meta.inputShape));
+    const count = files.reduce((a, f) => a + f.count, 0);
+    const bytes = new Uint8Array(count * per);
+    let at = 0;
+    for (const f of files) { bytes.set(f.images, at * per); at += f.count; }
+    batch = preprocessRaw(bytes, count, per, meta.preprocessing);
+    const s = reported(batch, count);
+    files.flatMap((f) => f.names).forEach((name, k) => chosen.push({
+      group: 'input', index: null, input: name, label: null, cls: null, row: k, score: s[k]!,
+      display: Float32Array.from(bytes.subarray(k * per, (k + 1) * per), (b) => b / 255),
+    }));
+    if (baselineKind === 'mean') {
+      const { data } = loadModelData(meta, values['data-dir'], 1);
+      meanImage = meanOfImages(data.train.x, data.train.count, per);
+    }
   } else {
-    const all = scoreInputs(model, test.x, test.count, scoreName);
-    const order = Array.from({ length: test.count }, (_, i) => i);
-    const top = [...order].sort((a, b) => all[b]! - all[a]! || a - b).slice(0, topK);
-    const normal = order.filter((i) => test.labels[i] === 0).sort((a, b) => all[a]! - all[b]! || a - b).slice(0, topK);
-    for (const index of top) chosen.push({ group: 'top-anomaly', index, score: all[index]! });
-    for (const index of normal) chosen.push({ group: 'most-normal', index, score: all[index]! });
+    const { raw, data } = loadModelData(meta, values['data-dir'], testSubset);
+    const test = data.test;
+    testCount = test.count;
+    if (baselineKind === 'mean') meanImage = meanOfImages(data.train.x, data.train.count, per);
+    const picks: { group: Group; index: number; score: number }[] = [];
+    if (indices) {
+      const bad = indices.find((i) => i >= test.count);
+      if (bad !== undefined) throw new UsageError(`--index: ${bad} is outside the test set (0..${test.count - 1})`);
+      const sub = new Float32Array(indices.length * per);
+      indices.forEach((i, k) => sub.set(test.x.subarray(i * per, (i + 1) * per), k * per));
+      const s = reported(sub, indices.length);
+      indices.forEach((index, k) => picks.push({ group: 'selected', index, score: s[k]! }));
+    } else {
+      const all = reported(test.x, test.count);
+      const order = Array.from({ length: test.count }, (_, i) => i);
+      const top = [...order].sort((a, b) => all[b]! - all[a]! || a - b).slice(0, topK);
+      const normal = order.filter((i) => test.labels[i] === 0).sort((a, b) => all[a]! - all[b]! || a - b).slice(0, topK);
+      for (const index of top) picks.push({ group: 'top-anomaly', index, score: all[index]! });
+      for (const index of normal) picks.push({ group: 'most-normal', index, score: all[index]! });
+      if (values.evaluate && randomK > 0) {
+        const anomalies = Int32Array.from(order.filter((i) => test.labels[i] === 1));
+        new Rng(`explain-random-anomalies/${seed}`).shuffle(anomalies);
+        for (const index of Array.from(anomalies.subarray(0, randomK)).sort((a, b) => a - b)) picks.push({ group: 'random-anomaly', index, score: all[index]! });
+      }
+    }
+    batch = new Float32Array(picks.length * per);
+    picks.forEach((p, k) => {
+      batch.set(test.x.subarray(p.index * per, (p.index + 1) * per), k * per);
+      const rawAt = test.indices[p.index]! * per;
+      chosen.push({
+        group: p.group, index: p.index, label: test.labels[p.index]!, cls: test.classes[p.index]!, row: k, score: p.score,
+        display: Float32Array.from(raw.test.images.subarray(rawAt, rawAt + per), (b) => b / 255),
+      });
+    });
   }
 
-  const heat: Float64Array[] = [];
-  for (let start = 0; start < chosen.length; start += CAM_BATCH) {
-    const idx = chosen.slice(start, start + CAM_BATCH).map((c) => c.index);
-    const x = tensorFromArray(subsetX(idx), [idx.length, ch, h, w]);
-    const r = gradCam(x, { net: model.net, encode: model.encode, score: scoreFn, layer });
-    for (let k = 0; k < idx.length; k++) heat.push(r.heatmap.subarray(k * h * w, (k + 1) * h * w));
-  }
+  const e: Explanation = explain(model, batch, chosen.length, { score: scoreName, methods: specs, baseline: baselineKind, meanImage, dtype });
+  const atts = e.attributions;
 
   const outDir = values.out ?? join(values.model, 'explain');
   mkdirSync(outDir, { recursive: true });
-  const plane = h * w;
+  const groups = [...new Set(chosen.map((c) => c.group))];
+  // Colour range per group and method: the largest |value| over the group's maps (shared scaling).
+  const sharedRange = new Map<string, number>();
+  for (const g of groups) for (const a of atts) {
+    let m = 0;
+    for (const c of chosen) if (c.group === g) m = Math.max(m, maxAbs(a.pixels.subarray(c.row * plane, (c.row + 1) * plane)));
+    sharedRange.set(`${g}/${a.id}`, m);
+  }
+  const decisionOf = (s: number): 'normal' | 'anomalous' | null => (threshold ? decide(s, threshold.tau) : null);
+  const names = CLASS_NAMES[meta.dataset];
   const entries: ExplainEntry[] = [];
-  const inputsRgb = new Map<Group, Float32Array[]>(), overlaysRgb = new Map<Group, Float32Array[]>();
+  const gridTiles = new Map<string, { inputs: Float32Array[]; overlays: Float32Array[] }>();
   chosen.forEach((c, k) => {
-    // The unpreprocessed pixels: what a person looks at, and a file `svdd predict` scores exactly as here.
-    const pixels = Float32Array.from(raw.test.images.subarray(test.indices[c.index]! * per, (test.indices[c.index]! + 1) * per), (b) => b / 255);
-    const ov = overlay(pixels, ch, h, w, heat[k]!);
-    const files = { input: `${c.index}_input.png`, heatmap: `${c.index}_heatmap.png`, overlay: `${c.index}_overlay.png` };
-    writePngAtomic(join(outDir, files.input), imagePng(pixels, ch, h, w));
-    writePngAtomic(join(outDir, files.heatmap), imagePng(heatmapRgb(heat[k]!), 3, h, w));
-    writePngAtomic(join(outDir, files.overlay), imagePng(ov, 3, h, w));
-    const rgb = ch === 3 ? pixels : Float32Array.from({ length: 3 * plane }, (_, i) => pixels[i % plane]!);
-    if (!inputsRgb.has(c.group)) { inputsRgb.set(c.group, []); overlaysRgb.set(c.group, []); }
-    inputsRgb.get(c.group)!.push(rgb);
-    overlaysRgb.get(c.group)!.push(ov);
-    const cls = test.classes[c.index]!;
-    entries.push({ group: c.group, index: c.index, label: test.labels[c.index]!, class: cls, className: CLASS_NAMES[meta.dataset][cls] ?? String(cls), score: c.score, files });
+    const stem = c.index !== null ? String(c.index) : `input${k}`;
+    const files = { input: `${stem}_input.png` };
+    writePngAtomic(join(outDir, files.input), imagePng(c.display, ch, h, w));
+    const rgb = toRgb(c.display, ch, plane);
+    const attributions: ExplainEntry['attributions'] = {};
+    for (const a of atts) {
+      const map = a.pixels.subarray(c.row * plane, (c.row + 1) * plane);
+      const own = maxAbs(map);
+      const range = scaling === 'shared' ? sharedRange.get(`${c.group}/${a.id}`)! : own;
+      const ov = attributionRgb(map, range, c.display, ch);
+      const f = { heatmap: `${stem}_${a.id}_heatmap.png`, overlay: `${stem}_${a.id}_overlay.png` };
+      writePngAtomic(join(outDir, f.heatmap), imagePng(attributionRgb(map, range, null, ch), 3, h, w));
+      writePngAtomic(join(outDir, f.overlay), imagePng(ov, 3, h, w));
+      let sum = 0;
+      for (let p = 0; p < plane; p++) sum += map[p]!;
+      attributions[a.id] = {
+        ...f, maxAbs: own, sum,
+        ...(a.completeness ? { completenessGap: a.completeness.gaps[c.row]! } : {}),
+        ...(a.cam ? { camZero: own === 0 } : {}),
+      };
+      const key = `${c.group}/${a.id}`;
+      if (!gridTiles.has(key)) gridTiles.set(key, { inputs: [], overlays: [] });
+      gridTiles.get(key)!.inputs.push(rgb);
+      gridTiles.get(key)!.overlays.push(ov);
+    }
+    const first = attributions[atts[0]!.id]!;
+    entries.push({
+      group: c.group, index: c.index, ...(c.input !== undefined ? { input: c.input } : {}), label: c.label, class: c.cls,
+      className: c.cls === null ? '?' : names[c.cls] ?? String(c.cls), score: c.score, decision: decisionOf(c.score),
+      files: { input: files.input, heatmap: first.heatmap, overlay: first.overlay }, attributions,
+    });
   });
 
-  const gridNames: Record<Group, string> = { 'top-anomaly': 'top_anomalies_gradcam.png', 'most-normal': 'most_normal_gradcam.png', 'selected': 'gradcam.png' };
   const grids: string[] = [];
-  for (const [group, ins] of inputsRgb) {
-    writePngAtomic(join(outDir, gridNames[group]), inputOverlayGrid(ins, overlaysRgb.get(group)!, h, w));
-    grids.push(gridNames[group]);
+  for (const g of groups) for (const a of atts) {
+    const name = GROUP_PREFIX[g] ? `${GROUP_PREFIX[g]}_${a.id}.png` : `${a.id}.png`;
+    const t = gridTiles.get(`${g}/${a.id}`)!;
+    writePngAtomic(join(outDir, name), inputOverlayGrid(t.inputs, t.overlays, h, w));
+    grids.push(name);
   }
-  const report: ExplainReport = { model: values.model, layer, score: scoreName, testImages: test.count, images: entries, grids };
-  writeFileAtomic(join(outDir, 'explain.json'), `${JSON.stringify(report, null, 2)}\n`);
+
+  const figures: string[] = [];
+  const modelWords = `model ${values.model} (${meta.net}, ${meta.dataset} normal class ${meta.normalClass})`;
+  const tauWords = threshold
+    ? `decision: anomalous when S > τ = ${formatValue(threshold.tau)} (${threshold.method}, α ${threshold.alpha})`
+    : `decision: none (no threshold τ saved for the ${scoreName} score)`;
+  const scaleWords = scaling === 'shared'
+    ? 'scale: shared - one colour range per method row over all images of this figure (compare images; the numbers at the right)'
+    : 'scale: per-image - every map stretched to its own max |value| (compare regions within an image, not images)';
+  for (const g of groups) {
+    const cols = chosen.filter((c) => c.group === g);
+    const rows: FigureRow[] = atts.map((a) => ({
+      label: rowLabel(a), signed: a.signed, unit: a.unit,
+      maps: cols.map((c) => a.pixels.subarray(c.row * plane, (c.row + 1) * plane)),
+    }));
+    const png = renderFigure({
+      caption: [
+        `Attributions of the ${scoreName} score S = ${scoreFormula(meta, scoreName)}: ${GROUP_TITLE[g]}; ${modelWords}`,
+        `rows: ${atts.map((a) => a.label).join('; ')}; baseline ${baselineKind}${e.baseline.kind === 'mean' ? ' (mean normal training image)' : ' (all zeros)'}`,
+        `${scaleWords}. Red to yellow: raises S (evidence of anomaly); blue: lowers S. "max": the map's largest |value|.`,
+        `${tauWords}. Images x${zoom ?? Math.max(4, Math.round(140 / w))}, nearest neighbour.`,
+      ],
+      columns: cols.map((c) => ({
+        header: [
+          c.index !== null ? `#${c.index}` : basename(c.input!),
+          c.cls === null ? 'class ?' : `class ${names[c.cls] ?? c.cls}`,
+          `S ${formatValue(c.score)}`,
+          decisionOf(c.score) ?? 'no τ',
+        ],
+        image: c.display,
+      })),
+      rows, channels: ch, height: h, width: w, scaling, zoom,
+    });
+    const name = `figure_${GROUP_PREFIX[g] || 'selected'}.png`;
+    writePngAtomic(join(outDir, name), png);
+    figures.push(name);
+  }
 
   const say = (l: string): void => { process.stdout.write(`${l}\n`); };
-  say(`Grad-CAM of the ${scoreName} score at ${layer} (${meta.net}), ${entries.length} test image(s) of ${test.count}; written to ${outDir}`);
-  for (const e of entries) {
-    say(`  ${e.group.padEnd(11)} #${String(e.index).padEnd(5)} class ${e.className.padEnd(11)} ${e.label === 0 ? 'normal ' : 'anomaly'}  score ${e.score.toPrecision(6).padStart(11)}  ${e.files.input} ${e.files.heatmap} ${e.files.overlay}`);
+  say(`${atts.map((a) => a.label).join(', ')} of the ${scoreName} score (${scoreFormula(meta, scoreName)}), ${meta.net}, ${entries.length} image(s); written to ${outDir}`);
+  for (const en of entries) {
+    const who = en.index !== null ? `#${String(en.index).padEnd(5)}` : en.input!;
+    const cls = en.label === null ? 'class ?' : `class ${en.className.padEnd(11)} ${en.label === 0 ? 'normal ' : 'anomaly'}`;
+    const maxes = atts.map((a) => `${a.id} max ${formatValue(en.attributions[a.id]!.maxAbs)}`).join(', ');
+    say(`  ${en.group.padEnd(14)} ${who} ${cls}  score ${en.score.toPrecision(6).padStart(11)}${en.decision ? ` ${en.decision}` : ''}  ${en.files.input} ${en.files.heatmap} ${en.files.overlay}  (${maxes})`);
   }
-  say(`  grids: ${grids.join(', ')}; index: explain.json`);
+  for (const a of atts) {
+    if (a.completeness) {
+      const abs = Array.from(a.completeness.gaps, (g) => Math.abs(g));
+      const rel = abs.map((g, i) => g / Math.max(1e-12, Math.abs(a.scores[i]! - a.completeness!.baselineScores[i]!)));
+      const median = (v: number[]): number => [...v].sort((p, q) => p - q)[Math.floor(v.length / 2)]!;
+      say(`  ${a.id}: completeness gap |sum of attributions - (S(x) - S(baseline))|: max ${formatValue(Math.max(...abs))}, median ${formatValue(median(abs))} (score units); relative to |S(x) - S(baseline)|: median ${formatValue(median(rel))} (${a.spec.method === 'ig' ? a.spec.steps : 0} steps, ${dtype}, ${abs.length} image(s))`);
+    }
+    if (a.cam) {
+      const zero = chosen.filter((c) => maxAbs(a.pixels.subarray(c.row * plane, (c.row + 1) * plane)) === 0);
+      if (zero.length > 0) {
+        const cells = a.cam.height * a.cam.width;
+        const onBorder = zero.filter((c) => {
+          const lin = a.cam!.linear.subarray(c.row * cells, (c.row + 1) * cells);
+          let best = 0;
+          for (let p = 1; p < cells; p++) if (lin[p]! > lin[best]!) best = p;
+          const y = Math.floor(best / a.cam!.width), x = best % a.cam!.width;
+          return y === 0 || x === 0 || y === a.cam!.height - 1 || x === a.cam!.width - 1;
+        }).length;
+        say(`  ${a.id}: ${zero.length} of ${chosen.length} maps are zero everywhere (sum_k w_k A_k < 0 at every cell of ${a.cam.layer}); in ${onBorder} of them the least negative cell is on the border`);
+      }
+    }
+  }
+  say(`  grids: ${grids.join(', ')}; figures: ${figures.join(', ')}; index: explain.json`);
+
+  let faithFile: string | null = null;
+  if (values.evaluate) {
+    const sets: { name: string; group: Group[] }[] = inputs.length > 0 ? [{ name: 'input files', group: ['input'] }]
+      : indices ? [{ name: 'selected test images', group: ['selected'] }]
+        : [{ name: `top ${topK} anomalies`, group: ['top-anomaly'] }, ...(randomK > 0 ? [{ name: `${randomK} random anomalies (seed ${seed})`, group: ['random-anomaly'] as Group[] }] : [])];
+    const out: { name: string; images: (number | string)[]; summary: FaithfulnessSummary; perImage: (ImageFaithfulness & { image: number | string })[]; meanCurves: ReturnType<typeof meanNormalizedCurves> }[] = [];
+    say(`Faithfulness: deletion / insertion of pixels in attribution order, replaced by the ${baselineKind} baseline; areas under the normalised score curve S / S(x) clipped to [0, 1]${scorer.floor !== 0 ? ` (scores shifted by ${formatValue(-scorer.floor)} so that 0 is their lower bound)` : ''}, ${curveSteps} steps; mean ± sd over images; random = ${randomOrders} random orders averaged. Deletion: lower is better; insertion: higher is better.`);
+    for (const set of sets) {
+      const members = chosen.filter((c) => set.group.includes(c.group));
+      const { perImage, summary } = evaluateFaithfulness(e, batch, members.map((c) => c.row), { steps: curveSteps, randomSeeds: randomOrders, seed });
+      for (const l of formatTable(set.name, summary)) say(l);
+      const ids = members.map((c) => c.index ?? c.input!);
+      out.push({
+        name: set.name, images: ids, summary,
+        perImage: perImage.map((r, k) => ({ image: ids[k]!, ...r, curves: {} })),
+        meanCurves: meanNormalizedCurves(perImage),
+      });
+    }
+    faithFile = 'faithfulness.json';
+    writeFileAtomic(join(outDir, faithFile), `${JSON.stringify({
+      model: values.model, score: scoreName, formula: scoreFormula(meta, scoreName), baseline: baselineKind, curveSteps, randomOrders, seed, dtype,
+      methods: atts.map((a) => ({ id: a.id, label: a.label, spec: a.spec })),
+      floor: scorer.floor,
+      note: 'areas of the normalised curves (S - floor) / (S(x) - floor), clipped to [0, 1], on a [0, 1] axis (floor: the score\'s lower bound, 0 unless soft-boundary): deletion lower is better, insertion higher is better; *Raw: areas of the unclipped curves in score units; meanCurves: normalised, unclipped',
+      sets: out,
+    }, null, 2)}\n`);
+    say(`  written to ${join(outDir, faithFile)}`);
+  }
+
+  const firstCam = atts.find((a) => a.cam);
+  const report: ExplainReport = {
+    model: values.model, score: scoreName, formula: scoreFormula(meta, scoreName),
+    layer: firstCam?.cam?.layer ?? null, at: firstCam?.cam?.at ?? null,
+    methods: atts.map((a) => ({ id: a.id, label: a.label, spec: a.spec })),
+    baseline: baselineKind, scale: scaling, dtype, threshold, testImages: testCount,
+    images: entries, grids, figures, faithfulness: faithFile,
+  };
+  writeFileAtomic(join(outDir, 'explain.json'), `${JSON.stringify(report, null, 2)}\n`);
 }

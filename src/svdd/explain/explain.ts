@@ -113,7 +113,7 @@ export function evaluateFaithfulness(
     const maps: Record<string, Float64Array> = {};
     for (const a of e.attributions) maps[a.id] = a.pixels.subarray(i * plane, (i + 1) * plane);
     return imageFaithfulness(score, x.subarray(i * per, (i + 1) * per), e.baseline.image, c, maps, {
-      steps: opts.steps ?? 50, randomSeeds: opts.randomSeeds ?? 3, seed: `${opts.seed ?? 0}/${i}`,
+      steps: opts.steps ?? 50, randomSeeds: opts.randomSeeds ?? 3, seed: `${opts.seed ?? 0}/${i}`, floor: scorer.floor,
     });
   });
   return { perImage, summary: summarizeFaithfulness(perImage, e.attributions.map((a) => a.id)) };

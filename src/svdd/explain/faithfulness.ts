@@ -8,11 +8,16 @@
  *              early, a HIGH area is good.
  *
  * Curves have steps + 1 points, point k with round(k·P/steps) of the P pixels changed, on a [0, 1]
- * axis; areas by the trapezoid rule. Scores are normalised per image as (S − S(b)) / (S(x) − S(b)),
- * so every deletion curve runs from 1 to 0 and every insertion curve from 0 to 1 whatever the
- * image's score, and areas can be averaged over images. Random pixel orders (averaged over seeds)
- * are the floor a map has to beat. Ties (e.g. the zeros of a Grad-CAM map) are broken by a seeded
- * random key, never by position, which would favour the top rows.
+ * axis; areas by the trapezoid rule. Scores are normalised per image as (S − S₀) / (S(x) − S₀),
+ * S₀ the score's lower bound (0 for a squared distance, −R² for soft-boundary): the share of the
+ * image's own distance that is left (deletion) or reached (insertion), so areas can be averaged
+ * over images. The areas are of the curves clipped to [0, 1]: a score is unbounded above, and
+ * half-deleted or half-inserted images are often MORE anomalous than x itself (off-manifold
+ * mixtures); unclipped, that overshoot would reward insertion orders for making odd images rather
+ * than for reaching x's score early. The raw areas (score units, unclipped) are kept beside them. (Normalising by S(x) − S(b) instead, as for classifier probabilities, divides by
+ * nearly zero for the many anomalies that score close to the baseline.) Random pixel orders
+ * (averaged over seeds) are the floor a map has to beat. Ties (e.g. the zeros of a Grad-CAM map)
+ * are broken by a seeded random key, never by position, which would favour the top rows.
  */
 import { Rng } from '../../tensor/creation.ts';
 
@@ -76,11 +81,11 @@ export function curveArea(curve: ArrayLike<number>): number {
   return s / m;
 }
 
-/** (S − S(b)) / (S(x) − S(b)) per point; null when S(x) and S(b) coincide (nothing to normalise by). */
-export function normalizeCurve(curve: ArrayLike<number>, scoreX: number, scoreBaseline: number): Float64Array | null {
-  const d = scoreX - scoreBaseline;
-  if (!(Math.abs(d) > 1e-9 * Math.max(1, Math.abs(scoreX), Math.abs(scoreBaseline)))) return null;
-  return Float64Array.from(curve, (s) => (s - scoreBaseline) / d);
+/** (S − S₀) / (S(x) − S₀) per point; null when S(x) is at the bound S₀ (nothing to normalise by). */
+export function normalizeCurve(curve: ArrayLike<number>, scoreX: number, floor: number): Float64Array | null {
+  const d = scoreX - floor;
+  if (!(d > 1e-12 * Math.max(1, Math.abs(scoreX), Math.abs(floor)))) return null;
+  return Float64Array.from(curve, (s) => (s - floor) / d);
 }
 
 export interface CurvePair {
@@ -106,7 +111,9 @@ export function perturbationCurves(
 export interface ImageFaithfulness {
   scoreX: number;
   scoreBaseline: number;
-  /** Per method id: areas of the normalised curves (null when S(x) = S(b)) and of the raw ones (score units). */
+  /** S₀, the score's lower bound the curves are normalised with. */
+  floor: number;
+  /** Per method id: areas of the normalised curves clipped to [0, 1] (null when S(x) is at the floor) and of the raw ones (score units). */
   methods: Record<string, { deletion: number | null; insertion: number | null; deletionRaw: number; insertionRaw: number }>;
   /** Random orders: the curves averaged over seeds first, then their areas. */
   random: { deletion: number | null; insertion: number | null; deletionRaw: number; insertionRaw: number };
@@ -114,9 +121,14 @@ export interface ImageFaithfulness {
   curves: Record<string, CurvePair>;
 }
 
-function areas(c: CurvePair, sx: number, sb: number): { deletion: number | null; insertion: number | null; deletionRaw: number; insertionRaw: number } {
-  const d = normalizeCurve(c.deletion, sx, sb), i = normalizeCurve(c.insertion, sx, sb);
-  return { deletion: d && curveArea(d), insertion: i && curveArea(i), deletionRaw: curveArea(c.deletion), insertionRaw: curveArea(c.insertion) };
+/** Values clipped to [0, 1]. */
+export function clip01(curve: ArrayLike<number>): Float64Array {
+  return Float64Array.from(curve, (v) => (v < 0 ? 0 : v > 1 ? 1 : v));
+}
+
+function areas(c: CurvePair, sx: number, floor: number): { deletion: number | null; insertion: number | null; deletionRaw: number; insertionRaw: number } {
+  const d = normalizeCurve(c.deletion, sx, floor), i = normalizeCurve(c.insertion, sx, floor);
+  return { deletion: d && curveArea(clip01(d)), insertion: i && curveArea(clip01(i)), deletionRaw: curveArea(c.deletion), insertionRaw: curveArea(c.insertion) };
 }
 
 /**
@@ -125,8 +137,9 @@ function areas(c: CurvePair, sx: number, sb: number): { deletion: number | null;
  */
 export function imageFaithfulness(
   score: BatchScore, x: ArrayLike<number>, baseline: ArrayLike<number>, channels: number, maps: Record<string, ArrayLike<number>>,
-  opts: { steps: number; randomSeeds: number; seed: number | string },
+  opts: { steps: number; randomSeeds: number; seed: number | string; floor?: number },
 ): ImageFaithfulness {
+  const floor = opts.floor ?? 0;
   const plane = x.length / channels;
   const ids = Object.keys(maps);
   const rng = new Rng(`${opts.seed}`);
@@ -135,8 +148,8 @@ export function imageFaithfulness(
   const curves = perturbationCurves(score, x, baseline, orders, channels, opts.steps);
   const sx = curves[0]?.deletion[0] ?? score(Float64Array.from(x), 1)[0]!;
   const sb = curves[0]?.deletion[opts.steps] ?? score(Float64Array.from(baseline), 1)[0]!;
-  const out: ImageFaithfulness = { scoreX: sx, scoreBaseline: sb, methods: {}, random: { deletion: null, insertion: null, deletionRaw: NaN, insertionRaw: NaN }, curves: {} };
-  ids.forEach((id, k) => { out.methods[id] = areas(curves[k]!, sx, sb); out.curves[id] = curves[k]!; });
+  const out: ImageFaithfulness = { scoreX: sx, scoreBaseline: sb, floor, methods: {}, random: { deletion: null, insertion: null, deletionRaw: NaN, insertionRaw: NaN }, curves: {} };
+  ids.forEach((id, k) => { out.methods[id] = areas(curves[k]!, sx, floor); out.curves[id] = curves[k]!; });
   if (opts.randomSeeds > 0) {
     const pts = opts.steps + 1;
     const mean: CurvePair = { deletion: new Float64Array(pts), insertion: new Float64Array(pts) };
@@ -144,7 +157,7 @@ export function imageFaithfulness(
       const c = curves[ids.length + r]!;
       for (let k = 0; k < pts; k++) { mean.deletion[k]! += c.deletion[k]! / opts.randomSeeds; mean.insertion[k]! += c.insertion[k]! / opts.randomSeeds; }
     }
-    out.random = areas(mean, sx, sb);
+    out.random = areas(mean, sx, floor);
     out.curves.random = mean;
   }
   return out;
@@ -152,7 +165,7 @@ export function imageFaithfulness(
 
 export interface FaithfulnessSummary {
   images: number;
-  /** Images whose S(x) equals S(baseline) (left out of the normalised means). */
+  /** Images whose S(x) is at the score's lower bound (left out of the normalised means). */
   degenerate: number;
   /** Images whose baseline scores above the image itself (deletion then moves towards a MORE anomalous image). */
   baselineAbove: number;
@@ -180,8 +193,28 @@ export function summarizeFaithfulness(results: readonly ImageFaithfulness[], ids
   });
   return {
     images: results.length,
-    degenerate: results.filter((r) => normalizeCurve([0], r.scoreX, r.scoreBaseline) === null).length,
+    degenerate: results.filter((r) => normalizeCurve([0], r.scoreX, r.floor) === null).length,
     baselineAbove: results.filter((r) => r.scoreBaseline > r.scoreX).length,
     rows: [...ids.map((id) => row(id, (r) => r.methods[id]!)), row('random', (r) => r.random)],
   };
+}
+
+/** Per method id (and 'random'): the normalised curves averaged over the images that have them. */
+export function meanNormalizedCurves(results: readonly ImageFaithfulness[]): Record<string, { deletion: number[]; insertion: number[]; images: number }> {
+  const out: Record<string, { deletion: number[]; insertion: number[]; images: number }> = {};
+  for (const r of results) {
+    for (const [id, c] of Object.entries(r.curves)) {
+      const d = normalizeCurve(c.deletion, r.scoreX, r.floor), i = normalizeCurve(c.insertion, r.scoreX, r.floor);
+      if (!d || !i) continue;
+      const acc = out[id] ??= { deletion: new Array<number>(d.length).fill(0), insertion: new Array<number>(i.length).fill(0), images: 0 };
+      d.forEach((v, k) => { acc.deletion[k]! += v; });
+      i.forEach((v, k) => { acc.insertion[k]! += v; });
+      acc.images++;
+    }
+  }
+  for (const acc of Object.values(out)) {
+    acc.deletion = acc.deletion.map((v) => v / acc.images);
+    acc.insertion = acc.insertion.map((v) => v / acc.images);
+  }
+  return out;
 }

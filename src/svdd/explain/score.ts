@@ -28,6 +28,8 @@ export interface ImageScorer {
   /** [c, h, w]. */
   readonly shape: readonly [number, number, number];
   readonly activation: BlockActivation;
+  /** The score's lower bound S₀: 0 for a squared distance, −R² for soft-boundary (faithfulness curves are normalised with it). */
+  readonly floor: number;
   /** Codes φ(x) of a batch (runs `net` once). */
   encode(x: Tensor): Tensor;
   /** Scores of a batch, [n], recorded by autograd; `net` must be in eval mode. */
@@ -80,15 +82,17 @@ export function modelScorer(model: ScoringModel, score: ExplainScore, opts: Scor
       return ag.add(ag.scale(codeScore(z), mu1), ag.scale(reconstructionError(ae.decode(z), x), mu2));
     }
     : (x: Tensor): Tensor => codeScore(built.encode(x));
+  const r2 = meta.objective === 'soft-boundary' ? meta.radiusR * meta.radiusR : 0;
+  const floor = score === 'mahalanobis' ? 0 : score === 'combined' ? -meta.hybrid!.mu1 * r2 : -r2;
   return {
-    name: score, formula: scoreFormula(meta, score), net: built.net, dtype, shape: meta.inputShape,
+    name: score, formula: scoreFormula(meta, score), net: built.net, dtype, shape: meta.inputShape, floor,
     activation: netActivation(meta.net), encode: built.encode, score: scoreImages,
   };
 }
 
 /** A scorer from parts (tests, other networks). */
-export function customScorer(parts: Omit<ImageScorer, 'formula' | 'name' | 'activation'> & Partial<Pick<ImageScorer, 'formula' | 'name' | 'activation'>>): ImageScorer {
-  return { name: 'svdd', formula: 'S(x)', activation: { name: 'leaky', slope: 0.01 }, ...parts };
+export function customScorer(parts: Omit<ImageScorer, 'formula' | 'name' | 'activation' | 'floor'> & Partial<Pick<ImageScorer, 'formula' | 'name' | 'activation' | 'floor'>>): ImageScorer {
+  return { name: 'svdd', formula: 'S(x)', activation: { name: 'leaky', slope: 0.01 }, floor: 0, ...parts };
 }
 
 /** Images per batch for scoring (no graph) and for gradients (graph kept until backward). */

@@ -26,6 +26,9 @@ export const REPORT_SECTIONS = [
 export const GRADCAM_FILE = join('explain', 'top_anomalies_gradcam.png');
 /** Written by `svdd explain --top-anomalies` next to GRADCAM_FILE; shown for contrast when present. */
 export const GRADCAM_NORMAL_FILE = join('explain', 'most_normal_gradcam.png');
+/** The captioned figures of `svdd explain --top-anomalies` (score, methods, scaling, colour bars); preferred over the bare grids. */
+export const EXPLAIN_FIGURE_FILE = join('explain', 'figure_top_anomalies.png');
+export const EXPLAIN_FIGURE_NORMAL_FILE = join('explain', 'figure_most_normal.png');
 
 export type LogAxis = 'auto' | 'on' | 'off';
 
@@ -40,7 +43,10 @@ export interface RunDir {
   log: string | null;
   timings: { seconds?: Record<string, number> } | null;
   /** PNG bytes of the image grids, when the files exist. */
-  images: { normals: Uint8Array | null; anomalies: Uint8Array | null; gradcam: Uint8Array | null; gradcamNormal: Uint8Array | null };
+  images: {
+    normals: Uint8Array | null; anomalies: Uint8Array | null; gradcam: Uint8Array | null; gradcamNormal: Uint8Array | null;
+    explainFigure?: Uint8Array | null; explainFigureNormal?: Uint8Array | null;
+  };
 }
 
 function readJson<T>(path: string, what: string): T {
@@ -69,6 +75,8 @@ export function readRunDir(dir: string): RunDir {
       anomalies: bytes(readOptional(join(dir, 'anomalies.png'))),
       gradcam: bytes(readOptional(join(dir, GRADCAM_FILE))),
       gradcamNormal: bytes(readOptional(join(dir, GRADCAM_NORMAL_FILE))),
+      explainFigure: bytes(readOptional(join(dir, EXPLAIN_FIGURE_FILE))),
+      explainFigureNormal: bytes(readOptional(join(dir, EXPLAIN_FIGURE_NORMAL_FILE))),
     },
   };
 }
@@ -477,7 +485,10 @@ export function renderReport(run: RunDir, latent: LatentProjection | { error: st
 
   // Grad-CAM
   parts.push(h2(8));
-  if (run.images.gradcam) {
+  if (run.images.explainFigure) {
+    parts.push(`<figure>${pngImg(run.images.explainFigure, 'Attribution maps of the top anomalies', 'wide')}<figcaption>Attribution maps of the anomaly score for the highest-scoring test images (<code>${esc(EXPLAIN_FIGURE_FILE)}</code>, written by <code>svdd explain</code>): the figure names the score, the methods and layers, the baseline and the colour scaling; every tile carries its image's index, class, score and decision, and its map's max |value|.</figcaption></figure>`);
+    if (run.images.explainFigureNormal) parts.push(`<figure>${pngImg(run.images.explainFigureNormal, 'Attribution maps of the most normal test images', 'wide')}<figcaption>For contrast, the lowest-scoring normal test images (<code>${esc(EXPLAIN_FIGURE_NORMAL_FILE)}</code>).</figcaption></figure>`);
+  } else if (run.images.gradcam) {
     parts.push(`<figure>${pngImg(run.images.gradcam, 'Grad-CAM overlays of the top anomalies', 'wide')}<figcaption>Grad-CAM of the anomaly score for the highest-scoring test images (<code>${esc(GRADCAM_FILE)}</code>): inputs above, heatmap overlays below; bright regions move the score most.</figcaption></figure>`);
     if (run.images.gradcamNormal) parts.push(`<figure>${pngImg(run.images.gradcamNormal, 'Grad-CAM overlays of the most normal test images', 'wide')}<figcaption>For contrast, the lowest-scoring normal test images (<code>${esc(GRADCAM_NORMAL_FILE)}</code>).</figcaption></figure>`);
   } else {
