@@ -72,6 +72,24 @@ describe('Grad-CAM of the anomaly score', () => {
     expectClose(r.cam, evalCam, 1e-12, 'cam');
   });
 
+  it("the raw conv output's CAM is the BatchNorm output's CAM plus the offset Σ_k w_k·running_mean_k (the edge-blob cause)", () => {
+    const { net, center, f } = fixtureNet();
+    const bn2 = net.getModule('bn2') as import('../src/nn/index.ts').BatchNorm;
+    // Running means away from zero, as a trained net has them (the README's short MNIST-0 run: 0.33, −0.72, −1.22, −1.13).
+    bn2.runningMean.storage.set([0.33, -0.72, -1.22, -1.13]);
+    const opts = { net, encode: (x: import('../src/tensor/tensor.ts').Tensor) => net.forward(x), score: svddScoreFn(center) };
+    const raw = gradCam(f.get('input'), { ...opts, at: 'conv' });
+    const bn = gradCam(f.get('input'), { ...opts, at: 'bn' });
+    expect(raw.scores[0]).to.be.closeTo(bn.scores[0]!, 1e-12);
+    const mu = bn2.runningMean.values();
+    let offset = 0;
+    for (let k = 0; k < 4; k++) offset += raw.weights[k]! * mu[k]!;
+    for (let p = 0; p < raw.camLinear.length; p++) expect(raw.camLinear[p]! - bn.camLinear[p]!).to.be.closeTo(offset, 1e-10);
+    // The BatchNorm's scale only moves the weights: w_k(conv) = w_k(bn) / sqrt(var_k + eps).
+    const v = bn2.runningVar.values();
+    for (let k = 0; k < 4; k++) expect(raw.weights[k]).to.be.closeTo(bn.weights[k]! / Math.sqrt(v[k]! + 1e-4), 1e-12);
+  });
+
   it('finds conv layers by type and rejects other layers', () => {
     expect(convLayerNames(buildEncoder('mnist_LeNet'))).to.deep.equal(['conv1', 'conv2']);
     expect(lastConvLayer(buildEncoder('cifar10_LeNet'))).to.equal('conv3');
