@@ -166,25 +166,38 @@ function gzipWhy(e: unknown): string {
   return msg.split('\n')[0]!;
 }
 
-/** Compressed prefixes tried, in turn, to find a format's header: real gzip headers fit in the first few hundred bytes. */
-const PREFIX_STEPS = [512, 4096];
+/** Output allowed beyond `want` while looking for a header; one input byte cannot produce more than a few KiB. */
+const HEAD_SLACK = 2 ** 20;
 
 /**
  * The first `want` decompressed bytes of a gzip stream (fewer when the whole stream is shorter),
- * decompressing only a short compressed prefix: at most 4 KiB in, so at most ~4.5 MB out.
+ * decompressing only a prefix of the compressed data and never more than `want` + 1 MiB of
+ * output. Usually the first 4 KiB of input suffice; a long gzip header (file name, comment,
+ * extra field) or leading empty blocks are handled by searching for a prefix whose output lies
+ * between `want` and the limit (output grows monotonically with the prefix).
  */
 export function gunzipHead(buf: Uint8Array, want: number): Uint8Array {
-  let out: Buffer = Buffer.alloc(0);
-  for (const step of PREFIX_STEPS) {
-    const end = Math.min(step, buf.length);
+  const limit = want + HEAD_SLACK;
+  const attempt = (end: number): Buffer | null => {
     try {
-      out = gunzipSync(buf.subarray(0, end), { finishFlush: zc.Z_SYNC_FLUSH });
+      return gunzipSync(buf.subarray(0, end), { finishFlush: zc.Z_SYNC_FLUSH, maxOutputLength: limit });
     } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return null;
       throw new InputFileError(`corrupt gzip data (${gzipWhy(e)})`);
     }
-    if (out.length >= want || end === buf.length) return out.subarray(0, Math.min(want, out.length));
+  };
+  let lo = 0; // a prefix known to give fewer than `want` bytes
+  let hi = buf.length + 1; // a prefix known to give more than `limit` bytes (none yet)
+  let end = Math.min(4096, buf.length);
+  for (let step = 0; step < 64; step++) {
+    const out = attempt(end);
+    if (out === null) hi = end;
+    else if (out.length >= want || end === buf.length) return out.subarray(0, Math.min(want, out.length));
+    else lo = end;
+    end = hi > buf.length ? Math.min(buf.length, end * 4) : Math.floor((lo + hi) / 2);
+    if (end <= lo) break;
   }
-  throw new InputFileError(`corrupt gzip data (no data in the first ${PREFIX_STEPS[PREFIX_STEPS.length - 1]} compressed bytes)`);
+  throw new InputFileError('corrupt gzip data (cannot find the start of the content)');
 }
 
 export type GunzipResult = { data: Uint8Array; overflow: false } | { data: null; overflow: true };
