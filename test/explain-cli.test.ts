@@ -54,7 +54,7 @@ describe('svdd explain: methods, faithfulness, PNG inputs (tiny hybrid MNIST mod
       '--steps', '16', '--evaluate', '--random-anomalies', '2', '--curve-steps', '10', '--random-orders', '2', '--backend', 'ts', '--out', out]));
     const report = JSON.parse(readFileSync(join(out, 'explain.json'), 'utf8')) as { methods: { id: string }[]; images: Entry[]; figures: string[]; grids: string[]; threshold: { tau: number } | null; layer: string; at: string; scale: string; baseline: string };
     expect(report.methods.map((m) => m.id)).to.deep.equal(['gradcam', 'gradxinput', 'ig', 'occlusion']);
-    expect([report.layer, report.at, report.scale, report.baseline]).to.deep.equal(['conv2', 'act', 'shared', 'mean']);
+    expect([report.layer, report.at, report.scale, report.baseline]).to.deep.equal(['conv2', 'bn', 'shared', 'mean']);
     expect(report.figures).to.deep.equal(['figure_top_anomalies.png', 'figure_most_normal.png', 'figure_random_anomalies.png']);
     expect(report.grids).to.include('top_anomalies_gradcam.png');
     expect(report.grids).to.include('random_anomalies_occlusion.png');

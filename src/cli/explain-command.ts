@@ -37,9 +37,10 @@ export const EXPLAIN_HELP = `svdd explain --model DIR (--index N[,M...] | --top-
   methods:
   --method M[,M...]      gradcam (default) | gradxinput | ig | occlusion | all
   --layer L[,L...]       Grad-CAM conv layer(s) (default: the last one, conv2 for MNIST, conv3 for CIFAR-10)
-  --at T[,T...]          Grad-CAM features of the layer's block: act (default: after BatchNorm and
-                         activation, what the next layer sees) | bn (after BatchNorm) | conv (the raw
-                         conv output before BatchNorm, the original definition: see README, Explanations)
+  --at T[,T...]          Grad-CAM features of the layer's block: bn (default: the BatchNorm output,
+                         0 = as in normal images) | act (after BatchNorm and activation, what the
+                         next layer sees) | conv (the raw conv output before BatchNorm, the original
+                         definition; its maps are often empty: see README, Explanations)
   --steps N              integrated gradients: points of the midpoint rule (default 64)
   --patch P --stride S   occlusion: patch size and stride in pixels (default 4 and 2)
   --baseline B           mean (default: the mean preprocessed normal training image) | black (all
@@ -140,7 +141,8 @@ export interface ExplainReport {
   /** The (first) Grad-CAM layer and features, null without Grad-CAM. */
   layer: string | null;
   at: CamTarget | null;
-  methods: { id: string; label: string; spec: MethodSpec }[];
+  /** frameShare: share of the positive attribution mass within 2 px of the image edge, over all explained images. */
+  methods: { id: string; label: string; spec: MethodSpec; frameShare: number }[];
   baseline: BaselineKind;
   scale: Scaling;
   dtype: string;
@@ -183,6 +185,22 @@ function toRgb(img: Float32Array, channels: number, plane: number): Float32Array
   return channels === 3 ? img : Float32Array.from({ length: 3 * plane }, (_, i) => img[i % plane]!);
 }
 
+/** Pixels of the image frame checked for border attributions (one conv2 cell of the 28×28 LeNet). */
+const FRAME = 2;
+
+/** Share of the positive attribution mass of `rows` that lies within FRAME pixels of the image edge. */
+function frameShare(a: Attribution, rows: readonly number[], h: number, w: number): number {
+  let inFrame = 0, total = 0;
+  for (const r of rows) for (let p = 0; p < h * w; p++) {
+    const v = a.pixels[r * h * w + p]!;
+    if (!(v > 0)) continue;
+    const y = Math.floor(p / w), x = p % w;
+    total += v;
+    if (y < FRAME || x < FRAME || y >= h - FRAME || x >= w - FRAME) inFrame += v;
+  }
+  return total > 0 ? inFrame / total : 0;
+}
+
 function rowLabel(a: Attribution): string[] {
   switch (a.spec.method) {
     case 'gradcam': return ['Grad-CAM', a.cam!.layer, { conv: 'raw conv', bn: 'after BN', act: 'BN + act' }[a.cam!.at]];
@@ -199,7 +217,7 @@ function parseMethods(values: Record<string, unknown>, model: LoadedModel): Meth
   const conv = convLayerNames(model.net);
   const layers = values.layer === undefined ? [lastConvLayer(model.net)] : String(values.layer).split(',').map((s) => s.trim());
   for (const l of layers) if (!conv.includes(l)) throw new UsageError(`--layer: '${l}' is not a conv layer of ${model.meta.net} (conv layers: ${conv.join(', ')})`);
-  const ats = values.at === undefined ? ['act' as CamTarget] : String(values.at).split(',').map((s) => parseChoice<CamTarget>('--at', s.trim(), CAM_TARGETS));
+  const ats = values.at === undefined ? ['bn' as CamTarget] : String(values.at).split(',').map((s) => parseChoice<CamTarget>('--at', s.trim(), CAM_TARGETS));
   const steps = parseNumber('--steps', String(values.steps ?? '64'), { integer: true, min: 1, max: 4096 });
   const [, h, w] = model.meta.inputShape;
   const patch = parseNumber('--patch', String(values.patch ?? '4'), { integer: true, min: 1, max: Math.min(h, w) });
@@ -429,6 +447,11 @@ export async function explainCommand(argv: string[]): Promise<void> {
     const maxes = atts.map((a) => `${a.id} max ${formatValue(en.attributions[a.id]!.maxAbs)}`).join(', ');
     say(`  ${en.group.padEnd(14)} ${who} ${cls}  score ${en.score.toPrecision(6).padStart(11)}${en.decision ? ` ${en.decision}` : ''}  ${en.files.input} ${en.files.heatmap} ${en.files.overlay}  (${maxes})`);
   }
+  const framePixels = 1 - ((h - 2 * FRAME) * (w - 2 * FRAME)) / (h * w);
+  const allRows = chosen.map((c) => c.row);
+  const frameShares: Record<string, number> = {};
+  for (const a of atts) frameShares[a.id] = frameShare(a, allRows, h, w);
+  say(`  share of positive attribution within ${FRAME} px of the edge (${(100 * framePixels).toFixed(1)}% of the pixels): ${atts.map((a) => `${a.id} ${(100 * frameShares[a.id]!).toFixed(1)}%`).join(', ')}`);
   for (const a of atts) {
     if (a.completeness) {
       const abs = Array.from(a.completeness.gaps, (g) => Math.abs(g));
@@ -486,7 +509,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
   const report: ExplainReport = {
     model: values.model, score: scoreName, formula: scoreFormula(meta, scoreName),
     layer: firstCam?.cam?.layer ?? null, at: firstCam?.cam?.at ?? null,
-    methods: atts.map((a) => ({ id: a.id, label: a.label, spec: a.spec })),
+    methods: atts.map((a) => ({ id: a.id, label: a.label, spec: a.spec, frameShare: frameShares[a.id]! })),
     baseline: baselineKind, scale: scaling, dtype, threshold, testImages: testCount,
     images: entries, grids, figures, faithfulness: faithFile,
   };

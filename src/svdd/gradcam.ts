@@ -9,12 +9,17 @@
  *
  * Which A (`at`): 'conv' is the conv layer's raw output, before its BatchNorm (the definition the
  * PyTorch fixture pins); 'bn' the BatchNorm's output; 'act' the block's activation output, the
- * features the next layer sees. Use 'act' to explain these networks: their BatchNorms have no
- * affine parameters, so the raw conv output carries per-channel offsets (the running means) that
- * the next layer never sees, and Σ_k w_k·A_k is then dominated by Σ_k w_k·mean_k, whose sign
- * decides what ReLU keeps (README, "Explanations"). For 'act' the activation is applied to the
- * captured BatchNorm output and ∂S/∂act follows exactly from ∂S/∂bn through the activation's
- * (nonzero) derivative: the network has no module boundary after its functional activation.
+ * features the next layer sees. Grad-CAM reads A = 0 as "feature absent". The raw conv output of
+ * these networks (BatchNorm without affine parameters) has per-channel offsets, the running means
+ * the next layer never sees: Σ_k w_k·A_k = Σ_k w'_k·Â_k + Σ_k w_k·mean_k, and the constant decides
+ * the map's sign; often it is negative everywhere and ReLU leaves nothing but a residue on the
+ * border (README, "Explanations"). The BatchNorm output Â is centred on the normal class (its
+ * running statistics come from normal training data only), so Â = 0 means "as in a normal image"
+ * and the CAM shows where features deviate from normal in the direction that raises S: use 'bn'.
+ * After the leaky ReLU ('act') below-normal deviations are squashed 100×, which brings back tiny
+ * all-negative-but-for-a-residue maps. For 'act' the activation is applied to the captured
+ * BatchNorm output and ∂S/∂act follows exactly from ∂S/∂bn through the activation's (nonzero)
+ * derivative: the network has no module boundary after its functional activation.
  *
  * In eval mode BatchNorm uses running statistics, so images do not interact: one backward pass
  * of Σ_i S_i yields every image's own ∂S_i/∂A_i, and a batch costs one forward and one backward.

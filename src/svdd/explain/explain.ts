@@ -52,7 +52,7 @@ export function assignIds(attributions: Attribution[]): void {
 export interface ExplainOptions {
   /** Which score (default 'svdd'). */
   score?: ExplainScore;
-  /** Methods to run (default Grad-CAM at the last conv layer's activation output). */
+  /** Methods to run (default Grad-CAM at the last conv layer's BatchNorm output). */
   methods?: MethodSpec[];
   /** Baseline of integrated gradients, occlusion and the faithfulness curves (default 'black' unless meanImage is given). */
   baseline?: BaselineKind;
@@ -80,7 +80,7 @@ export function explainWith(scorer: ImageScorer, x: Pixels, count: number, opts:
   if (x.length !== count * per) throw new Error(`explain: expected ${count}×${per} values, got ${x.length}`);
   const kind = opts.baseline ?? (opts.meanImage ? 'mean' : 'black');
   const image = baselineImage(kind, per, opts.meanImage);
-  const methods = opts.methods ?? [{ method: 'gradcam', at: 'act' }];
+  const methods = opts.methods ?? [{ method: 'gradcam', at: 'bn' }];
   const xs = asDtype(x, scorer.dtype);
   const attributions = methods.map((m) => attribute(scorer, m, xs, count, image));
   assignIds(attributions);

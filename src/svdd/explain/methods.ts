@@ -183,7 +183,7 @@ export function occlusion(scorer: ImageScorer, x: Pixels, count: number, baselin
 }
 
 /** Grad-CAM of the scorer's score at `layer` (default the last conv layer), upsampled to the image. */
-export function gradCamAttribution(scorer: ImageScorer, x: Pixels, count: number, layer?: string, at: CamTarget = 'act'): Attribution {
+export function gradCamAttribution(scorer: ImageScorer, x: Pixels, count: number, layer?: string, at: CamTarget = 'bn'): Attribution {
   const { plane, per } = dims(scorer);
   const name = layer ?? lastConvLayer(scorer.net);
   const pixels = new Float64Array(count * plane), scores = new Float64Array(count);
@@ -217,7 +217,7 @@ export function attribute(scorer: ImageScorer, spec: MethodSpec, x: Pixels, coun
       if (spec.layer !== undefined && !convLayerNames(scorer.net).includes(spec.layer)) {
         throw new Error(`Grad-CAM: '${spec.layer}' is not a conv layer (conv layers: ${convLayerNames(scorer.net).join(', ')})`);
       }
-      return gradCamAttribution(scorer, x, count, spec.layer, spec.at ?? 'act');
+      return gradCamAttribution(scorer, x, count, spec.layer, spec.at ?? 'bn');
     }
     case 'gradxinput': return gradientTimesInput(scorer, x, count);
     case 'ig': return integratedGradients(scorer, x, count, baselines, spec.steps);
