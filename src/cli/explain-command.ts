@@ -426,7 +426,8 @@ export async function explainCommand(argv: string[]): Promise<void> {
       columns: cols.map((c) => ({
         header: [
           c.index !== null ? `#${c.index}` : basename(c.input!),
-          c.cls === null ? 'class ?' : `class ${names[c.cls] ?? c.cls}`,
+          // 'class Sandal' does not fit a 28-pixel column at 5×: the bare name does.
+          c.cls === null ? 'class ?' : `class ${names[c.cls] ?? c.cls}`.length <= 11 ? `class ${names[c.cls] ?? c.cls}` : String(names[c.cls]),
           `S ${formatValue(c.score)}`,
           decisionOf(c.score) ?? 'no τ',
         ],
