@@ -11,6 +11,8 @@ import { ModelError } from '../svdd/model.ts';
 import { UsageError, runTraining } from '../svdd/run.ts';
 import { SafetensorsError } from '../tensor/io/safetensors.ts';
 import { buildTrainConfig, trainHelp, trainParseOptions } from './train-flags.ts';
+import { parseNumber } from './args.ts';
+import type { TrainConfig } from '../svdd/config.ts';
 import { progressHooks } from './progress.ts';
 import { testCommand, TEST_HELP } from './test-command.ts';
 import { explainCommand } from './explain-command.ts';
@@ -46,13 +48,24 @@ export interface CliIo { out(text: string): void; err(text: string): void; stder
 const processIo: CliIo = { out: (t) => { process.stdout.write(t); }, err: (t) => { process.stderr.write(t); }, stderrStream: process.stderr };
 
 async function train(argv: string[], io: CliIo): Promise<void> {
-  const { values } = parse(argv, trainParseOptions());
+  const { values } = parse(argv, { ...trainParseOptions(), resume: { type: 'string' }, 'checkpoint-every': { type: 'string' } });
   if (values.help) { io.out(trainHelp()); return; }
-  const { cfg, out } = buildTrainConfig(values as Record<string, string | boolean | undefined>);
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-  const outDir = out ?? join('runs', `${cfg.dataset}-${cfg.normalClass}-${stamp}`);
+  const checkpointEvery = values['checkpoint-every'] === undefined ? undefined : parseNumber('--checkpoint-every', String(values['checkpoint-every']), { integer: true, min: 0 });
+  let cfg: TrainConfig, outDir: string;
+  if (typeof values.resume === 'string') {
+    // The run's own config.json decides everything; other settings would make it another run.
+    const extra = Object.keys(values).filter((k) => !['resume', 'checkpoint-every'].includes(k));
+    if (extra.length > 0) throw new UsageError(`--resume continues a run with its own config.json; drop ${extra.map((k) => `--${k}`).join(', ')}`);
+    outDir = values.resume;
+    cfg = buildTrainConfig({ config: join(outDir, 'config.json') }).cfg;
+  } else {
+    const built = buildTrainConfig(values as Record<string, string | boolean | undefined>);
+    cfg = built.cfg;
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+    outDir = built.out ?? join('runs', `${cfg.dataset}-${cfg.normalClass}-${stamp}`);
+  }
   const epochsOf = (phase: string): number => (phase === 'pretrain' ? cfg.aeEpochs : cfg.epochs);
-  await runTraining(cfg, outDir, { log: (l) => io.out(`${l}\n`), hooks: progressHooks(io.stderrStream, epochsOf) });
+  await runTraining(cfg, outDir, { log: (l) => io.out(`${l}\n`), hooks: progressHooks(io.stderrStream, epochsOf) }, { resume: typeof values.resume === 'string', checkpointEvery });
 }
 
 async function data(argv: string[], io: CliIo): Promise<void> {

@@ -4,7 +4,7 @@
  * Indexed Jobs, and summarised against the paper.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +54,7 @@ export const STUDY_HELP = `svdd study <run|status|summarize|slurm|specs> …: a 
       --data-dir D=P data directory of dataset D (CIFAR-10 needs one), repeatable
       --datasets, --classes, --seeds   run only the matching cells
       --stale-after S  take over a cell lock whose heartbeat is older than S seconds (default 900)
+      --checkpoint-every N  epochs between training checkpoints (default 5); an interrupted method resumes from its last
   svdd study status DIR        done / running / failed / pending cells, with an ETA
   svdd study summarize DIR… [--out OUT]   OUT/summary.md, summary.csv, summary.html (default OUT: the first DIR)
   svdd study slurm SPEC --out DIR --shards N [--time HH:MM:SS] [--cpus C] [--partition P] [--data-dir D=P …]
@@ -143,7 +144,8 @@ async function run(argv: string[], out: (t: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, {
     out: { type: 'string' }, jobs: { type: 'string' }, shard: { type: 'string' }, 'shard-count': { type: 'string' },
     threads: { type: 'string' }, backend: { type: 'string' }, 'data-dir': { type: 'string', multiple: true },
-    datasets: { type: 'string' }, classes: { type: 'string' }, seeds: { type: 'string' }, 'stale-after': { type: 'string' }, help: { type: 'boolean' },
+    datasets: { type: 'string' }, classes: { type: 'string' }, seeds: { type: 'string' }, 'stale-after': { type: 'string' },
+    'checkpoint-every': { type: 'string' }, help: { type: 'boolean' },
   });
   if (values.help) { out(STUDY_HELP); return 0; }
   if (positionals.length !== 1) throw new UsageError('svdd study run: expected one SPEC (a JSON file or a built-in name)');
@@ -157,6 +159,7 @@ async function run(argv: string[], out: (t: string) => void): Promise<number> {
   const shard = shardFromEnv(values.shard as string | undefined, values['shard-count'] as string | undefined, process.env);
   const dataDirs = parseDataDirs(values['data-dir'] as string[] | undefined);
   const filter = parseFilter(values);
+  const checkpointEvery = values['checkpoint-every'] === undefined ? undefined : parseNumber('--checkpoint-every', values['checkpoint-every'] as string, { integer: true, min: 0 });
   const dir = resolve(values.out);
 
   if (jobs > 1) {
@@ -177,7 +180,7 @@ async function run(argv: string[], out: (t: string) => void): Promise<number> {
     return Math.max(...codes);
   }
   const res = await runStudy(dir, spec, {
-    backend, threads, dataDirs, shard, staleAfterSeconds, filter,
+    backend, threads, dataDirs, shard, staleAfterSeconds, filter, checkpointEvery,
     log: (l) => out(`${new Date().toISOString().slice(11, 19)} ${l}\n`),
   });
   out(`study ${spec.name}: ${res.ran} cells run, ${res.skipped} already done, ${res.busy} held by other workers, ${res.failed.length} failed${res.failed.length ? ` (${res.failed.join(', ')}; see ${dir}/failed/)` : ''}\n`);
@@ -247,6 +250,8 @@ function slurm(argv: string[], out: (t: string) => void): number {
     out: resolve(values.out), shards, time, cpus, partition, svdd: svddBin,
     dataDirs: Object.entries(parseDataDirs(values['data-dir'] as string[] | undefined)) as [string, string][],
   });
+  // Slurm opens each task's --output file before the script runs: the directory must exist at submission.
+  mkdirSync(resolve(values.out), { recursive: true });
   if (typeof values.write === 'string') { writeFileAtomic(values.write, script); out(`wrote ${values.write} (submit: sbatch ${values.write})\n`); } else out(script);
   return 0;
 }

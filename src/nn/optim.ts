@@ -11,6 +11,8 @@ export interface AdamOptions {
   amsgrad?: boolean;
 }
 
+export interface AdamState { stepCount: number; lr: number; expAvg: ArrayLike<number>[]; expAvgSq: ArrayLike<number>[]; maxExpAvgSq: ArrayLike<number>[] }
+
 export class Adam {
   lr: number;
   readonly beta1: number;
@@ -48,6 +50,31 @@ export class Adam {
       const m = this.expAvg[k]!, v = this.expAvgSq[k]!, vMax = this.maxExpAvgSq[k];
       adamUpdate(w, g, m, v, vMax ?? null, beta1, beta2, weightDecay, stepSize, bc2Sqrt, eps);
     });
+  }
+
+  /** The optimizer's state (step count, learning rate, moment estimates), copied, for a checkpoint. */
+  exportState(): AdamState {
+    return {
+      stepCount: this.stepCount, lr: this.lr,
+      expAvg: this.expAvg.map((a) => a.slice()), expAvgSq: this.expAvgSq.map((a) => a.slice()),
+      maxExpAvgSq: this.maxExpAvgSq.map((a) => a.slice()),
+    };
+  }
+
+  /** Restores a state from exportState of an optimizer over parameters of the same shapes. */
+  importState(s: AdamState): void {
+    const check = (name: string, src: ArrayLike<number>[], dst: FloatArray[]): void => {
+      if (src.length !== dst.length) throw new Error(`Adam.importState: ${name} has ${src.length} tensors, the optimizer ${dst.length}`);
+      src.forEach((a, k) => {
+        if (a.length !== dst[k]!.length) throw new Error(`Adam.importState: ${name}[${k}] has ${a.length} values, the parameter ${dst[k]!.length}`);
+        dst[k]!.set(a);
+      });
+    };
+    check('expAvg', s.expAvg, this.expAvg);
+    check('expAvgSq', s.expAvgSq, this.expAvgSq);
+    check('maxExpAvgSq', s.maxExpAvgSq, this.maxExpAvgSq);
+    this.stepCount = s.stepCount;
+    this.lr = s.lr;
   }
 
   /**

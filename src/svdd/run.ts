@@ -4,12 +4,13 @@
  * config.json, log.txt, autoencoder.safetensors, model.safetensors + model.json, results.json,
  * timings.json, normals.png / anomalies.png.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../tensor/creation.ts';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { readSafetensors, writeSafetensors } from '../tensor/io/safetensors.ts';
-import { useBackend } from '../tensor/backends.ts';
+import { activeWasmThreads, useBackend } from '../tensor/backends.ts';
+import { CHECKPOINT_FILE, hasCheckpoint, readCheckpoint, removeCheckpoint, trainConfigHash, writeCheckpoint, type RunCheckpoint } from './checkpoint.ts';
 import { loadRaw } from './data/datasets.ts';
 import { prepareOneClass, type OneClassData, type Preprocessing } from './data/preprocess.ts';
 import type { ImageSet } from './batches.ts';
@@ -23,7 +24,7 @@ import { buildAutoencoder, buildEncoder, copyEncoderWeights, type Autoencoder, t
 import { quantileThreshold, chi2Threshold } from './threshold.ts';
 import {
   encodeAll, initCenter, pretrainAutoencoder, reconstructionScores, svddScores, trainHybrid, trainSvdd,
-  type EpochRecord, type TrainHooks,
+  type EpochRecord, type PhaseCheckpointing, type PhaseState, type TrainHooks,
 } from './trainer.ts';
 
 export class UsageError extends Error {}
@@ -76,19 +77,52 @@ function loadWeights(m: Autoencoder, path: string): void {
   }
 }
 
-export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo): Promise<RunSummary> {
+export interface RunOptions {
+  /** Continue the interrupted run in outDir from its checkpoint (or start it over when it has none). */
+  resume?: boolean;
+  /** Write a checkpoint every this many epochs of each phase (and after each phase's last); 0: never. */
+  checkpointEvery?: number;
+}
+
+/** Epochs between checkpoints by default: cheap (a few MB), and at most a few minutes of CIFAR-10 lost. */
+export const DEFAULT_CHECKPOINT_EVERY = 5;
+
+export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, opts: RunOptions = {}): Promise<RunSummary> {
   const problems = validateConfig(cfg);
   if (problems.length > 0) throw new UsageError(problems.join('\n'));
-  prepareOutDir(outDir);
+  const every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
+  if (!(Number.isInteger(every) && every >= 0)) throw new UsageError(`--checkpoint-every must be a non-negative integer, got ${every}`);
+  const configHash = trainConfigHash(cfg);
+  let resume: RunCheckpoint | null = null;
+  if (opts.resume) {
+    if (existsSync(join(outDir, 'results.json'))) throw new UsageError(`${outDir} holds a finished run (results.json); nothing to resume`);
+    if (hasCheckpoint(outDir)) {
+      resume = readCheckpoint(outDir);
+      if (resume.configHash !== configHash) throw new UsageError(`${outDir}: the checkpoint belongs to other settings than config.json (hash ${resume.configHash} vs ${configHash})`);
+    } else {
+      // Killed before its first checkpoint: start over in the same directory.
+      for (const f of readdirSync(outDir)) rmSync(join(outDir, f), { recursive: true, force: true });
+    }
+  } else {
+    prepareOutDir(outDir);
+  }
   const logPath = join(outDir, 'log.txt');
-  writeFileSync(logPath, '');
+  if (!resume) writeFileSync(logPath, '');
   const log = (line: string): void => { appendFileSync(logPath, `${line}\n`); io.log(line); };
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const lap = (name: string, since: number): number => { const now = performance.now(); timings[name] = (now - since) / 1000; return now; };
 
   const backend = await useBackend(cfg.backend, cfg.threads);
-  writeFileAtomic(join(outDir, 'config.json'), `${JSON.stringify({ ...cfg, backend }, null, 2)}\n`);
+  const threads = backend === 'wasm' ? activeWasmThreads() : null;
+  if (resume) {
+    log(`resuming from ${CHECKPOINT_FILE}: ${resume.stage === 'pretrain' ? 'pretraining' : 'training'} after epoch ${resume.state.epoch}`);
+    if (resume.backend !== backend || resume.threads !== threads) {
+      log(`WARNING: the run started on ${resume.backend} with ${resume.threads ?? '-'} threads and continues on ${backend} with ${threads ?? '-'}; results may differ in the last bits from an uninterrupted run`);
+    }
+  } else {
+    writeFileAtomic(join(outDir, 'config.json'), `${JSON.stringify({ ...cfg, backend }, null, 2)}\n`);
+  }
   log(`svdd-ts ${packageVersion()} | dataset ${cfg.dataset} normal class ${cfg.normalClass} | net ${cfg.net} | objective ${cfg.objective}${cfg.hybrid ? ` (hybrid μ1=${cfg.mu1} μ2=${cfg.mu2})` : ''} | seed ${cfg.seed} | backend ${backend}`);
 
   let t = performance.now();
@@ -113,6 +147,12 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo): 
     ? { epochs: cfg.aeEpochs, lr: cfg.aeLr, milestones: cfg.aeMilestones, gamma: cfg.gamma, weightDecay: cfg.aeWeightDecay, batchSize: cfg.aeBatchSize, amsgrad: cfg.optimizer === 'amsgrad' }
     : { epochs: cfg.epochs, lr: cfg.lr, milestones: cfg.milestones, gamma: cfg.gamma, weightDecay: cfg.weightDecay, batchSize: cfg.batchSize, amsgrad: cfg.optimizer === 'amsgrad' };
 
+  const saveCheckpoint = (stage: RunCheckpoint['stage'], net: Autoencoder | Encoder, centerC: Float64Array | null, pretrainHistory: EpochRecord[]) =>
+    (state: PhaseState): void => {
+      writeCheckpoint(outDir, { stage, configHash, state, net, centerC: centerC ? Array.from(centerC) : null, pretrainHistory, backend, threads });
+    };
+  const loadState = (m: Autoencoder | Encoder, ck: RunCheckpoint): void => { m.loadStateDict(ck.model); };
+
   let ae: Autoencoder | null = null;
   let pretrainHistory: EpochRecord[] = [];
   let pretrainTestAuroc: number | null = null;
@@ -121,9 +161,14 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo): 
     if (cfg.aeWeights !== null) {
       loadWeights(ae, cfg.aeWeights);
       log(`autoencoder loaded from ${cfg.aeWeights} (no pretraining)`);
+    } else if (resume?.stage === 'train') {
+      loadWeights(ae, join(outDir, 'autoencoder.safetensors'));
+      pretrainHistory = resume.pretrainHistory;
     } else {
-      log(`pretraining autoencoder: ${cfg.aeEpochs} epochs, lr ${cfg.aeLr}, milestones [${cfg.aeMilestones}], weight decay ${cfg.aeWeightDecay}, batch ${cfg.aeBatchSize}`);
-      pretrainHistory = pretrainAutoencoder(ae, trainSet, optim(true), rng.child('pretrain'), hooks);
+      if (resume) loadState(ae, resume);
+      else log(`pretraining autoencoder: ${cfg.aeEpochs} epochs, lr ${cfg.aeLr}, milestones [${cfg.aeMilestones}], weight decay ${cfg.aeWeightDecay}, batch ${cfg.aeBatchSize}`);
+      const ck: PhaseCheckpointing | undefined = every > 0 ? { every, save: saveCheckpoint('pretrain', ae, null, []), resume: resume?.state } : undefined;
+      pretrainHistory = pretrainAutoencoder(ae, trainSet, optim(true), rng.child('pretrain'), hooks, ck);
     }
     writeSafetensors(join(outDir, 'autoencoder.safetensors'), stateToTensors(ae), { format: 'svdd-ts-autoencoder', net: cfg.net });
     const recon = reconstructionScores(ae, testSet);
@@ -144,17 +189,26 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo): 
     const e = enc;
     scoring = { net: e, encode: (x) => e.forward(x) };
   }
-  const initialCodes = encodeAll(scoring.encode, scoring.net, trainSet);
-  const centerC = initCenter(initialCodes, trainSet.count);
-  log(`center c: mean of ${trainSet.count} initial codes (eval mode), |c_i| < 0.1 pushed to ±0.1; ||c|| = ${Math.hypot(...centerC).toPrecision(5)}`);
+  const trainResume = resume?.stage === 'train' ? resume : null;
+  let centerC: Float64Array;
+  if (trainResume) {
+    centerC = Float64Array.from(trainResume.centerC!);
+    loadState(scoring.net as Autoencoder | Encoder, trainResume);
+  } else {
+    const initialCodes = encodeAll(scoring.encode, scoring.net, trainSet);
+    centerC = initCenter(initialCodes, trainSet.count);
+    log(`center c: mean of ${trainSet.count} initial codes (eval mode), |c_i| < 0.1 pushed to ±0.1; ||c|| = ${Math.hypot(...centerC).toPrecision(5)}`);
+  }
 
   let radiusR = 0;
   let trainHistory: EpochRecord[];
-  log(`training: ${cfg.epochs} epochs, lr ${cfg.lr}, milestones [${cfg.milestones}], weight decay ${cfg.weightDecay}, batch ${cfg.batchSize}, ${cfg.optimizer}`);
+  if (!trainResume) log(`training: ${cfg.epochs} epochs, lr ${cfg.lr}, milestones [${cfg.milestones}], weight decay ${cfg.weightDecay}, batch ${cfg.batchSize}, ${cfg.optimizer}`);
+  const trainCk: PhaseCheckpointing | undefined = every > 0
+    ? { every, save: saveCheckpoint('train', scoring.net as Autoencoder | Encoder, centerC, pretrainHistory), resume: trainResume?.state } : undefined;
   if (cfg.hybrid) {
-    trainHistory = trainHybrid(ae!, trainSet, centerC, { ...optim(false), mu1: cfg.mu1, mu2: cfg.mu2 }, rng.child('train'), hooks);
+    trainHistory = trainHybrid(ae!, trainSet, centerC, { ...optim(false), mu1: cfg.mu1, mu2: cfg.mu2 }, rng.child('train'), hooks, trainCk);
   } else {
-    const res = trainSvdd(enc!, trainSet, centerC, { ...optim(false), objective: cfg.objective, nu: cfg.nu, warmUpEpochs: cfg.warmUpEpochs }, rng.child('train'), hooks);
+    const res = trainSvdd(enc!, trainSet, centerC, { ...optim(false), objective: cfg.objective, nu: cfg.nu, warmUpEpochs: cfg.warmUpEpochs }, rng.child('train'), hooks, trainCk);
     trainHistory = res.history;
     radiusR = res.radiusR;
   }
@@ -218,6 +272,7 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo): 
   };
   writeImageGrids(outDir, data, scores.svdd);
   writeFileAtomic(join(outDir, 'results.json'), `${JSON.stringify(results)}\n`);
+  removeCheckpoint(outDir);
   timings.total = (performance.now() - t0) / 1000;
   writeFileAtomic(join(outDir, 'timings.json'), `${JSON.stringify({ seconds: timings, pretrainEpochs: pretrainHistory.map((h) => h.seconds), trainEpochs: trainHistory.map((h) => h.seconds) }, null, 2)}\n`);
   log(`done in ${timings.total.toFixed(1)} s; results in ${outDir}`);

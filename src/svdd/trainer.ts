@@ -4,9 +4,9 @@
  * (SVDD + reconstruction trained jointly). Networks, data and reporting live elsewhere.
  */
 import * as ag from '../autograd/index.ts';
-import { Rng, tensor } from '../tensor/creation.ts';
+import { Rng, tensor, type RngState } from '../tensor/creation.ts';
 import { withTemporaryStorage, type Tensor } from '../tensor/tensor.ts';
-import { Adam, MultiStepLR, type Module } from '../nn/index.ts';
+import { Adam, MultiStepLR, type AdamState, type Module } from '../nn/index.ts';
 import type { Autoencoder, Encoder } from './networks.ts';
 import { batchCount, batches, type ImageSet } from './batches.ts';
 import { quantileLinear } from './metrics.ts';
@@ -52,14 +52,46 @@ export function radiusFromDistances(squaredDistances: ArrayLike<number>, nu: num
   return quantileLinear(d, 1 - nu);
 }
 
+/**
+ * A training phase's state after a whole number of epochs: with the model's weights (saved by the
+ * caller, see checkpoint.ts) everything needed to continue to the same result as an
+ * uninterrupted run.
+ */
+export interface PhaseState {
+  phase: string;
+  /** Epochs completed. */
+  epoch: number;
+  history: EpochRecord[];
+  adam: AdamState;
+  schedulerEpoch: number;
+  rng: RngState;
+  /** Phase-specific scalars (the soft-boundary radius). */
+  scalars: Record<string, number>;
+}
+
+/** Checkpointing of a phase: `save` after every `every` epochs and after the last; `resume` continues a saved state. */
+export interface PhaseCheckpointing { every: number; save(state: PhaseState): void; resume?: PhaseState }
+
 function runEpochs(phase: string, model: Module, set: ImageSet, cfg: OptimConfig, rng: Rng, hooks: TrainHooks,
-                   step: (x: Tensor, epoch: number) => { loss: Tensor; extra?: Partial<EpochRecord> }): EpochRecord[] {
+                   step: (x: Tensor, epoch: number) => { loss: Tensor; extra?: Partial<EpochRecord> },
+                   ckpt?: PhaseCheckpointing, scalars?: { get(): Record<string, number>; set(s: Record<string, number>): void }): EpochRecord[] {
   const opt = new Adam(model.parameters(), { lr: cfg.lr, weightDecay: cfg.weightDecay, amsgrad: cfg.amsgrad });
   const sched = new MultiStepLR(opt, cfg.milestones, cfg.gamma);
   const history: EpochRecord[] = [];
+  let first = 0;
+  if (ckpt?.resume) {
+    const r = ckpt.resume;
+    if (r.phase !== phase) throw new Error(`checkpoint of phase '${r.phase}' cannot resume phase '${phase}'`);
+    opt.importState(r.adam);
+    sched.epoch = r.schedulerEpoch;
+    rng = new Rng(rng.seed, r.rng);
+    history.push(...r.history);
+    scalars?.set(r.scalars);
+    first = r.epoch;
+  }
   const nb = batchCount(set.count, cfg.batchSize);
   model.train();
-  for (let epoch = 0; epoch < cfg.epochs; epoch++) {
+  for (let epoch = first; epoch < cfg.epochs; epoch++) {
     const t0 = performance.now();
     let lossSum = 0, n = 0, b = 0;
     const extraSums = new Map<string, number>();
@@ -82,13 +114,16 @@ function runEpochs(phase: string, model: Module, set: ImageSet, cfg: OptimConfig
     history.push(rec);
     hooks.onEpoch?.(phase, rec, cfg.epochs);
     sched.step();
+    if (ckpt && ((epoch + 1) % ckpt.every === 0 || epoch + 1 === cfg.epochs)) {
+      ckpt.save({ phase, epoch: epoch + 1, history: history.slice(), adam: opt.exportState(), schedulerEpoch: sched.epoch, rng: rng.state(), scalars: scalars?.get() ?? {} });
+    }
   }
   return history;
 }
 
 /** Autoencoder pretraining: minimise mean_i Σ (x̂_i − x_i)². */
-export function pretrainAutoencoder(ae: Autoencoder, set: ImageSet, cfg: OptimConfig, rng: Rng, hooks: TrainHooks = {}): EpochRecord[] {
-  return runEpochs('pretrain', ae, set, cfg, rng, hooks, (x) => ({ loss: ag.mean(reconstructionError(ae.forward(x), x)) }));
+export function pretrainAutoencoder(ae: Autoencoder, set: ImageSet, cfg: OptimConfig, rng: Rng, hooks: TrainHooks = {}, ckpt?: PhaseCheckpointing): EpochRecord[] {
+  return runEpochs('pretrain', ae, set, cfg, rng, hooks, (x) => ({ loss: ag.mean(reconstructionError(ae.forward(x), x)) }), ckpt);
 }
 
 /**
@@ -141,7 +176,7 @@ export interface SvddConfig extends OptimConfig {
 export interface SvddResult { history: EpochRecord[]; radiusR: number }
 
 /** Deep SVDD training with c fixed; for soft-boundary, R follows the radius rule after warm-up. */
-export function trainSvdd(net: Encoder, set: ImageSet, centerC: Float64Array, cfg: SvddConfig, rng: Rng, hooks: TrainHooks = {}): SvddResult {
+export function trainSvdd(net: Encoder, set: ImageSet, centerC: Float64Array, cfg: SvddConfig, rng: Rng, hooks: TrainHooks = {}, ckpt?: PhaseCheckpointing): SvddResult {
   const c = tensor(Array.from(centerC), [centerC.length], 'float32');
   let radiusR = 0;
   const history = runEpochs('train', net, set, cfg, rng, hooks, (x, epoch) => {
@@ -150,7 +185,7 @@ export function trainSvdd(net: Encoder, set: ImageSet, centerC: Float64Array, cf
     const loss = softBoundaryLoss(dist, radiusR, cfg.nu);
     if (epoch >= cfg.warmUpEpochs) radiusR = radiusFromDistances(dist.values(), cfg.nu);
     return { loss, extra: { radius: radiusR } };
-  });
+  }, ckpt, { get: () => ({ radiusR }), set: (s) => { radiusR = s.radiusR ?? 0; } });
   return { history, radiusR };
 }
 
@@ -161,12 +196,12 @@ export interface HybridConfig extends OptimConfig { mu1: number; mu2: number }
  * loss = μ1·mean ||φ(x) − c||² + μ2·mean ||x − dec(φ(x))||². Every autoencoder parameter is in
  * the optimizer, so the reconstruction term really moves the encoder.
  */
-export function trainHybrid(ae: Autoencoder, set: ImageSet, centerC: Float64Array, cfg: HybridConfig, rng: Rng, hooks: TrainHooks = {}): EpochRecord[] {
+export function trainHybrid(ae: Autoencoder, set: ImageSet, centerC: Float64Array, cfg: HybridConfig, rng: Rng, hooks: TrainHooks = {}, ckpt?: PhaseCheckpointing): EpochRecord[] {
   const c = tensor(Array.from(centerC), [centerC.length], 'float32');
   return runEpochs('hybrid', ae, set, cfg, rng, hooks, (x) => {
     const { loss, svdd, recon } = hybridLoss(ae, x, c, cfg.mu1, cfg.mu2);
     return { loss, extra: { svddLoss: svdd.item(), reconLoss: recon.item() } };
-  });
+  }, ckpt);
 }
 
 export function hybridLoss(ae: Autoencoder, x: Tensor, c: Tensor, mu1: number, mu2: number): { loss: Tensor; svdd: Tensor; recon: Tensor } {

@@ -95,6 +95,9 @@ export async function useBackend(name: string, threads: number | null = null): P
   return (await setBackend(chosen)).name;
 }
 
+/** Worker threads of the active wasm backend (null when none is set up). */
+export function activeWasmThreads(): number | null { return wasmThreads; }
+
 /** Stops worker threads (tests and one-shot commands exit without waiting for them anyway). */
 export async function shutdownBackends(): Promise<void> {
   if (wasmThreads !== null) { await disposeWasmBackend(); dropPooledBackendBlocks(); wasmThreads = null; }

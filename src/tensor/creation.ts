@@ -41,11 +41,21 @@ export type NestedArray = ReadonlyArray<number | NestedArray>;
  * Seeded random numbers (seedrandom's ARC4 generator): the same seed gives the same stream on
  * every machine. Every random draw in the project goes through one of these.
  */
+/** A generator's complete state (for checkpoints): ARC4's pool and indices, and Box–Muller's spare value. */
+export interface RngState { arc4: { i: number; j: number; S: number[] }; spare: number | null }
+
 export class Rng {
-  private readonly next: () => number;
+  private readonly next: seedrandom.StatefulPRNG<seedrandom.State.Arc4>;
   private spare: number | null = null;
-  constructor(readonly seed: string | number) {
-    this.next = seedrandom(String(seed));
+  constructor(readonly seed: string | number, state?: RngState) {
+    // A state option only adds .state(); the sequence for a seed is the same.
+    this.next = state ? seedrandom('', { state: state.arc4 }) : seedrandom(String(seed), { state: true });
+    if (state) this.spare = state.spare;
+  }
+  /** Everything needed to continue this stream exactly (see the constructor). */
+  state(): RngState {
+    const a = this.next.state();
+    return { arc4: { i: a.i, j: a.j, S: [...a.S] }, spare: this.spare };
   }
   /** Uniform in [0, 1). */
   uniform(): number { return this.next(); }

@@ -18,6 +18,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, r
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../tensor/io/atomic.ts';
+import { hasCheckpoint, readCheckpoint, trainConfigHash } from '../checkpoint.ts';
 import { packageVersion } from '../model.ts';
 import { runTraining, UsageError } from '../run.ts';
 import { methodRecord, RECORD_FORMAT, type CellRecord, type MethodRecord } from './records.ts';
@@ -35,6 +36,8 @@ export interface StudyRunOptions {
   staleAfterSeconds: number;
   /** Run only cells matching these (null: all). */
   filter: CellFilter;
+  /** Epochs between training checkpoints (default: runTraining's). */
+  checkpointEvery?: number;
   log(line: string): void;
 }
 
@@ -170,10 +173,12 @@ export async function runCell(dir: string, cell: Cell, opts: StudyRunOptions, lo
       opts.log(`${cell.id} ${methodId(m)}: done earlier, reusing ${runDir}`);
       seconds = readSeconds(runDir);
     } else {
-      // An interrupted run starts over: its partial files are not trusted.
-      rmSync(runDir, { recursive: true, force: true });
-      opts.log(`${cell.id} ${methodId(m)}: training (${cfg.aeWeights ? 'autoencoder from the cell\'s first method' : `pretraining ${cfg.aeEpochs} epochs`}, ${cfg.epochs} epochs)`);
-      await runTraining(cfg, runDir, { log: () => undefined, hooks: { onBatch: () => lock?.heartbeat(), onEpoch: () => lock?.heartbeat() } });
+      const hooks = { onBatch: () => lock?.heartbeat(), onEpoch: () => lock?.heartbeat() };
+      // An interrupted run continues from its checkpoint when it has one of these settings; else it starts over.
+      const resumable = hasCheckpoint(runDir) && readCheckpoint(runDir).configHash === trainConfigHash(cfg);
+      if (!resumable) rmSync(runDir, { recursive: true, force: true });
+      opts.log(`${cell.id} ${methodId(m)}: ${resumable ? 'resuming from its checkpoint' : 'training'} (${cfg.aeWeights ? 'autoencoder from the cell\'s first method' : `pretraining ${cfg.aeEpochs} epochs`}, ${cfg.epochs} epochs)`);
+      await runTraining(cfg, runDir, { log: () => undefined, hooks }, { resume: resumable, checkpointEvery: opts.checkpointEvery });
       seconds = (performance.now() - tm) / 1000;
     }
     const mr = methodRecord(runDir, m, seconds);
