@@ -139,9 +139,13 @@ export interface FrameOptions {
   height?: number;
   /** Reserve a band under the title for a one-row legend, so no legend covers data or labels. */
   legendAbove?: boolean;
+  /** Rows reserved for that legend (default 1); its items wrap onto them. */
+  legendRows?: number;
 }
 
 const MARGIN = { left: 66, right: 16, top: 34, topWithLegend: 58, bottom: 46 };
+/** Height of one more legend row above the plot. */
+const LEGEND_ROW = 20;
 
 /** Pixel size of the plot area inside a frame of the given size (to set equal-aspect ranges before building it). */
 export function plotAreaSize(width = 560, height = 360, legendAbove = false): { width: number; height: number } {
@@ -180,7 +184,7 @@ export class Frame {
     this.width = opts.width ?? 560;
     this.height = opts.height ?? 360;
     this.right = this.width - MARGIN.right;
-    this.top = opts.legendAbove ? MARGIN.topWithLegend : MARGIN.top;
+    this.top = opts.legendAbove ? MARGIN.topWithLegend + LEGEND_ROW * ((opts.legendRows ?? 1) - 1) : MARGIN.top;
     this.bottom = this.height - MARGIN.bottom;
     this.title = opts.title;
     this.x = makeScale(opts.x, this.left, this.right);
@@ -320,15 +324,26 @@ export class Frame {
     return `<path d="M${px(sx + 6)},${px(cy - 5)} L${px(sx + 16)},${px(cy + 5)} M${px(sx + 6)},${px(cy + 5)} L${px(sx + 16)},${px(cy - 5)}" stroke="${it.color}" stroke-width="3"/>`;
   }
 
-  /** The legend as one centred row in the band between title and plot. */
+  /** The legend as centred rows in the band between title and plot (items wrap to the plot's width). */
   private legendRow(items: LegendItem[], sw: number): void {
     const widths = items.map((it) => sw + 6 + it.label.length * 6.6 + 18);
-    let x = Math.max(this.left, (this.left + this.right) / 2 - widths.reduce((a, b) => a + b, 0) / 2);
-    const cy = MARGIN.top + 9;
-    const out = items.map((it, i) => {
-      const g = `${this.symbol(it, x, cy, sw)}<text x="${px(x + sw + 6)}" y="${px(cy + 4)}" font-size="12">${esc(it.label)}</text>`;
-      x += widths[i]!;
-      return g;
+    const rows: number[][] = [[]];
+    let used = 0;
+    items.forEach((_, i) => {
+      if (used + widths[i]! > this.right - this.left && rows.at(-1)!.length > 0) { rows.push([]); used = 0; }
+      rows.at(-1)!.push(i);
+      used += widths[i]!;
+    });
+    const out: string[] = [];
+    rows.forEach((row, r) => {
+      const total = row.reduce((a, i) => a + widths[i]!, 0);
+      let x = Math.max(this.left, (this.left + this.right) / 2 - total / 2);
+      const cy = MARGIN.top + 9 + LEGEND_ROW * r;
+      for (const i of row) {
+        const it = items[i]!;
+        out.push(`${this.symbol(it, x, cy, sw)}<text x="${px(x + sw + 6)}" y="${px(cy + 4)}" font-size="12">${esc(it.label)}</text>`);
+        x += widths[i]!;
+      }
     });
     this.overlays.push(`<g class="legend">${out.join('')}</g>`);
   }

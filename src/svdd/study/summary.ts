@@ -90,6 +90,8 @@ export function buildSections(records: CellRecord[]): Section[] {
 
 const DATASET_TITLE: Record<string, string> = { mnist: 'MNIST', 'fashion-mnist': 'Fashion-MNIST', cifar10: 'CIFAR-10' };
 const PROTOCOL_TITLE: Record<string, string> = { paper: 'paper protocol', short: 'short protocol (30 + 30 epochs)', quick: 'quick demo protocol' };
+/** A short label of a section for plot titles. */
+const shortTitle = (s: Section): string => `${DATASET_TITLE[s.dataset] ?? s.dataset}, ${s.protocol}${s.preprocessing === 'none' ? ', no preprocessing' : ''}`;
 export const sectionTitle = (s: Section): string => `${DATASET_TITLE[s.dataset] ?? s.dataset}, ${PROTOCOL_TITLE[s.protocol] ?? `protocol ${s.protocol}`}, ${s.preprocessing === 'none' ? 'no preprocessing (pixels / 255)' : 'GCN + min-max preprocessing'}`;
 
 const pct = (v: number, d = 1): string => (100 * v).toFixed(d);
@@ -259,7 +261,7 @@ export function aurocBarsSvg(s: Section, id: string): string {
   const cols = s.columns.filter((c) => c.score !== 'reconstruction');
   const vals = s.rows.flatMap((r) => cols.map((c) => aurocStat(r.cells.get(colKey(c)))).filter((x): x is Stat => x !== null).map((x) => x.mean - x.std));
   const lo = Math.max(0, Math.floor(Math.min(...vals, ...s.rows.map((r) => paperCell(s.dataset, 'one-class', r.cls)?.mean ?? 100)) / 10) * 10 - 10);
-  const f = new Frame({ id, title: `AUROC per normal class: ${sectionTitle(s)}`, x: { label: 'normal class', min: -0.5, max: 9.5, exact: true, integer: true, ticks: 10 }, y: { label: 'test AUROC (%)', min: lo, max: 100, exact: true }, width: 900, height: 380, legendAbove: true });
+  const f = new Frame({ id, title: `AUROC per normal class (mean ± std over seeds): ${shortTitle(s)}`, x: { label: 'normal class', min: -0.5, max: 9.5, exact: true, integer: true, ticks: 10 }, y: { label: 'test AUROC (%)', min: lo, max: 100, exact: true }, width: 900, height: 420, legendAbove: true, legendRows: 2 });
   const w = 0.8 / cols.length;
   s.rows.forEach((r) => {
     cols.forEach((c, k) => {
@@ -280,7 +282,7 @@ export function aurocBarsSvg(s: Section, id: string): string {
 
 /** Mean ROC curve (TPR averaged at each FPR of the grid over every cell) per column. */
 export function rocSvg(s: Section, id: string): string {
-  const f = new Frame({ id, title: `Mean ROC curves: ${sectionTitle(s)}`, x: { label: 'false-positive rate', min: 0, max: 1, exact: true }, y: { label: 'true-positive rate', min: 0, max: 1, exact: true }, width: 560, height: 460 });
+  const f = new Frame({ id, title: `Mean ROC curves: ${shortTitle(s)}`, x: { label: 'false-positive rate', min: 0, max: 1, exact: true }, y: { label: 'true-positive rate', min: 0, max: 1, exact: true }, width: 560, height: 460 });
   const grid = Array.from({ length: ROC_GRID }, (_, g) => g / (ROC_GRID - 1));
   const items: { label: string; color: string; kind: 'line' }[] = [];
   f.line([0, 1], [0, 1], { color: '#999', width: 1, dash: '4 4' });
@@ -300,7 +302,7 @@ export function rocSvg(s: Section, id: string): string {
 export function timeSvg(s: Section, id: string): string {
   const means = s.rows.map((r) => stat(r.seconds));
   const max = Math.max(...means.map((m) => m.mean + m.std), 1);
-  const f = new Frame({ id, title: `Wall time per cell: ${sectionTitle(s)}`, x: { label: 'normal class', min: -0.5, max: 9.5, exact: true, integer: true, ticks: 10 }, y: { label: 'seconds (all methods of a cell)', min: 0, max: max * 1.1 }, width: 560, height: 300 });
+  const f = new Frame({ id, title: `Wall time per cell: ${shortTitle(s)}`, x: { label: 'normal class', min: -0.5, max: 9.5, exact: true, integer: true, ticks: 10 }, y: { label: 'seconds (all methods of a cell)', min: 0, max: max * 1.1 }, width: 560, height: 300 });
   s.rows.forEach((r, i) => {
     f.bar(r.cls - 0.35, r.cls + 0.35, means[i]!.mean, '#7f7f7f', 0);
     if (means[i]!.n > 1) f.errorBar(r.cls, means[i]!.mean - means[i]!.std, means[i]!.mean + means[i]!.std);
