@@ -170,3 +170,27 @@ describe('data download: limits, file-system errors and mirrors', function () {
     expect(readFileSync(join(dir, 'train-images-idx3-ubyte.gz')).equals(blob)).to.equal(true);
   });
 });
+
+describe('svdd data download --base-url', () => {
+  it('fetches from the given folder and refuses a URL that is not http(s), in one line', async () => {
+    const { main } = await import('../src/cli/main.ts');
+    let err = '';
+    const io = { out: () => undefined, err: (t: string) => { err += t; }, stderrStream: process.stderr };
+    const dir = mkdtempSync(join(tmpdir(), 'svdd-baseurl-'));
+    expect(await main(['data', 'download', 'mnist', '--dir', dir, '--base-url', 'ftp://mirror.invalid/mnist/'], io)).to.equal(2);
+    expect(err.trim().split('\n')).to.have.length(1);
+    expect(err).to.match(/not an http\(s\) URL/);
+    // A mirror on this machine that has none of the files: the download names the mirror's URL.
+    const server = createServer((_req, res) => { res.statusCode = 404; res.end(); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      err = '';
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m/`;
+      expect(await main(['data', 'download', 'mnist', '--dir', dir, '--base-url', base], io)).to.equal(2);
+      expect(err).to.include(`${base}train-images-idx3-ubyte.gz`).and.to.match(/HTTP 404/);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

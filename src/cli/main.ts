@@ -69,16 +69,18 @@ async function train(argv: string[], io: CliIo): Promise<void> {
 }
 
 async function data(argv: string[], io: CliIo): Promise<void> {
-  const { values, positionals } = parse(argv, { dir: { type: 'string' }, help: { type: 'boolean' } }, true);
+  const { values, positionals } = parse(argv, { dir: { type: 'string' }, 'base-url': { type: 'string' }, help: { type: 'boolean' } }, true);
   if (values.help || positionals[0] !== 'download') {
-    io.out('svdd data download <mnist|fashion-mnist|cifar10> --dir DIR\n  fetches the official files with checksum verification; resumable, atomic\n');
+    io.out('svdd data download <mnist|fashion-mnist|cifar10> --dir DIR [--base-url URL]\n  fetches the official files with checksum verification; resumable, atomic, each file capped at its known size\n'
+      + '  --base-url URL   the folder holding the dataset\'s files on a mirror (default: $SVDD_DATA_MIRROR/<dataset>/, else the official host)\n');
     if (!values.help) throw new UsageError('expected: svdd data download <dataset> --dir DIR');
     return;
   }
   const name = positionals[1] ?? '';
   if (!isDatasetName(name)) throw new UsageError(`unknown dataset '${name}' (expected ${DATASET_NAMES.join(', ')})`);
   if (!values.dir) throw new UsageError('svdd data download: --dir DIR is required');
-  const res = await downloadDataset(name, String(values.dir), { log: (l: string) => io.err(`${l}\n`) });
+  const baseUrl = typeof values['base-url'] === 'string' ? values['base-url'] : undefined;
+  const res = await downloadDataset(name, String(values.dir), { log: (l: string) => io.err(`${l}\n`), baseUrl });
   for (const f of res.files) io.out(`${f.outcome.padEnd(10)} ${f.name}\n`);
   io.out(`${name} is ready in ${res.dir} (use --data-dir ${res.dir})\n`);
 }
