@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DataError } from '../svdd/data/errors.ts';
 import { isDatasetName, DATASET_NAMES } from '../svdd/data/datasets.ts';
 import { downloadDataset } from '../svdd/data/download.ts';
-import { ModelError } from '../svdd/model.ts';
+import { ModelError, packageVersion } from '../svdd/model.ts';
 import { UsageError, runTraining } from '../svdd/run.ts';
 import { SafetensorsError } from '../tensor/io/safetensors.ts';
 import { buildTrainConfig, trainHelp, trainParseOptions } from './train-flags.ts';
@@ -19,7 +19,7 @@ import { explainCommand } from './explain-command.ts';
 import { predictCommand } from './predict-command.ts';
 import { reportCommand } from './report-command.ts';
 import { studyCommand } from './study-command.ts';
-import { shutdownBackends } from '../tensor/backends.ts';
+import { BackendError, shutdownBackends } from '../tensor/backends.ts';
 
 const USAGE = `svdd: Deep SVDD one-class anomaly detection (Ruff et al., ICML 2018) in TypeScript
 
@@ -31,6 +31,7 @@ usage:
   svdd report DIR                                   DIR/report.html with plots
   svdd study run SPEC --out DIR                     a grid of runs (resumable, shardable); status, summarize, slurm
   svdd data download <mnist|fashion-mnist|cifar10> --dir DIR
+  svdd --version
 
 'svdd <command> --help' lists a command's flags.
 `;
@@ -61,6 +62,7 @@ async function train(argv: string[], io: CliIo): Promise<void> {
   } else {
     const built = buildTrainConfig(values as Record<string, string | boolean | undefined>);
     cfg = built.cfg;
+    for (const w of built.warnings) io.err(`svdd: warning: ${w}\n`);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
     outDir = built.out ?? join('runs', `${cfg.dataset}-${cfg.normalClass}-${stamp}`);
   }
@@ -91,7 +93,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     switch (cmd) {
       case 'train': await train(rest, io); return 0;
       case 'test': {
-        const { values } = parse(rest, { model: { type: 'string' }, 'data-dir': { type: 'string' }, 'test-subset': { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean' } });
+        const { values } = parse(rest, { model: { type: 'string' }, 'data-dir': { type: 'string' }, 'test-subset': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, help: { type: 'boolean' } });
         if (values.help) { io.out(TEST_HELP); return 0; }
         await testCommand(values, io.out);
         return 0;
@@ -101,14 +103,17 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       case 'predict': await predictCommand(rest); return 0;
       case 'report': await reportCommand(rest); return 0;
       case 'study': return await studyCommand(rest, io.out);
+      case '--version': case '-V': case 'version':
+        io.out(`svdd-ts ${packageVersion()}\n`); return 0;
       case undefined: case '--help': case '-h': case 'help':
         io.out(USAGE); return cmd === undefined ? 1 : 0;
       default:
-        throw new UsageError(`unknown command '${cmd}'\n${USAGE}`);
+        throw new UsageError(`unknown command '${cmd}' ('svdd --help' lists the commands)`);
     }
   } catch (e) {
-    if (e instanceof UsageError || e instanceof DataError || e instanceof ModelError || e instanceof SafetensorsError) {
-      io.err(`svdd: ${e.message}\n`);
+    if (e instanceof UsageError || e instanceof DataError || e instanceof ModelError || e instanceof SafetensorsError || e instanceof BackendError) {
+      // One line per problem, each with the prefix.
+      io.err(e.message.split('\n').map((l) => `svdd: ${l}\n`).join(''));
       return 2;
     }
     throw e;

@@ -1,13 +1,13 @@
 /** `svdd predict --model DIR --input FILE…`: scores new images and decides normal / anomalous. */
 import { parseArgs } from 'node:util';
-import { BACKEND_NAMES, useBackend } from '../tensor/backends.ts';
+import { BACKEND_NAMES, MAX_WASM_THREADS, useBackend } from '../tensor/backends.ts';
 import { loadModel } from '../svdd/model.ts';
 import { predictFiles, type DecisionScore, type PredictionReport } from '../svdd/predict.ts';
 import { DataError } from '../svdd/data/errors.ts';
 import { UsageError } from '../svdd/run.ts';
-import { parseChoice } from './args.ts';
+import { parseChoice, parseNumber } from './args.ts';
 
-export const PREDICT_HELP = `svdd predict --model DIR --input FILE... [--score svdd|mahalanobis] [--json] [--backend auto|wasm|ts]
+export const PREDICT_HELP = `svdd predict --model DIR --input FILE... [--score svdd|mahalanobis] [--json] [--backend auto|wasm|ts|gpujs] [--threads T]
   scores images with the model saved in DIR and decides normal / anomalous with the threshold
   saved with it (anomalous when score > τ; the quantile threshold is preferred over χ²)
 
@@ -15,7 +15,8 @@ export const PREDICT_HELP = `svdd predict --model DIR --input FILE... [--score s
                     CIFAR-10 .bin batch (every image in it); repeat the flag or list several files
   --score S         svdd | mahalanobis (default: the model's decision score)
   --json            print one JSON object instead of one line per image
-  --backend B       compute backend (default auto)
+  --backend B       auto (default: the fastest available) | wasm | ts | gpujs; env SVDD_BACKEND
+  --threads T       worker threads of the wasm backend, 1 to 64 (default: all cores); env SVDD_THREADS
 
   a file that cannot be read (missing, malformed, wrong size) gets one line on stderr and is
   skipped; the others are scored, and the command then exits with status 2. Only regular files
@@ -32,6 +33,7 @@ const OPTIONS = {
   score: { type: 'string' },
   json: { type: 'boolean' },
   backend: { type: 'string' },
+  threads: { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -55,7 +57,8 @@ export async function predictCommand(argv: string[]): Promise<void> {
   if (inputs.length === 0) throw new UsageError('svdd predict: --input FILE is required (a PNG, an IDX image file or a CIFAR-10 batch)');
   if ((values.input ?? []).length === 0) throw new UsageError(`svdd predict: unexpected argument '${positionals[0]}' (input files follow --input)`);
   const score = values.score === undefined ? undefined : parseChoice<DecisionScore>('--score', values.score, ['svdd', 'mahalanobis']);
-  await useBackend(parseChoice('--backend', values.backend ?? 'auto', BACKEND_NAMES));
+  const threads = values.threads === undefined ? null : parseNumber('--threads', values.threads, { integer: true, min: 1, max: MAX_WASM_THREADS });
+  await useBackend(parseChoice('--backend', values.backend ?? 'auto', BACKEND_NAMES), threads);
   const model = loadModel(values.model);
   const { failures, ...report } = predictFiles(model, inputs, score);
   if (values.json) {

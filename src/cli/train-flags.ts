@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { DATASET_NAMES, isDatasetName } from '../svdd/data/datasets.ts';
 import { NET_NAMES } from '../svdd/networks.ts';
 import { PREPROCESSING_METHODS } from '../svdd/data/preprocess.ts';
-import { PRESETS, defaultConfig, type Preset, type TrainConfig } from '../svdd/config.ts';
+import { PRESETS, configSchemaProblems, defaultConfig, flagOf, noEffectSettings, validateConfig, type Preset, type TrainConfig } from '../svdd/config.ts';
 import { UsageError } from '../svdd/run.ts';
 import { parseChoice, parseList, parseNumber } from './args.ts';
 import { BACKEND_NAMES } from '../tensor/backends.ts';
@@ -50,6 +50,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { flag: 'shrinkage', key: 'shrinkage', kind: 'string', help: "covariance shrinkage: a number in [0, 1] or 'ledoit-wolf' (default)" },
   { flag: 'preprocessing', key: 'preprocessing', kind: { choices: PREPROCESSING_METHODS }, help: "gcn-minmax (default, the paper's: GCN-L1 then min-max of the normal class) | none (pixels / 255)" },
   { flag: 'chi2', key: 'chi2', kind: 'bool', help: 'also report the χ²(d) threshold for the Mahalanobis score' },
+  { flag: 'contamination', key: 'contamination', kind: 'number', help: 'without a validation hold-out: τ = the (1 − c) quantile of the training scores, c in (0, 0.5] (default: 0.1, or the radius R for soft-boundary)' },
 ];
 
 export function trainParseOptions(): Record<string, { type: 'string' | 'boolean' }> {
@@ -79,15 +80,28 @@ function convert(f: Flag, v: string | boolean): unknown {
   return parseChoice(flag, s, f.kind.choices);
 }
 
-/** defaults(dataset, class, preset) ← config file ← flags. Returns the config and the output directory. */
-export function buildTrainConfig(values: Record<string, string | boolean | undefined>): { cfg: TrainConfig; out: string | null } {
-  let fileCfg: Partial<TrainConfig> & { out?: string } = {};
-  if (typeof values.config === 'string') {
-    try { fileCfg = JSON.parse(readFileSync(values.config, 'utf8')) as typeof fileCfg; } catch (e) {
-      throw new UsageError(`--config ${values.config}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-    }
-    if (typeof fileCfg !== 'object' || fileCfg === null || Array.isArray(fileCfg)) throw new UsageError(`--config ${values.config}: expected a JSON object`);
+/** The config file's settings (a JSON object), each checked by type and range; one line per problem. */
+function readConfigFile(path: string): Partial<TrainConfig> & { out?: string } {
+  let value: unknown;
+  try { value = JSON.parse(readFileSync(path, 'utf8')); } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`--config ${path}: ${code === 'ENOENT' ? 'no such file' : code ? `cannot read it (${code})` : `not valid JSON (${(e as Error).message})`}`);
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError(`--config ${path}: expected a JSON object of settings, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
+  const obj = value as Record<string, unknown>;
+  const problems = configSchemaProblems(obj, (k) => `"${k}"`, { partial: true, extraKeys: ['out'] });
+  if (obj.out !== undefined && (typeof obj.out !== 'string' || obj.out === '')) problems.push(`"out" must be a directory name (a non-empty string), got ${JSON.stringify(obj.out)}`);
+  if (problems.length > 0) throw new UsageError(problems.map((l) => `--config ${path}: ${l}`).join('\n'));
+  return obj as Partial<TrainConfig> & { out?: string };
+}
+
+/**
+ * defaults(dataset, class, preset) ← config file ← flags. Returns the config, the output directory
+ * and warnings (config-file settings that have no effect in the chosen mode). Every value is
+ * checked by type and range before anything runs; a flag that has no effect is an error.
+ */
+export function buildTrainConfig(values: Record<string, string | boolean | undefined>): { cfg: TrainConfig; out: string | null; warnings: string[] } {
+  const fileCfg = typeof values.config === 'string' ? readConfigFile(values.config) : {};
   const flagCfg: Record<string, unknown> = {};
   for (const f of TRAIN_FLAGS) {
     const v = values[f.flag];
@@ -100,12 +114,23 @@ export function buildTrainConfig(values: Record<string, string | boolean | undef
   const preset = (flagCfg.preset ?? fileCfg.preset ?? 'paper') as Preset;
   if (!PRESETS.includes(preset)) throw new UsageError(`unknown preset '${preset}' (expected ${PRESETS.join(', ')})`);
   const base = defaultConfig(dataset, normalClass, preset);
-  const known = new Set(Object.keys(base));
-  const unknown = Object.keys(fileCfg).filter((k) => !known.has(k) && k !== 'out');
-  if (unknown.length > 0) throw new UsageError(`--config: unknown settings ${unknown.join(', ')}`);
   const merged = { ...base, ...fileCfg, ...flagCfg } as TrainConfig & { out?: string; config?: string };
   if (merged.threshold === 'adaptive' && flagCfg.valFraction === undefined && fileCfg.valFraction === undefined) merged.valFraction = 0.1;
   const out = (merged.out ?? null) as string | null;
   delete merged.out; delete merged.config;
-  return { cfg: merged, out };
+  const problems = validateConfig(merged);
+  if (problems.length > 0) throw new UsageError(problems.join('\n'));
+  // Settings that would do nothing: errors as flags (a typo of intent), warnings from a config file
+  // (often a copied config.json) when they differ from the default.
+  // Pretraining flags beside --ae-weights are only warned about: a shared list of flags for runs
+  // that pretrain and runs that reuse an autoencoder is common.
+  const flagKeys = new Set(Object.keys(flagCfg));
+  const isPretrainKey = (k: string): boolean => /^ae[A-Z]/.test(k);
+  const flagNoOps = noEffectSettings(merged, flagKeys);
+  const flagErrors = flagNoOps.filter(([k]) => !isPretrainKey(k));
+  if (flagErrors.length > 0) throw new UsageError(flagErrors.map(([k, why]) => `${flagOf(k)} has no effect here: ${why}; drop it`).join('\n'));
+  const flagWarnings = flagNoOps.filter(([k]) => isPretrainKey(k)).map(([k, why]) => `${flagOf(k)} has no effect here: ${why}`);
+  const fileKeys = new Set(Object.keys(fileCfg).filter((k) => !flagKeys.has(k) && JSON.stringify((fileCfg as Record<string, unknown>)[k]) !== JSON.stringify((base as unknown as Record<string, unknown>)[k])));
+  const warnings = [...flagWarnings, ...noEffectSettings(merged, fileKeys).map(([k, why]) => `--config ${String(values.config)}: "${k}" has no effect here: ${why}`)];
+  return { cfg: merged, out, warnings };
 }

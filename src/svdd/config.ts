@@ -1,9 +1,11 @@
 /** Everything a training run needs, with the paper's protocol as defaults. */
 import { existsSync } from 'node:fs';
-import type { DatasetName } from './data/datasets.ts';
+import { z } from 'zod';
+import { DATASET_NAMES, type DatasetName } from './data/datasets.ts';
 import { PREPROCESSING_METHODS, type PreprocessingMethod } from './data/preprocess.ts';
-import type { NetName } from './networks.ts';
+import { NET_NAMES, type NetName } from './networks.ts';
 import type { Objective } from './trainer.ts';
+import { BACKEND_NAMES, MAX_WASM_THREADS } from '../tensor/backends.ts';
 
 export type Preset = 'paper' | 'short' | 'quick';
 export const PRESETS: readonly Preset[] = ['paper', 'short', 'quick'];
@@ -42,6 +44,12 @@ export interface TrainConfig {
   /** 'gcn-minmax' (the paper's) or 'none' (pixels / 255). */
   preprocessing: PreprocessingMethod;
   preset: Preset;
+  /**
+   * Without a validation hold-out: the decision threshold τ is the (1 − contamination) quantile of
+   * the training scores (PyOD's rule). Absent: the default rule (see decisionRuleOf in model.ts).
+   * Optional, so that configs without it keep their hashes (study records, checkpoints).
+   */
+  contamination?: number;
 }
 
 /**
@@ -79,32 +87,158 @@ export function defaultConfig(dataset: DatasetName, normalClass: number, preset:
   return { ...base, ...presetDefaults(preset, dataset) };
 }
 
+const OBJECTIVES = ['one-class', 'soft-boundary'] as const;
+const choice = <T extends string>(values: readonly T[]) => z.enum(values as unknown as [T, ...T[]]);
+const int = z.number().int();
+/** Non-negative safe integers (zod's int is already safe). */
+const count = int.min(0);
+const milestones = z.array(int.min(1)).refine((a) => a.every((m, i) => i === 0 || m > a[i - 1]!), 'not increasing');
+
+/** Every setting of a run with its type and range; .strict(): an unknown key is a problem too. */
+export const TrainConfigSchema = z.object({
+  dataset: choice(DATASET_NAMES),
+  normalClass: int.min(0).max(9),
+  dataDir: z.string().min(1).nullable(),
+  net: choice(NET_NAMES),
+  objective: choice(OBJECTIVES),
+  nu: z.number().gt(0).lte(1),
+  seed: count,
+  backend: choice(BACKEND_NAMES),
+  threads: int.min(1).max(MAX_WASM_THREADS).nullable(),
+  subset: int.min(2).nullable(),
+  testSubset: int.min(2).nullable(),
+  pretrain: z.boolean(),
+  aeWeights: z.string().min(1).nullable(),
+  aeEpochs: count, aeLr: z.number().positive(), aeMilestones: milestones, aeWeightDecay: z.number().min(0), aeBatchSize: int.min(2),
+  epochs: count, lr: z.number().positive(), milestones, weightDecay: z.number().min(0), batchSize: int.min(2),
+  gamma: z.number().positive().lte(1),
+  optimizer: choice(['adam', 'amsgrad'] as const),
+  warmUpEpochs: count,
+  hybrid: z.boolean(), mu1: z.number().min(0), mu2: z.number().min(0),
+  threshold: choice(['fixed', 'adaptive'] as const),
+  valFraction: z.number().min(0).lt(1),
+  alpha: z.number().gt(0).lt(1),
+  shrinkage: z.union([z.number().min(0).max(1), z.literal('ledoit-wolf')]),
+  chi2: z.boolean(),
+  preprocessing: choice(PREPROCESSING_METHODS),
+  preset: choice(PRESETS),
+  contamination: z.number().gt(0).lte(0.5).optional(),
+}).strict();
+
+/** What each setting must be, in words: the text of its one-line error. */
+const REQUIREMENT: Record<keyof TrainConfig, string> = {
+  dataset: `must be one of ${DATASET_NAMES.join(', ')}`,
+  normalClass: 'must be an integer 0..9',
+  dataDir: 'must be a directory name (a non-empty string) or null',
+  net: `must be one of ${NET_NAMES.join(', ')}`,
+  objective: `must be one of ${OBJECTIVES.join(', ')}`,
+  nu: 'must be a number in (0, 1]',
+  seed: 'must be an integer ≥ 0',
+  backend: `must be one of ${BACKEND_NAMES.join(', ')}`,
+  threads: `must be an integer from 1 to ${MAX_WASM_THREADS}`,
+  subset: 'must be an integer ≥ 2 (or null: all images)',
+  testSubset: 'must be an integer ≥ 2 (or null: all images)',
+  pretrain: 'must be a boolean (true or false)',
+  aeWeights: 'must be a file name (a non-empty string) or null',
+  aeEpochs: 'must be an integer ≥ 0', epochs: 'must be an integer ≥ 0', warmUpEpochs: 'must be an integer ≥ 0',
+  aeLr: 'must be a finite number > 0', lr: 'must be a finite number > 0',
+  aeMilestones: 'must be a list of increasing integers ≥ 1', milestones: 'must be a list of increasing integers ≥ 1',
+  aeWeightDecay: 'must be a finite number ≥ 0', weightDecay: 'must be a finite number ≥ 0',
+  aeBatchSize: 'must be an integer ≥ 2 (BatchNorm needs two samples)', batchSize: 'must be an integer ≥ 2 (BatchNorm needs two samples)',
+  gamma: 'must be a number in (0, 1] (the factor the learning rate decays by at each milestone)',
+  optimizer: 'must be one of adam, amsgrad',
+  hybrid: 'must be a boolean (true or false)', chi2: 'must be a boolean (true or false)',
+  mu1: 'must be a finite number ≥ 0', mu2: 'must be a finite number ≥ 0',
+  threshold: 'must be one of fixed, adaptive',
+  valFraction: 'must be a number in [0, 1)',
+  alpha: 'must be a number in (0, 1)',
+  shrinkage: "must be a number in [0, 1] or 'ledoit-wolf'",
+  preprocessing: `must be one of ${PREPROCESSING_METHODS.join(', ')}`,
+  preset: `must be one of ${PRESETS.join(', ')}`,
+  contamination: 'must be a number in (0, 0.5] (the expected fraction of anomalies)',
+};
+
+/** The flag of a config key: normalClass → --normal-class (pretrain → --no-pretrain). */
+export function flagOf(key: string): string {
+  return key === 'pretrain' ? '--no-pretrain' : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+const show = (v: unknown): string => (v === undefined ? 'nothing' : typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v) ?? String(v));
+
+/**
+ * Type and range problems of (part of) a config, one line per setting: `name(key) must be …, got …`.
+ * `partial`: only the keys present are checked (a config file); else every key must be there.
+ */
+export function configSchemaProblems(value: Record<string, unknown>, name: (key: string) => string, opts: { partial?: boolean; extraKeys?: string[] } = {}): string[] {
+  const extra = new Set(opts.extraKeys ?? []);
+  const checked = Object.fromEntries(Object.entries(value).filter(([k]) => !extra.has(k)));
+  const schema = opts.partial ? TrainConfigSchema.partial() : TrainConfigSchema;
+  const r = schema.safeParse(checked);
+  if (r.success) return [];
+  const lines: string[] = [];
+  const seen = new Set<string>();
+  for (const issue of r.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      lines.push(`unknown settings ${issue.keys.join(', ')} (known: the keys of a run's config.json)`);
+      continue;
+    }
+    const key = String(issue.path[0] ?? '');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const req = REQUIREMENT[key as keyof TrainConfig] ?? 'is invalid';
+    lines.push(`${name(key)} ${req}, got ${show(checked[key])}`);
+  }
+  return lines;
+}
+
+/** The learning rates a schedule reaches, lr·γ^k for k = 0 … milestones, must all be finite and > 0. */
+function scheduleProblems(lrFlag: string, milestonesFlag: string, lr: number, ms: readonly number[], gamma: number): string[] {
+  for (let k = 1; k <= ms.length; k++) {
+    const v = lr * gamma ** k;
+    if (!(Number.isFinite(v) && v > 0)) {
+      return [`learning rate: ${lrFlag} ${lr} × --gamma ${gamma} at the ${k}${k === 1 ? 'st' : k === 2 ? 'nd' : k === 3 ? 'rd' : 'th'} of ${milestonesFlag} [${ms.join(',')}] is ${v}, not a finite positive number`];
+    }
+  }
+  return [];
+}
+
 /** Checks a config's values; returns the problems as user-readable lines. */
 export function validateConfig(c: TrainConfig): string[] {
+  // Types and ranges first: the checks below assume them.
+  const typed = configSchemaProblems(c as unknown as Record<string, unknown>, flagOf);
+  if (typed.length > 0) return typed;
   const errs: string[] = [];
-  if (!Number.isInteger(c.normalClass) || c.normalClass < 0 || c.normalClass > 9) errs.push(`--normal-class must be an integer 0..9, got ${c.normalClass}`);
   if (c.dataset === 'cifar10' && c.net === 'mnist_LeNet') errs.push('--net mnist_LeNet does not fit CIFAR-10 images (use cifar10_LeNet or cifar10_LeNet_ELU)');
   if (c.dataset !== 'cifar10' && c.net !== 'mnist_LeNet') errs.push(`--net ${c.net} does not fit ${c.dataset} images (use mnist_LeNet)`);
-  if (!(c.nu > 0 && c.nu <= 1)) errs.push(`--nu must be in (0, 1], got ${c.nu}`);
-  for (const [k, v] of [['--epochs', c.epochs], ['--ae-epochs', c.aeEpochs], ['--warm-up-epochs', c.warmUpEpochs]] as const) {
-    if (!Number.isInteger(v) || v < 0) errs.push(`${k} must be a non-negative integer, got ${v}`);
-  }
-  for (const [k, v] of [['--batch-size', c.batchSize], ['--ae-batch-size', c.aeBatchSize]] as const) {
-    if (!Number.isInteger(v) || v < 2) errs.push(`${k} must be an integer ≥ 2 (BatchNorm needs two samples), got ${v}`);
-  }
-  for (const [k, v] of [['--lr', c.lr], ['--ae-lr', c.aeLr]] as const) if (!(v > 0)) errs.push(`${k} must be positive, got ${v}`);
-  for (const [k, v] of [['--weight-decay', c.weightDecay], ['--ae-weight-decay', c.aeWeightDecay], ['--mu1', c.mu1], ['--mu2', c.mu2]] as const) {
-    if (!(v >= 0)) errs.push(`${k} must be ≥ 0, got ${v}`);
-  }
-  if (!(c.valFraction >= 0 && c.valFraction < 1)) errs.push(`--val-fraction must be in [0, 1), got ${c.valFraction}`);
+  errs.push(...scheduleProblems('--ae-lr', '--ae-milestones', c.aeLr, c.aeMilestones, c.gamma));
+  errs.push(...scheduleProblems('--lr', '--milestones', c.lr, c.milestones, c.gamma));
   if (c.threshold === 'adaptive' && c.valFraction === 0) errs.push('--threshold adaptive needs a validation hold-out (--val-fraction > 0)');
-  if (!PREPROCESSING_METHODS.includes(c.preprocessing)) errs.push(`--preprocessing must be one of ${PREPROCESSING_METHODS.join(', ')}, got ${String(c.preprocessing)}`);
-  if (!(c.alpha > 0 && c.alpha < 1)) errs.push(`--alpha must be in (0, 1), got ${c.alpha}`);
-  if (c.subset !== null && (!Number.isInteger(c.subset) || c.subset < 2)) errs.push(`--subset must be an integer ≥ 2, got ${c.subset}`);
-  if (c.testSubset !== null && (!Number.isInteger(c.testSubset) || c.testSubset < 2)) errs.push(`--test-subset must be an integer ≥ 2, got ${c.testSubset}`);
   if (c.hybrid && c.objective !== 'one-class') errs.push('--hybrid trains the one-class objective; drop --objective soft-boundary');
   if (c.hybrid && !c.pretrain) errs.push('--hybrid starts from the pretrained autoencoder; drop --no-pretrain');
   if (c.aeWeights !== null && !c.pretrain) errs.push('--ae-weights gives the pretrained autoencoder; drop --no-pretrain');
   if (c.aeWeights !== null && !existsSync(c.aeWeights)) errs.push(`--ae-weights: no such file ${c.aeWeights}`);
   return errs;
+}
+
+/**
+ * Settings that have no effect in the mode `c` chooses, among `given` (the keys a user set):
+ * `[key, why]` pairs. The CLI makes them errors for flags and warnings for config files.
+ */
+export function noEffectSettings(c: TrainConfig, given: ReadonlySet<string>): [keyof TrainConfig, string][] {
+  const out: [keyof TrainConfig, string][] = [];
+  const add = (key: keyof TrainConfig, cond: boolean, why: string): void => { if (given.has(key) && cond) out.push([key, why]); };
+  const noVal = c.valFraction === 0;
+  add('chi2', c.threshold !== 'adaptive', 'the χ² threshold is for the Mahalanobis score of --threshold adaptive');
+  add('shrinkage', c.threshold !== 'adaptive', 'it shrinks the covariance of the Gaussian of --threshold adaptive');
+  add('alpha', noVal, 'it sets the false-positive rate of the thresholds calibrated on a validation hold-out, and there is none (add --val-fraction, or use --contamination)');
+  add('contamination', !noVal, 'with a validation hold-out τ is calibrated on it at --alpha (drop --val-fraction to use the training scores)');
+  add('mu1', !c.hybrid, 'it weights the hybrid objective (add --hybrid)');
+  add('mu2', !c.hybrid, 'it weights the hybrid objective (add --hybrid)');
+  add('nu', c.objective !== 'soft-boundary', 'it is the soft-boundary objective\'s ν (add --objective soft-boundary)');
+  add('warmUpEpochs', c.objective !== 'soft-boundary', 'it delays the soft-boundary radius updates (add --objective soft-boundary)');
+  const noPretraining = !c.pretrain || c.aeWeights !== null;
+  for (const k of ['aeEpochs', 'aeLr', 'aeMilestones', 'aeWeightDecay', 'aeBatchSize'] as const) {
+    add(k, noPretraining, c.pretrain ? 'the autoencoder comes from --ae-weights, nothing is pretrained' : 'nothing is pretrained with --no-pretrain');
+  }
+  return out;
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Rng } from '../tensor/creation.ts';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { readSafetensors, writeSafetensors } from '../tensor/io/safetensors.ts';
-import { activeWasmThreads, useBackend } from '../tensor/backends.ts';
+import { activeWasmThreads, resolveWasmThreads, useBackend } from '../tensor/backends.ts';
 import { CHECKPOINT_FILE, hasCheckpoint, readCheckpoint, removeCheckpoint, trainConfigHash, writeCheckpoint, type RunCheckpoint } from './checkpoint.ts';
 import { loadRaw } from './data/datasets.ts';
 import { prepareOneClass, type OneClassData, type Preprocessing } from './data/preprocess.ts';
@@ -90,6 +90,7 @@ export const DEFAULT_CHECKPOINT_EVERY = 5;
 export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, opts: RunOptions = {}): Promise<RunSummary> {
   const problems = validateConfig(cfg);
   if (problems.length > 0) throw new UsageError(problems.join('\n'));
+  resolveWasmThreads(cfg.threads); // SVDD_THREADS too: refused before anything is written
   const every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
   if (!(Number.isInteger(every) && every >= 0)) throw new UsageError(`--checkpoint-every must be a non-negative integer, got ${every}`);
   const configHash = trainConfigHash(cfg);

@@ -11,9 +11,45 @@ import { createRequire } from 'node:module';
 import { registerBackend, setBackend } from './kernels/registry.ts';
 import { dropPooledBackendBlocks } from './tensor.ts';
 import { createWasmBackend, disposeWasmBackend, wasmFeatures } from './kernels/wasm/index.ts';
+import { MAX_WASM_THREADS } from './kernels/wasm/runtime.ts';
 import type { GpujsMode } from './kernels/gpujs/gpu-types.ts';
 
 export const BACKEND_NAMES = ['auto', 'wasm', 'ts', 'gpujs'] as const;
+export { MAX_WASM_THREADS };
+
+/** A backend setting a user gave (flag or environment) that cannot be used: one line, exit 2. */
+export class BackendError extends Error {}
+
+/**
+ * The wasm thread count to use: `threads` when given (the --threads flag or a config), else
+ * SVDD_THREADS, else one per core; at most MAX_WASM_THREADS. A bad SVDD_THREADS is refused even
+ * when the flag overrides it (it would be a surprise the day the flag is dropped).
+ */
+export function resolveWasmThreads(threads: number | null = null): number {
+  const env = process.env.SVDD_THREADS;
+  let envThreads: number | null = null;
+  if (env !== undefined && env !== '') {
+    envThreads = /^[0-9]+$/.test(env) ? Number(env) : NaN;
+    if (!(envThreads >= 1 && envThreads <= MAX_WASM_THREADS)) {
+      throw new BackendError(`SVDD_THREADS must be an integer from 1 to ${MAX_WASM_THREADS}, got '${env}'`);
+    }
+  }
+  if (threads !== null && !(Number.isInteger(threads) && threads >= 1 && threads <= MAX_WASM_THREADS)) {
+    throw new BackendError(`--threads must be an integer from 1 to ${MAX_WASM_THREADS}, got ${threads}`);
+  }
+  return threads ?? envThreads ?? Math.min(MAX_WASM_THREADS, os.availableParallelism());
+}
+
+/** The backend name to use for `name` ('auto' defers to SVDD_BACKEND); refuses unknown names in one line. */
+function requestedBackend(name: string): string {
+  const known = (n: string): boolean => (BACKEND_NAMES as readonly string[]).includes(n);
+  if (!known(name)) throw new BackendError(`unknown backend '${name}' (expected ${BACKEND_NAMES.join(', ')})`);
+  if (name !== 'auto') return name;
+  const env = process.env.SVDD_BACKEND;
+  if (env === undefined || env === '') return 'auto';
+  if (!known(env)) throw new BackendError(`SVDD_BACKEND must be one of ${BACKEND_NAMES.join(', ')}, got '${env}'`);
+  return env;
+}
 
 let wasmThreads: number | null = null;
 let gpujsLoaded = false;
@@ -66,7 +102,8 @@ async function loadGpujs(): Promise<void> {
 
 /** Activates a backend; returns its name ('wasm', 'ts' or 'gpujs'). threads: wasm worker threads (default all cores). */
 export async function useBackend(name: string, threads: number | null = null): Promise<string> {
-  let chosen = name === 'auto' ? (process.env.SVDD_BACKEND ?? 'auto') : name;
+  let chosen = requestedBackend(name);
+  const want = resolveWasmThreads(threads);
   if (chosen === 'auto') {
     chosen = wasmFeatures().simd ? 'wasm' : 'ts';
     if (await realGpu()) {
@@ -80,8 +117,6 @@ export async function useBackend(name: string, threads: number | null = null): P
     }
   }
   if (chosen === 'wasm') {
-    const envThreads = process.env.SVDD_THREADS ? Number(process.env.SVDD_THREADS) : null;
-    const want = threads ?? envThreads ?? os.availableParallelism();
     if (wasmThreads !== want) {
       if (wasmThreads !== null) { disposeWasmBackend(); dropPooledBackendBlocks(); }
       registerBackend(await createWasmBackend({ threads: want }));
@@ -89,8 +124,6 @@ export async function useBackend(name: string, threads: number | null = null): P
     }
   } else if (chosen === 'gpujs') {
     await loadGpujs();
-  } else if (chosen !== 'ts') {
-    throw new Error(`unknown backend '${name}' (expected ${BACKEND_NAMES.join(', ')})`);
   }
   return (await setBackend(chosen)).name;
 }

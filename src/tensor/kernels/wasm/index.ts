@@ -12,7 +12,7 @@ import type { Backend, ConvGeom, FloatArray, KernelSet } from '../types.ts';
 import { tsKernels } from '../ts/index.ts';
 import { buildKernelModule, relaxedProbeModule } from './kernels.ts';
 import { conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm, gemmWasm } from './ops.ts';
-import { WasmRuntime } from './runtime.ts';
+import { MAX_WASM_THREADS, WasmRuntime, checkWasmThreads } from './runtime.ts';
 import {
   activationWasm, batchNormGradWasm, channelMomentsWasm, channelNormalizeWasm, leakyWasm, maxPool2Wasm, scatterAddWasm, upsample2Wasm,
 } from './pointwise-ops.ts';
@@ -58,7 +58,8 @@ const isF32 = (...xs: FloatArray[]): boolean => xs.every((x) => x instanceof Flo
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<Backend> {
   const feat = wasmFeatures();
   if (!feat.simd) throw new Error('wasm backend: this engine lacks WebAssembly SIMD');
-  let threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
+  let threads = opts.threads ?? Math.min(MAX_WASM_THREADS, os.availableParallelism());
+  checkWasmThreads(threads);
   if (!feat.threads) threads = 1;
   // A shared memory even for one thread: tensor storage lives in it, and only a shared memory
   // keeps existing views valid when it grows.

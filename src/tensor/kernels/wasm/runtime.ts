@@ -14,6 +14,22 @@ type WasmFn = (...args: number[]) => void;
 /** Control block per worker at the start of memory: seq, done, cmdPtr, cmdLen, error. */
 const CTL_STRIDE = 8;
 const CTL_BASE = 16;
+/** Int32 words of control blocks below the arena (ARENA_BASE bytes / 4): room for 126 workers. */
+const CTL_WORDS = 1024;
+/**
+ * The most threads a runtime starts (the main thread and MAX_WASM_THREADS − 1 workers). The
+ * control blocks would fit 126; 64 is well past where these kernels stop scaling and keeps a
+ * mistyped count from starting hundreds of workers.
+ */
+export const MAX_WASM_THREADS = 64;
+if (CTL_BASE + MAX_WASM_THREADS * CTL_STRIDE > CTL_WORDS) throw new Error('wasm runtime: MAX_WASM_THREADS does not fit the control blocks');
+
+/** Throws unless `threads` is an integer from 1 to MAX_WASM_THREADS. */
+export function checkWasmThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_WASM_THREADS) {
+    throw new RangeError(`wasm backend: threads must be an integer from 1 to ${MAX_WASM_THREADS} (the runtime starts at most ${MAX_WASM_THREADS} threads), got ${threads}`);
+  }
+}
 /** The arena starts after the control blocks; 64-byte alignment keeps panels cache-line aligned. */
 const ARENA_BASE = 4096;
 const PAGE = 65536;
@@ -96,11 +112,12 @@ export class WasmRuntime {
   private constructor(readonly memory: WebAssembly.Memory, instance: WebAssembly.Instance, threads: number) {
     this.threads = threads;
     this.execList = instance.exports.execList as WasmFn;
-    this.ctl = new Int32Array(memory.buffer, 0, 1024);
+    this.ctl = new Int32Array(memory.buffer, 0, CTL_WORDS);
     this.refresh();
   }
 
   static async create(module: WebAssembly.Module, threads: number, maximumPages: number, shared: boolean): Promise<WasmRuntime> {
+    checkWasmThreads(threads);
     const memory = new WebAssembly.Memory({ initial: 16, maximum: maximumPages, shared });
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const rt = new WasmRuntime(memory, instance, threads);
