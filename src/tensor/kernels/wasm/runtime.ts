@@ -240,6 +240,7 @@ export class WasmRuntime {
     }
     // This thread's share runs inside wasm too, one call for the whole list (see execList).
     this.i32.set(own, ownPtr >> 2);
+    if (active.length > 0) WasmRuntime.schedulingHook?.('own');
     this.execList(ownPtr, ownPtr + own.length * 4);
     let failed = '';
     for (const t of active) {
@@ -252,8 +253,19 @@ export class WasmRuntime {
       }
       if (this.ctl[s + 4] !== 0) failed = this.workerError || `worker ${t} failed`;
     }
+    if (active.length > 0) WasmRuntime.schedulingHook?.('return');
     if (failed) throw new Error(`wasm backend worker error: ${failed}`);
   }
+
+  /**
+   * Tests only (the contention stress suite, test/stress/contention.ts): called on the main thread
+   * where being descheduled matters most, so that a test can stall it there on purpose: 'notify'
+   * between publishing a worker's job and waking the worker (the gap in which a worker that takes
+   * its job by spinning can finish it and sleep again before the wake-up arrives), 'own' before
+   * running its own share while workers run theirs, 'return' after every worker reported its job
+   * done (what a worker still writes then lands in the results).
+   */
+  static schedulingHook: ((point: 'notify' | 'own' | 'return') => void) | null = null;
 
   /**
    * Tests only: 'forward' runs a call's command lists on this thread one after another (list 0, 1, …),
@@ -281,6 +293,7 @@ export class WasmRuntime {
     this.ctl[s + 3] = list.length;
     this.ctl[s + 4] = 0;
     Atomics.store(this.ctl, s, this.seq);
+    WasmRuntime.schedulingHook?.('notify');
     Atomics.notify(this.ctl, s);
   }
 
