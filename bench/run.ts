@@ -3,7 +3,12 @@
  * autoencoder pretraining, of Deep SVDD training and of inference, for the MNIST and CIFAR-10
  * networks at batch 200, per backend and thread count. PyTorch's figures for the same workloads
  * (../shared/peers/torch_bench.py, Debian python3-torch) are printed beside ours when available.
- * Prints a table and writes bench/results/bench-<time>.json.
+ * Prints a table, then per workload our best thread count against PyTorch's best (same run), with
+ * a warning for any peer figure more than 3× off its recorded history (bench/peer-history.json,
+ * bench/peers.ts), and writes bench/results/bench-<time>.json with the wall time. The default run
+ * (wasm at 1 and 2 threads, both nets, layers, full epochs, peer at 1 and 2 threads) comes to about
+ * 15 minutes here: ~6 of ours (bench/results/bench-wasm.json's epochs and layers, 4 epochs each)
+ * and ~7.5 of the peer's 12 runs at its recorded speeds, each cut to --torch-budget (120 s) at most.
  *
  *   npm run bench -- [--backends wasm,ts] [--threads 1,2] [--nets mnist,cifar] [--quick] [--no-torch]
  *                    [--no-layers] [--epochs E] [--torch-quick] [--torch-budget SECONDS]
@@ -26,6 +31,7 @@ import { writeFileAtomic } from '../src/tensor/io/atomic.ts';
 import { Adam, ConvTranspose2d, type Module } from '../src/nn/index.ts';
 import { buildAutoencoder, buildEncoder, type Autoencoder, type Encoder, type NetName } from '../src/svdd/networks.ts';
 import { releaseArray, withTemporaryStorage, type Tensor } from '../src/tensor/tensor.ts';
+import { bestRatios, formatBestRatios, loadPeerHistory, peerKey, peerWarning } from './peers.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -34,7 +40,7 @@ const { values } = parseArgs({
     nets: { type: 'string', default: 'mnist,cifar' }, quick: { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false }, out: { type: 'string' },
     'no-layers': { type: 'boolean', default: false }, 'torch-quick': { type: 'boolean', default: false },
-    epochs: { type: 'string', default: '' }, 'torch-budget': { type: 'string', default: '150' },
+    epochs: { type: 'string', default: '' }, 'torch-budget': { type: 'string', default: '120' },
     'torch-bench': { type: 'string', default: join(here, '../../shared/peers/torch_bench.py') },
   },
 });
@@ -157,6 +163,9 @@ function torchFigure(netKey: string, workload: string, threads: number): number 
 }
 
 async function mainBench(): Promise<void> {
+  const started = performance.now();
+  const history = loadPeerHistory();
+  const peerWarnings: string[] = [];
   const backends = values.backends!.split(',').filter(Boolean);
   const threadCounts = values.threads ? values.threads.split(',').map(Number) : [...new Set([1, cpus().length])];
   const nets = values.nets!.split(',').filter(Boolean) as ('mnist' | 'cifar')[];
@@ -182,8 +191,12 @@ async function mainBench(): Promise<void> {
           const { images, seconds } = epochWorkload(netKey, workload);
           const row: EpochRow = { net: netKey, workload, backend, threads, images, seconds, imagesPerS: images / seconds };
           for (const t of [1, 2]) {
-            const key = `${netKey}/${workload}/${t}`;
-            if (!torchCache.has(key)) torchCache.set(key, torchFigure(netKey, workload, t));
+            const key = peerKey(netKey, workload, t);
+            if (torchCache.has(key)) continue;
+            const figure = torchFigure(netKey, workload, t);
+            torchCache.set(key, figure);
+            const warning = figure === undefined ? null : peerWarning(history, key, figure);
+            if (warning) { peerWarnings.push(warning); console.log(warning); }
           }
           row.torch1 = torchCache.get(`${netKey}/${workload}/1`);
           row.torch2 = torchCache.get(`${netKey}/${workload}/2`);
@@ -194,12 +207,16 @@ async function mainBench(): Promise<void> {
       }
     }
   }
+  const ratios = bestRatios(epochs, history);
+  console.log(`\n${formatBestRatios(ratios)}`);
+  for (const w of peerWarnings) console.log(w);
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
-  console.log(`peak RSS ${peakRssMiB.toFixed(0)} MiB`);
+  const wallSeconds = (performance.now() - started) / 1000;
+  console.log(`peak RSS ${peakRssMiB.toFixed(0)} MiB, ${(wallSeconds / 60).toFixed(1)} minutes`);
   const dir = join(here, 'results');
   mkdirSync(dir, { recursive: true });
   const file = values.out ?? join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}.json`);
-  writeFileAtomic(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, batch, quick: values.quick, peakRssMiB, layers, epochs }, null, 2)}\n`);
+  writeFileAtomic(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, batch, quick: values.quick, peakRssMiB, wallSeconds, layers, epochs, bestRatios: ratios, peerWarnings }, null, 2)}\n`);
   console.log(`wrote ${file}`);
 }
 
