@@ -191,7 +191,9 @@ export class GpujsWorkerBridge {
     if (this.busy) throw new Error('gpujs worker bridge: one request at a time');
     this.busy = true;
     try {
-      const seq = ++this.seq;
+      // ctl[DONE] is an int32: wrap to 1 rather than pass 2^31 − 1 (the answer would never match).
+      this.seq = this.seq >= 0x7fffffff ? 1 : this.seq + 1;
+      const seq = this.seq;
       req.seq = seq;
       if (req.kind === 'call' && this.pendingData) { req.data = this.pendingData; this.pendingData = undefined; }
       this.worker.postMessage(req);
