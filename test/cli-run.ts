@@ -3,7 +3,10 @@
  * process.stdout / process.stderr directly included) and telling a clean exit from an escaped
  * exception (a stack trace for a user).
  */
+import { writeFileSync } from 'node:fs';
+import { PNG } from 'pngjs';
 import { main, type CliIo } from '../src/cli/main.ts';
+import { loadRaw } from '../src/svdd/data/datasets.ts';
 
 export interface CliRun { code: number | null; out: string; err: string; threw: Error | null }
 
@@ -28,3 +31,14 @@ export const errorLines = (r: CliRun): string[] => r.err.split('\n').filter((l) 
 
 /** A tiny MNIST run's flags: seconds on one thread. */
 export const TINY = ['--subset', '200', '--test-subset', '300', '--ae-epochs', '1', '--epochs', '1', '--threads', '1'];
+
+/** A grayscale PNG of MNIST test image i (for predict). */
+export function mnistPng(path: string, i: number): void {
+  const raw = loadRaw('mnist');
+  const png = new PNG({ width: 28, height: 28 });
+  for (let k = 0; k < 784; k++) {
+    const v = raw.test.images[i * 784 + k]!;
+    png.data[4 * k] = v; png.data[4 * k + 1] = v; png.data[4 * k + 2] = v; png.data[4 * k + 3] = 255;
+  }
+  writeFileSync(path, PNG.sync.write(png, { colorType: 0 }));
+}

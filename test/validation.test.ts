@@ -7,10 +7,11 @@ import { expect } from 'chai';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, errorLines, TINY, type CliRun } from './cli-run.ts';
+import { runCli, errorLines, mnistPng, TINY, type CliRun } from './cli-run.ts';
 import { buildTrainConfig } from '../src/cli/train-flags.ts';
 import { createWasmBackend } from '../src/tensor/kernels/wasm/index.ts';
 import { MAX_WASM_THREADS } from '../src/tensor/kernels/wasm/runtime.ts';
+import { NET_NAMES, NET_SHAPES, buildEncoder } from '../src/svdd/networks.ts';
 
 /** Exit 2, no exception, and one 'svdd:' line (per problem) matching each pattern. */
 function expectOneLine(r: CliRun, ...patterns: RegExp[]): void {
@@ -204,5 +205,73 @@ describe('CLI: --version and the help of test and predict', () => {
   });
 });
 
-// Silence an unused-import complaint when a section is skipped.
-void cpSync;
+describe('validation: model.json against its schema on load', function () {
+  this.timeout(300000);
+  let tmp = '', model = '', png = '';
+  let meta: Record<string, unknown> = {};
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'svdd-modeljson-'));
+    model = join(tmp, 'model');
+    const r = await runCli(['train', ...TINY, '--threshold', 'adaptive', '--out', model]);
+    expect(r.code, r.err).to.equal(0);
+    meta = JSON.parse(readFileSync(join(model, 'model.json'), 'utf8')) as Record<string, unknown>;
+    png = join(tmp, 'digit.png');
+    mnistPng(png, 3);
+  });
+  after(() => { rmSync(tmp, { recursive: true, force: true }); });
+
+  /** A copy of the model with model.json edited by `edit`. */
+  const variant = (name: string, edit: (m: Record<string, unknown>) => void): string => {
+    const dir = join(tmp, name);
+    cpSync(model, dir, { recursive: true });
+    const m = structuredClone(meta);
+    edit(m);
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(m));
+    return dir;
+  };
+  const cases: [string, (m: Record<string, any>) => void, RegExp[]][] = [
+    ['centerC of the wrong length', (m) => { m.centerC = m.centerC.slice(1); }, [/centerC.*32/]],
+    ['centerC with a string', (m) => { m.centerC[3] = 'x'; }, [/centerC/]],
+    ['centerC missing', (m) => { delete m.centerC; }, [/centerC/]],
+    ['thresholds missing', (m) => { delete m.thresholds; }, [/thresholds/]],
+    ['a threshold tau as a string', (m) => { m.thresholds[0].tau = '0.5'; }, [/thresholds\.0\.tau/]],
+    ['a threshold of an unknown method', (m) => { m.thresholds[0].method = 'magic'; }, [/thresholds\.0\.method/]],
+    ['radiusR negative', (m) => { m.radiusR = -1; }, [/radiusR/]],
+    ['radiusR a string', (m) => { m.radiusR = '0'; }, [/radiusR/]],
+    ['preprocessing missing', (m) => { delete m.preprocessing; }, [/preprocessing/]],
+    ['preprocessing max = min', (m) => { m.preprocessing.max = m.preprocessing.min; }, [/preprocessing/]],
+    ['preprocessing of an unknown method', (m) => { m.preprocessing = { method: 'zscore' }; }, [/preprocessing/]],
+    ['inputShape of another net', (m) => { m.inputShape = [3, 32, 32]; }, [/inputShape/]],
+    ['repDim not the net\'s', (m) => { m.repDim = 31; }, [/repDim/]],
+    ['an unknown net', (m) => { m.net = 'resnet18'; }, [/net/]],
+    ['an unknown kind', (m) => { m.kind = 'forest'; }, [/kind/]],
+    ['another version', (m) => { m.version = 2; }, [/version/]],
+    ['objective unknown', (m) => { m.objective = 'foo'; }, [/objective/]],
+    ['gaussian of another dimension', (m) => { m.gaussian.d = 31; }, [/gaussian/]],
+    ['gaussian covariance with a string', (m) => { m.gaussian.covariance[0] = 'x'; }, [/gaussian/]],
+    ['decision score mahalanobis without a Gaussian', (m) => { m.gaussian = null; }, [/mahalanobis/]],
+    ['normalClass 12', (m) => { m.normalClass = 12; }, [/normalClass/]],
+    ['several problems', (m) => { m.radiusR = -1; m.centerC = [1]; delete m.preprocessing; }, [/radiusR/, /centerC/, /preprocessing/]],
+  ];
+  for (const [what, edit, patterns] of cases) {
+    it(`${what}: predict and test refuse it in one line per problem`, async () => {
+      const dir = variant(what.replace(/\W+/g, '_'), edit);
+      const p = await runCli(['predict', '--model', dir, '--input', png, '--threads', '1']);
+      expectOneLine(p, /model\.json/, ...patterns);
+      expect(p.out).to.equal('');
+      const t = await runCli(['test', '--model', dir, '--threads', '1', '--test-subset', '300']);
+      expectOneLine(t, /model\.json/, ...patterns);
+      expect(existsSync(join(dir, 'test_results.json'))).to.equal(false);
+    });
+  }
+  it('NET_SHAPES agree with the networks themselves', () => {
+    for (const name of NET_NAMES) {
+      const enc = buildEncoder(name);
+      expect([[...enc.inputShape], enc.repDim], name).to.deep.equal([[...NET_SHAPES[name].inputShape], NET_SHAPES[name].repDim]);
+    }
+  });
+  it('the saved model itself loads (predict exits 0)', async () => {
+    const p = await runCli(['predict', '--model', model, '--input', png, '--threads', '1']);
+    expect(p.code, p.err).to.equal(0);
+  });
+});

@@ -1,8 +1,8 @@
 /** `svdd predict --model DIR --input FILE…`: scores new images and decides normal / anomalous. */
 import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, MAX_WASM_THREADS, useBackend } from '../tensor/backends.ts';
-import { loadModel } from '../svdd/model.ts';
-import { predictFiles, type DecisionScore, type PredictionReport } from '../svdd/predict.ts';
+import { ModelError, loadModel } from '../svdd/model.ts';
+import { describeThreshold, predictFiles, type DecisionScore, type PredictionReport } from '../svdd/predict.ts';
 import { DataError } from '../svdd/data/errors.ts';
 import { UsageError } from '../svdd/run.ts';
 import { parseChoice, parseNumber } from './args.ts';
@@ -71,10 +71,15 @@ export async function predictCommand(argv: string[]): Promise<void> {
       // Nothing was scored: the lines below say why.
     } else if (th) {
       const flagged = report.predictions.filter((p) => p.decision === 'anomalous').length;
-      process.stderr.write(`${report.predictions.length} image(s), ${report.score} score, anomalous when score > τ = ${th.tau.toPrecision(6)} (${th.method}, α ${th.alpha}): ${flagged} anomalous\n`);
+      process.stderr.write(`${report.predictions.length} image(s), ${report.score} score, anomalous when score > τ = ${th.tau.toPrecision(6)} (${describeThreshold(th)}): ${flagged} anomalous\n`);
     } else {
-      process.stderr.write(`no decision threshold for the ${report.score} score was saved with this model, so only scores are printed (train with --threshold adaptive to get one)\n`);
+      process.stderr.write(`no decision threshold for the ${report.score} score was saved with this model, so only scores are printed (train with --threshold adaptive to get one${report.score === 'svdd' ? '; a model trained now always has a rule: τ from --val-fraction, else --contamination' : ''})\n`);
     }
+  }
+  // A score that is not a finite number is decided anomalous (decide fails closed); say so and fail.
+  const nonFinite = report.predictions.filter((p) => !Number.isFinite(p.score)).length;
+  if (nonFinite > 0 && failures.length === 0) {
+    throw new ModelError(`${nonFinite} of ${report.predictions.length} image(s) got a score that is not a finite number; they are reported anomalous, but the model is broken (retrain it)`);
   }
   if (failures.length > 0) {
     // One line per unreadable file, then a summary that makes the command exit non-zero.

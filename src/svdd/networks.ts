@@ -12,6 +12,12 @@ import { BatchNorm, Conv2d, ConvTranspose2d, Linear, Module, leakyReluGain, xavi
 
 export type NetName = 'mnist_LeNet' | 'cifar10_LeNet' | 'cifar10_LeNet_ELU';
 export const NET_NAMES: readonly NetName[] = ['mnist_LeNet', 'cifar10_LeNet', 'cifar10_LeNet_ELU'];
+/** Each network's input (C, H, W) and code size, as its classes define them (a test checks they agree). */
+export const NET_SHAPES: Record<NetName, { inputShape: readonly [number, number, number]; repDim: number }> = {
+  mnist_LeNet: { inputShape: [1, 28, 28], repDim: 32 },
+  cifar10_LeNet: { inputShape: [3, 32, 32], repDim: 128 },
+  cifar10_LeNet_ELU: { inputShape: [3, 32, 32], repDim: 128 },
+};
 
 export interface NetOptions { dtype?: DType; seed?: number | string }
 

@@ -11,7 +11,7 @@ import { readIdxImages, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './data/idx.ts
 import { CIFAR_BATCH_LIMIT, CIFAR_BATCH_RECORDS, CIFAR_CHANNELS, CIFAR_RECORD, CIFAR_SIZE, readCifarBatch } from './data/cifar.ts';
 import { applyPreprocessing, type MinMax, type Preprocessing } from './data/preprocess.ts';
 import { Gaussian } from './gaussian.ts';
-import { ModelError, type ModelMeta, type ThresholdRecord } from './model.ts';
+import { ModelError, type DecisionRule, type ModelMeta, type ThresholdRecord } from './model.ts';
 import { encodeAll, svddScores } from './trainer.ts';
 import type { ScoringModel } from './evaluate.ts';
 
@@ -122,14 +122,46 @@ export function scoreInputs(model: ScoringModel, x: Float32Array, count: number,
   return svddScores(codes, count, Float64Array.from(meta.centerC), meta.objective, meta.radiusR);
 }
 
-/** The saved threshold for a score, the empirical quantile preferred over χ²; null when none was saved. */
+/** What decides: a threshold calibrated on held-out normal data, or the rule of a model trained without one. */
+export type DecisionThreshold = ThresholdRecord | DecisionRule;
+
+/** The saved calibrated threshold for a score, the empirical quantile preferred over χ²; null when none was saved. */
 export function decisionThreshold(meta: ModelMeta, score: DecisionScore): ThresholdRecord | null {
   const forScore = meta.thresholds.filter((t) => t.score === score);
   return forScore.find((t) => t.method === 'quantile') ?? forScore[0] ?? null;
 }
 
-/** Anomalous when score > τ, strictly: the rule the thresholds were fitted and evaluated with. */
+/**
+ * What decides for a score: the saved calibrated threshold (decisionThreshold), else for the SVDD
+ * score the model's decision rule (contamination of the training scores, or the soft-boundary
+ * radius; a soft-boundary model saved before decision rules existed gets its radius); null when
+ * there is none.
+ */
+export function decisionRuleFor(meta: ModelMeta, score: DecisionScore): DecisionThreshold | null {
+  const calibrated = decisionThreshold(meta, score);
+  if (calibrated) return calibrated;
+  if (score !== 'svdd') return null;
+  if (meta.decisionRule) return meta.decisionRule;
+  if (meta.objective === 'soft-boundary') return { method: 'radius', tau: 0, score: 'svdd', radiusR: meta.radiusR };
+  return null;
+}
+
+/** How a threshold was chosen, in words (predict prints it). */
+export function describeThreshold(t: DecisionThreshold): string {
+  switch (t.method) {
+    case 'quantile': return `the (1 − α) quantile of the scores of held-out normal images, α ${t.alpha}`;
+    case 'chi2': return `the χ² quantile for the Mahalanobis score, α ${t.alpha}`;
+    case 'contamination': return `no validation split: the (1 − c) quantile of the training scores of ${t.trainingImages} images, contamination ${t.contamination}`;
+    case 'radius': return `no validation split: the soft-boundary radius R = ${t.radiusR.toPrecision(6)}, anomalous when ‖φ(x) − c‖² > R²`;
+  }
+}
+
+/**
+ * Anomalous when score > τ, strictly: the rule the thresholds were fitted and evaluated with. A
+ * score that is not a finite number (NaN, ±Infinity) is anomalous: a decision fails closed.
+ */
 export function decide(score: number, tau: number): Decision {
+  if (!Number.isFinite(score)) return 'anomalous';
   return score > tau ? 'anomalous' : 'normal';
 }
 
@@ -149,7 +181,7 @@ export interface InputFailure {
 
 export interface PredictionReport {
   score: DecisionScore;
-  threshold: ThresholdRecord | null;
+  threshold: DecisionThreshold | null;
   predictions: Prediction[];
   /** Inputs that were skipped because they could not be read; empty when every file was read. */
   failures: InputFailure[];
@@ -175,7 +207,7 @@ export function predictFiles(model: ScoringModel, paths: readonly string[], scor
     }
   }
   const count = batches.reduce((a, b) => a + b.count, 0);
-  const threshold = decisionThreshold(meta, score);
+  const threshold = decisionRuleFor(meta, score);
   if (count === 0) return { score, threshold, predictions: [], failures };
   const images = new Uint8Array(count * per);
   let at = 0;

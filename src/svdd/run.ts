@@ -19,7 +19,7 @@ import { validateConfig } from './config.ts';
 import { detectCollapse, evaluate, rankingMetrics, scoreImages, type EvaluationResult, type ScoringModel, type TestScores } from './evaluate.ts';
 import { fitGaussian } from './gaussian.ts';
 import { imageGridPng, writePngAtomic } from './images.ts';
-import { packageVersion, saveModel, stateToTensors, type ModelMeta, type ThresholdRecord } from './model.ts';
+import { packageVersion, saveModel, stateToTensors, type DecisionRule, type ModelMeta, type ThresholdRecord } from './model.ts';
 import { buildAutoencoder, buildEncoder, copyEncoderWeights, type Autoencoder, type Encoder } from './networks.ts';
 import { quantileThreshold, chi2Threshold } from './threshold.ts';
 import {
@@ -256,6 +256,11 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
       meta.thresholds.push({ method: 'chi2', alpha: c2.alpha, tau: c2.tau, score: 'mahalanobis' });
     }
     log(`label-free thresholds (α = ${cfg.alpha}, from ${data.val.count} held-out normal images): ${meta.thresholds.map((th) => `${th.score}/${th.method} τ = ${th.tau.toPrecision(5)}`).join(', ')}`);
+  } else {
+    // No validation split, so no calibrated τ: the documented rule (README, "Decisions").
+    meta.decisionRule = decisionRuleOf(cfg, trainDist, radiusR);
+    const r = meta.decisionRule;
+    log(`decision rule (no validation split): ${r.method === 'radius' ? `the soft-boundary radius, anomalous when ||φ(x) − c||² > R² = ${(radiusR * radiusR).toPrecision(5)}` : `τ = ${r.tau.toPrecision(5)}, the (1 − c) quantile of the ${r.trainingImages} training scores, contamination ${r.contamination}`}`);
   }
   saveModel(outDir, scoring.net, meta);
 
@@ -278,6 +283,22 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
   writeFileAtomic(join(outDir, 'timings.json'), `${JSON.stringify({ seconds: timings, pretrainEpochs: pretrainHistory.map((h) => h.seconds), trainEpochs: trainHistory.map((h) => h.seconds) }, null, 2)}\n`);
   log(`done in ${timings.total.toFixed(1)} s; results in ${outDir}`);
   return { results, outDir };
+}
+
+/** The contamination a model trained without a validation split decides with by default (PyOD's). */
+export const DEFAULT_CONTAMINATION = 0.1;
+
+/**
+ * The decision rule without a validation split: --contamination c gives τ = the (1 − c) quantile of
+ * the training scores (the SVDD score: the distance, minus R² for soft-boundary); without it a
+ * soft-boundary model decides with its radius (score > 0) and any other with c = 0.1.
+ */
+export function decisionRuleOf(cfg: Pick<TrainConfig, 'contamination' | 'objective'>, trainDistances: Float64Array, radiusR: number): DecisionRule {
+  if (cfg.contamination === undefined && cfg.objective === 'soft-boundary') return { method: 'radius', tau: 0, score: 'svdd', radiusR };
+  const c = cfg.contamination ?? DEFAULT_CONTAMINATION;
+  const r2 = cfg.objective === 'soft-boundary' ? radiusR * radiusR : 0;
+  const scores = trainDistances.map((d) => d - r2);
+  return { method: 'contamination', contamination: c, tau: quantileThreshold(scores, c).tau, score: 'svdd', trainingImages: scores.length };
 }
 
 export function perSampleScores(data: OneClassData, scores: TestScores): RunResults['scores'] {

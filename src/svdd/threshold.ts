@@ -42,6 +42,10 @@ function checkAlpha(alpha: number): void {
 export function quantileThreshold(validationNormalScores: ArrayLike<number>, alpha = 0.05): Threshold {
   checkAlpha(alpha);
   if (validationNormalScores.length === 0) throw new Error('quantileThreshold: no validation scores');
+  // A NaN would break the sort, an Infinity would make τ infinite (everything "normal"): refuse.
+  for (let i = 0; i < validationNormalScores.length; i++) {
+    if (!Number.isFinite(validationNormalScores[i]!)) throw new Error(`quantileThreshold: validation score ${i} is not finite (${validationNormalScores[i]}); no threshold can be calibrated on it`);
+  }
   return {
     method: 'quantile',
     alpha,
@@ -61,10 +65,17 @@ export function chi2Threshold(dof: number, alpha = 0.05): Threshold {
   return { method: 'chi2', alpha, tau: chiSquareQuantile(1 - alpha, dof), dof };
 }
 
-/** Applies tau (anomaly when score > tau) to labelled test scores; labels may be all normal. */
+/**
+ * Applies tau (anomaly when score > tau) to labelled test scores; labels may be all normal. A score
+ * that is not finite counts as flagged (decisions fail closed, as predict's).
+ */
 export function evaluateThreshold(labels: ArrayLike<number>, scores: ArrayLike<number>, threshold: number | Threshold): ThresholdEvaluation {
   const tau = typeof threshold === 'number' ? threshold : threshold.tau;
-  const c = confusionAt(labels, scores, tau, '>');
+  let closed: ArrayLike<number> = scores;
+  for (let i = 0; i < scores.length; i++) {
+    if (!Number.isFinite(scores[i]!)) { closed = Float64Array.from(scores, (s) => (Number.isFinite(s) ? s : Infinity)); break; }
+  }
+  const c = confusionAt(labels, closed, tau, '>');
   const n = c.tp + c.fp + c.tn + c.fn;
   const out: ThresholdEvaluation = { ...c, tau, observedFpr: c.fpr, flaggedRate: n === 0 ? NaN : (c.tp + c.fp) / n };
   if (typeof threshold !== 'number') out.alpha = threshold.alpha;
