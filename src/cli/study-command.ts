@@ -200,13 +200,19 @@ function status(argv: string[], out: (t: string) => void): number {
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key)!.push(c);
   }
+  // Groups with no finished cell yet are estimated at the mean of all finished cells (flagged as a guess).
+  const allDone = st.cells.filter((c) => c.state === 'done');
+  const overall = allDone.length ? allDone.reduce((a, c) => a + c.seconds!, 0) / allDone.length : null;
   let etaSeconds = 0, unknown = false;
   out(`${'group'.padEnd(36)} done running failed pending  mean s/cell\n`);
   for (const [key, cells] of groups) {
     const done = cells.filter((c) => c.state === 'done');
     const mean = done.length ? done.reduce((a, c) => a + c.seconds!, 0) / done.length : null;
     const left = cells.filter((c) => c.state !== 'done').length;
-    if (left > 0) { if (mean === null) unknown = true; else etaSeconds += left * mean; }
+    if (left > 0) {
+      if (mean === null) unknown = true;
+      etaSeconds += left * (mean ?? overall ?? 0);
+    }
     const n = (s: string): string => String(cells.filter((c) => c.state === s).length);
     out(`${key.padEnd(36)} ${n('done').padStart(4)} ${n('running').padStart(7)} ${n('failed').padStart(6)} ${String(cells.filter((c) => c.state === 'pending' || c.state === 'stale').length).padStart(7)}  ${mean === null ? '-' : mean.toFixed(0)}\n`);
   }
@@ -214,7 +220,7 @@ function status(argv: string[], out: (t: string) => void): number {
   const running = Math.max(1, count('running'));
   const hours = etaSeconds / running / 3600;
   out(`total: ${count('done')} done, ${count('running')} running, ${count('failed')} failed, ${count('pending') + count('stale')} pending of ${st.cells.length}; `
-    + `ETA ${count('done') === st.cells.length ? '0' : `${hours.toFixed(1)} h at ${running} worker${running > 1 ? 's' : ''}${unknown ? ' (plus groups with no finished cell yet)' : ''}`}\n`);
+    + `ETA ${count('done') === st.cells.length ? '0' : `${hours.toFixed(1)} h at ${running} worker${running > 1 ? 's' : ''}${unknown ? (overall === null ? ' (no cell finished yet: no estimate)' : ', groups with no finished cell guessed at the mean cell time') : ''}`}\n`);
   return 0;
 }
 
