@@ -14,6 +14,7 @@ import { buildTrainConfig, trainHelp, trainParseOptions } from './train-flags.ts
 import { parseNumber } from './args.ts';
 import type { TrainConfig } from '../svdd/config.ts';
 import { progressHooks } from './progress.ts';
+import { DivergenceError } from '../svdd/trainer.ts';
 import { testCommand, TEST_HELP } from './test-command.ts';
 import { explainCommand } from './explain-command.ts';
 import { predictCommand } from './predict-command.ts';
@@ -111,7 +112,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         throw new UsageError(`unknown command '${cmd}' ('svdd --help' lists the commands)`);
     }
   } catch (e) {
-    if (e instanceof UsageError || e instanceof DataError || e instanceof ModelError || e instanceof SafetensorsError || e instanceof BackendError) {
+    if (e instanceof UsageError || e instanceof DataError || e instanceof ModelError || e instanceof SafetensorsError || e instanceof BackendError || e instanceof DivergenceError) {
       // One line per problem, each with the prefix.
       io.err(e.message.split('\n').map((l) => `svdd: ${l}\n`).join(''));
       return 2;

@@ -19,11 +19,11 @@ import { validateConfig } from './config.ts';
 import { detectCollapse, evaluate, rankingMetrics, scoreImages, type EvaluationResult, type ScoringModel, type TestScores } from './evaluate.ts';
 import { fitGaussian } from './gaussian.ts';
 import { imageGridPng, writePngAtomic } from './images.ts';
-import { packageVersion, saveModel, stateToTensors, type DecisionRule, type ModelMeta, type ThresholdRecord } from './model.ts';
+import { packageVersion, saveModel, stateToTensors, weightProblems, type DecisionRule, type ModelMeta, type ThresholdRecord } from './model.ts';
 import { buildAutoencoder, buildEncoder, copyEncoderWeights, type Autoencoder, type Encoder } from './networks.ts';
 import { quantileThreshold, chi2Threshold } from './threshold.ts';
 import {
-  encodeAll, initCenter, pretrainAutoencoder, reconstructionScores, svddScores, trainHybrid, trainSvdd,
+  DivergenceError, encodeAll, initCenter, pretrainAutoencoder, reconstructionScores, svddScores, trainHybrid, trainSvdd,
   type EpochRecord, type PhaseCheckpointing, type PhaseState, type TrainHooks,
 } from './trainer.ts';
 
@@ -72,6 +72,8 @@ function loadWeights(m: Autoencoder, path: string): void {
   const file = readSafetensors(path);
   const values = new Map<string, { shape: readonly number[]; data: ArrayLike<number> }>();
   for (const [name, t] of file.tensors) values.set(name, { shape: t.shape, data: t.data });
+  const broken = weightProblems(values, `--ae-weights ${path}`);
+  if (broken.length > 0) throw new UsageError(broken.join('\n'));
   try { m.loadStateDict(values); } catch (e) {
     throw new UsageError(`--ae-weights ${path}: does not fit this network: ${(e as Error).message}`);
   }
@@ -148,6 +150,14 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
     ? { epochs: cfg.aeEpochs, lr: cfg.aeLr, milestones: cfg.aeMilestones, gamma: cfg.gamma, weightDecay: cfg.aeWeightDecay, batchSize: cfg.aeBatchSize, amsgrad: cfg.optimizer === 'amsgrad' }
     : { epochs: cfg.epochs, lr: cfg.lr, milestones: cfg.milestones, gamma: cfg.gamma, weightDecay: cfg.weightDecay, batchSize: cfg.batchSize, amsgrad: cfg.optimizer === 'amsgrad' };
 
+  // Divergence stops the run: one line in the log, no model, no checkpoint to resume a diverged state from.
+  const stopOnDivergence = <T>(f: () => T): T => {
+    try { return f(); } catch (e) {
+      if (e instanceof DivergenceError) { log(`stopped: ${e.message}`); removeCheckpoint(outDir); }
+      throw e;
+    }
+  };
+
   const saveCheckpoint = (stage: RunCheckpoint['stage'], net: Autoencoder | Encoder, centerC: Float64Array | null, pretrainHistory: EpochRecord[]) =>
     (state: PhaseState): void => {
       writeCheckpoint(outDir, { stage, configHash, state, net, centerC: centerC ? Array.from(centerC) : null, pretrainHistory, backend, threads });
@@ -169,10 +179,14 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
       if (resume) loadState(ae, resume);
       else log(`pretraining autoencoder: ${cfg.aeEpochs} epochs, lr ${cfg.aeLr}, milestones [${cfg.aeMilestones}], weight decay ${cfg.aeWeightDecay}, batch ${cfg.aeBatchSize}`);
       const ck: PhaseCheckpointing | undefined = every > 0 ? { every, save: saveCheckpoint('pretrain', ae, null, []), resume: resume?.state } : undefined;
-      pretrainHistory = pretrainAutoencoder(ae, trainSet, optim(true), rng.child('pretrain'), hooks, ck);
+      pretrainHistory = stopOnDivergence(() => pretrainAutoencoder(ae!, trainSet, optim(true), rng.child('pretrain'), hooks, ck));
     }
     writeSafetensors(join(outDir, 'autoencoder.safetensors'), stateToTensors(ae), { format: 'svdd-ts-autoencoder', net: cfg.net });
     const recon = reconstructionScores(ae, testSet);
+    // Weights can stay finite yet so large that the codes overflow: a non-finite reconstruction error is divergence too.
+    if (!cfg.aeWeights && !recon.every(Number.isFinite)) {
+      stopOnDivergence(() => { throw new DivergenceError('pretraining diverged: the autoencoder\'s reconstruction errors are not finite; no model was written (lower the learning rate, --ae-lr)'); });
+    }
     pretrainTestAuroc = detectCollapse(recon, 'reconstruction').detected ? null : rankingMetrics(data.test.labels, recon).auroc;
     t = lap('pretrain', t);
     log(`autoencoder ready in ${timings.pretrain!.toFixed(1)} s; its test AUROC (reconstruction error) ${pretrainTestAuroc === null ? 'n/a' : (100 * pretrainTestAuroc).toFixed(2)}`);
@@ -207,9 +221,9 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
   const trainCk: PhaseCheckpointing | undefined = every > 0
     ? { every, save: saveCheckpoint('train', scoring.net as Autoencoder | Encoder, centerC, pretrainHistory), resume: trainResume?.state } : undefined;
   if (cfg.hybrid) {
-    trainHistory = trainHybrid(ae!, trainSet, centerC, { ...optim(false), mu1: cfg.mu1, mu2: cfg.mu2 }, rng.child('train'), hooks, trainCk);
+    trainHistory = stopOnDivergence(() => trainHybrid(ae!, trainSet, centerC, { ...optim(false), mu1: cfg.mu1, mu2: cfg.mu2 }, rng.child('train'), hooks, trainCk));
   } else {
-    const res = trainSvdd(enc!, trainSet, centerC, { ...optim(false), objective: cfg.objective, nu: cfg.nu, warmUpEpochs: cfg.warmUpEpochs }, rng.child('train'), hooks, trainCk);
+    const res = stopOnDivergence(() => trainSvdd(enc!, trainSet, centerC, { ...optim(false), objective: cfg.objective, nu: cfg.nu, warmUpEpochs: cfg.warmUpEpochs }, rng.child('train'), hooks, trainCk));
     trainHistory = res.history;
     radiusR = res.radiusR;
   }
@@ -217,6 +231,10 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
 
   const trainCodes = encodeAll(scoring.encode, scoring.net, trainSet);
   const trainDist = svddScores(trainCodes, trainSet.count, centerC, 'one-class', 0);
+  const notFinite = trainDist.findIndex((d) => !Number.isFinite(d));
+  if (notFinite >= 0) {
+    stopOnDivergence(() => { throw new DivergenceError(`${cfg.hybrid ? 'hybrid training' : 'training'} diverged: the code of training image ${notFinite} is not finite; no model was written (lower the learning rate, --lr)`); });
+  }
   const trainingCollapse = detectCollapse(trainDist, 'training distances');
   if (trainingCollapse.detected) log(`WARNING: ${trainingCollapse.reason}`);
 

@@ -23,6 +23,28 @@ export interface OptimConfig {
   amsgrad: boolean;
 }
 
+/**
+ * Training diverged: a loss or a weight stopped being a finite number. The run stops, says so in one
+ * line and writes no model (see runTraining).
+ */
+export class DivergenceError extends Error {}
+
+/** 'pretraining', 'training' or 'hybrid training': the phase's name in messages. */
+export const phaseName = (phase: string): string => (phase === 'pretrain' ? 'pretraining' : phase === 'train' ? 'training' : `${phase} training`);
+const lowerLr = (phase: string): string => `lower the learning rate, ${phase === 'pretrain' ? '--ae-lr' : '--lr'}`;
+
+/** Throws DivergenceError when any parameter or buffer of `model` holds NaN or ±Infinity. */
+export function checkFiniteWeights(model: Module, phase: string, when: string): void {
+  for (const [name, t] of model.stateDict()) {
+    const v = t.values();
+    for (let i = 0; i < v.length; i++) {
+      if (!Number.isFinite(v[i]!)) {
+        throw new DivergenceError(`${phaseName(phase)} diverged: ${name} holds ${v[i]} ${when}; no model was written (${lowerLr(phase)})`);
+      }
+    }
+  }
+}
+
 export interface EpochRecord { epoch: number; loss: number; lr: number; seconds: number; radius?: number; svddLoss?: number; reconLoss?: number }
 
 export interface TrainHooks {
@@ -105,12 +127,19 @@ function runEpochs(phase: string, model: Module, set: ImageSet, cfg: OptimConfig
       // `extra` inside step), so its intermediate buffers go back to the array pool for the next
       // step. Parameters, the batch and the center are leaves and are never released.
       ag.releaseGraph(loss);
+      if (!Number.isFinite(l)) {
+        throw new DivergenceError(`${phaseName(phase)} diverged: the loss is ${l} at epoch ${epoch + 1}, batch ${b + 1}; no model was written (${lowerLr(phase)})`);
+      }
       lossSum += l; n++;
       for (const [k, v] of Object.entries(extra ?? {})) if (typeof v === 'number') extraSums.set(k, (extraSums.get(k) ?? 0) + v);
       hooks.onBatch?.(phase, epoch, ++b, nb, l);
     }
     const rec: EpochRecord = { epoch: epoch + 1, loss: lossSum / n, lr: opt.lr, seconds: (performance.now() - t0) / 1000 };
     for (const [k, v] of extraSums) (rec as unknown as Record<string, number>)[k] = v / n;
+    // A step can leave NaN weights behind a finite loss (the loss is computed before the step):
+    // checked before the epoch is reported or checkpointed, so no checkpoint holds a diverged model.
+    checkFiniteWeights(model, phase, `after epoch ${epoch + 1}`);
+    if (scalars) for (const [k, v] of Object.entries(scalars.get())) if (!Number.isFinite(v)) checkFiniteScalar(phase, k, v, epoch);
     history.push(rec);
     hooks.onEpoch?.(phase, rec, cfg.epochs);
     sched.step();
@@ -119,6 +148,10 @@ function runEpochs(phase: string, model: Module, set: ImageSet, cfg: OptimConfig
     }
   }
   return history;
+}
+
+function checkFiniteScalar(phase: string, name: string, v: number, epoch: number): never {
+  throw new DivergenceError(`${phaseName(phase)} diverged: ${name} is ${v} after epoch ${epoch + 1}; no model was written (${lowerLr(phase)})`);
 }
 
 /** Autoencoder pretraining: minimise mean_i Σ (x̂_i − x_i)². */
