@@ -31,6 +31,8 @@ export interface Encoder extends Module {
 export interface Autoencoder extends Module {
   readonly repDim: number;
   readonly inputShape: readonly [number, number, number];
+  /** The smallest batch it can train on (2 with a BatchNorm over features, which needs two samples). */
+  readonly minTrainingBatch?: number;
   encode(x: Tensor): Tensor;
   decode(z: Tensor): Tensor;
 }
@@ -127,6 +129,8 @@ export class Cifar10LeNet extends Cifar10LeNetBase implements Encoder {
 }
 
 export class Cifar10LeNetAutoencoder extends Cifar10LeNetBase implements Autoencoder {
+  /** bn1d normalises the 128 code features over the batch: one sample has no variance (PyTorch raises). */
+  readonly minTrainingBatch = 2;
   private readonly bn1d: BatchNorm;
   private readonly deconvs: ConvTranspose2d[];
   private readonly decoderBns: BatchNorm[];

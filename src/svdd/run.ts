@@ -14,6 +14,7 @@ import { CHECKPOINT_FILE, hasCheckpoint, readCheckpoint, removeCheckpoint, train
 import { loadRaw } from './data/datasets.ts';
 import { prepareOneClass, type OneClassData, type Preprocessing } from './data/preprocess.ts';
 import type { ImageSet } from './batches.ts';
+import type { Module } from '../nn/index.ts';
 import type { TrainConfig } from './config.ts';
 import { validateConfig } from './config.ts';
 import { detectCollapse, evaluate, rankingMetrics, scoreImages, type EvaluationResult, type ScoringModel, type TestScores } from './evaluate.ts';
@@ -23,7 +24,7 @@ import { packageVersion, saveModel, stateToTensors, weightProblems, type Decisio
 import { buildAutoencoder, buildEncoder, copyEncoderWeights, type Autoencoder, type Encoder } from './networks.ts';
 import { quantileThreshold, chi2Threshold } from './threshold.ts';
 import {
-  DivergenceError, encodeAll, initCenter, pretrainAutoencoder, reconstructionScores, svddScores, trainHybrid, trainSvdd,
+  DivergenceError, dropsLastBatch, encodeAll, initCenter, pretrainAutoencoder, reconstructionScores, svddScores, trainHybrid, trainSvdd,
   type EpochRecord, type PhaseCheckpointing, type PhaseState, type TrainHooks,
 } from './trainer.ts';
 
@@ -137,6 +138,13 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
   t = lap('data', t);
   log(`data: ${raw.source} | train ${data.train.count} normal images, validation ${data.val.count}, test ${data.test.count} | preprocessing ${data.preprocessing.method === 'none' ? 'none (pixels / 255)' : `min ${data.constants.min} max ${data.constants.max}`} (${timings.data!.toFixed(1)} s)`);
   const trainSet = toImageSet(data.train, data), testSet = toImageSet(data.test, data);
+  if (data.train.count < 2) {
+    throw new UsageError(`the training set has ${data.train.count} image (after --subset and --val-fraction); training needs at least 2`);
+  }
+  const minVal = Math.ceil(1 / cfg.alpha - 1e-9);
+  if (data.val.count > 0 && data.val.count < minVal) {
+    log(`WARNING: the validation set has ${data.val.count} images: its observed false-positive rate moves in steps of 1/${data.val.count}, so it cannot resolve α = ${cfg.alpha}; α = ${cfg.alpha} needs at least ${minVal} (raise --val-fraction or --subset, or --alpha)`);
+  }
 
   const rng = new Rng(cfg.seed);
   const hooks: TrainHooks = {
@@ -150,6 +158,11 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
     ? { epochs: cfg.aeEpochs, lr: cfg.aeLr, milestones: cfg.aeMilestones, gamma: cfg.gamma, weightDecay: cfg.aeWeightDecay, batchSize: cfg.aeBatchSize, amsgrad: cfg.optimizer === 'amsgrad' }
     : { epochs: cfg.epochs, lr: cfg.lr, milestones: cfg.milestones, gamma: cfg.gamma, weightDecay: cfg.weightDecay, batchSize: cfg.batchSize, amsgrad: cfg.optimizer === 'amsgrad' };
 
+  const logDroppedBatch = (phase: string, net: Autoencoder | Encoder | Module, batchSize: number): void => {
+    if (dropsLastBatch(net as Module, trainSet.count, batchSize)) {
+      log(`[${phase}] the last batch of 1 image is dropped every epoch (${trainSet.count} = ${Math.floor(trainSet.count / batchSize)} × ${batchSize} + 1): BatchNorm1d cannot train on one sample (PyTorch: drop_last)`);
+    }
+  };
   // Divergence stops the run: one line in the log, no model, no checkpoint to resume a diverged state from.
   const stopOnDivergence = <T>(f: () => T): T => {
     try { return f(); } catch (e) {
@@ -178,6 +191,7 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
     } else {
       if (resume) loadState(ae, resume);
       else log(`pretraining autoencoder: ${cfg.aeEpochs} epochs, lr ${cfg.aeLr}, milestones [${cfg.aeMilestones}], weight decay ${cfg.aeWeightDecay}, batch ${cfg.aeBatchSize}`);
+      logDroppedBatch('pretrain', ae, cfg.aeBatchSize);
       const ck: PhaseCheckpointing | undefined = every > 0 ? { every, save: saveCheckpoint('pretrain', ae, null, []), resume: resume?.state } : undefined;
       pretrainHistory = stopOnDivergence(() => pretrainAutoencoder(ae!, trainSet, optim(true), rng.child('pretrain'), hooks, ck));
     }
@@ -218,6 +232,7 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
   let radiusR = 0;
   let trainHistory: EpochRecord[];
   if (!trainResume) log(`training: ${cfg.epochs} epochs, lr ${cfg.lr}, milestones [${cfg.milestones}], weight decay ${cfg.weightDecay}, batch ${cfg.batchSize}, ${cfg.optimizer}`);
+  logDroppedBatch(cfg.hybrid ? 'hybrid' : 'train', scoring.net, cfg.batchSize);
   const trainCk: PhaseCheckpointing | undefined = every > 0
     ? { every, save: saveCheckpoint('train', scoring.net as Autoencoder | Encoder, centerC, pretrainHistory), resume: trainResume?.state } : undefined;
   if (cfg.hybrid) {

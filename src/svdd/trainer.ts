@@ -94,6 +94,17 @@ export interface PhaseState {
 /** Checkpointing of a phase: `save` after every `every` epochs and after the last; `resume` continues a saved state. */
 export interface PhaseCheckpointing { every: number; save(state: PhaseState): void; resume?: PhaseState }
 
+/**
+ * Whether a training epoch drops its last batch: only when that batch would be smaller than the
+ * model can train on (one image for a BatchNorm over features, which PyTorch refuses in training),
+ * as PyTorch users set drop_last for that case; every other batch layout is kept as it was.
+ */
+export function dropsLastBatch(model: Module, count: number, batchSize: number): boolean {
+  const min = (model as { minTrainingBatch?: number }).minTrainingBatch ?? 1;
+  const last = count % batchSize;
+  return min > 1 && last > 0 && last < min && count > batchSize;
+}
+
 function runEpochs(phase: string, model: Module, set: ImageSet, cfg: OptimConfig, rng: Rng, hooks: TrainHooks,
                    step: (x: Tensor, epoch: number) => { loss: Tensor; extra?: Partial<EpochRecord> },
                    ckpt?: PhaseCheckpointing, scalars?: { get(): Record<string, number>; set(s: Record<string, number>): void }): EpochRecord[] {
@@ -111,13 +122,15 @@ function runEpochs(phase: string, model: Module, set: ImageSet, cfg: OptimConfig
     scalars?.set(r.scalars);
     first = r.epoch;
   }
-  const nb = batchCount(set.count, cfg.batchSize);
+  const dropLast = dropsLastBatch(model, set.count, cfg.batchSize);
+  const nb = batchCount(set.count, cfg.batchSize) - (dropLast ? 1 : 0);
   model.train();
   for (let epoch = first; epoch < cfg.epochs; epoch++) {
     const t0 = performance.now();
     let lossSum = 0, n = 0, b = 0;
     const extraSums = new Map<string, number>();
     for (const { x } of batches(set, cfg.batchSize, rng)) {
+      if (b === nb) break; // the dropped last batch (dropsLastBatch); the shuffle already used the RNG
       opt.zeroGrad();
       const { loss, extra } = step(x, epoch);
       ag.backward(loss);
@@ -132,7 +145,8 @@ function runEpochs(phase: string, model: Module, set: ImageSet, cfg: OptimConfig
       }
       lossSum += l; n++;
       for (const [k, v] of Object.entries(extra ?? {})) if (typeof v === 'number') extraSums.set(k, (extraSums.get(k) ?? 0) + v);
-      hooks.onBatch?.(phase, epoch, ++b, nb, l);
+      b++;
+      hooks.onBatch?.(phase, epoch, b, nb, l);
     }
     const rec: EpochRecord = { epoch: epoch + 1, loss: lossSum / n, lr: opt.lr, seconds: (performance.now() - t0) / 1000 };
     for (const [k, v] of extraSums) (rec as unknown as Record<string, number>)[k] = v / n;
