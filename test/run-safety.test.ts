@@ -4,15 +4,17 @@
  * file-system errors in one line; one writer per run directory; a run is complete only at its end.
  */
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/tensor/creation.ts';
 import { buildAutoencoder } from '../src/svdd/networks.ts';
 import { pretrainAutoencoder } from '../src/svdd/trainer.ts';
 import { randomFloats } from './helpers.ts';
-import { runCli, errorLines, TINY, type CliRun } from './cli-run.ts';
+import { runCli, errorLines, mnistPng, TINY, type CliRun } from './cli-run.ts';
+import { claimDefaultOutDir } from '../src/svdd/run-dir.ts';
 
 function expectOneLine(r: CliRun, ...patterns: RegExp[]): void {
   if (r.threw) throw new Error(`escaped exception (a stack trace for a user): ${r.threw.stack}`);
@@ -89,5 +91,184 @@ describe('small sets: a last batch of one image, a training set of one, a valida
     const warning = /WARNING: the validation set has 4 images.*α = 0\.05 needs at least 20/;
     expect(r.out).to.match(warning);
     expect(readFileSync(join(out, 'log.txt'), 'utf8')).to.match(warning);
+  });
+});
+
+const SVDD_BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'bin', 'svdd.js');
+
+/** A tmpfs of `size` mounted at a new directory (root only); null with the reason when it cannot be had. */
+function smallTmpfs(size: string): { dir: string; remount(opts: string): void; release(): void } | string {
+  if (process.getuid?.() !== 0) return 'not root: cannot mount a tmpfs';
+  const dir = mkdtempSync(join(tmpdir(), 'svdd-tmpfs-'));
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { encoding: 'utf8' });
+  if (r.status !== 0) { rmSync(dir, { recursive: true, force: true }); return `mount -t tmpfs failed: ${(r.stderr || r.error?.message || '').trim()}`; }
+  return {
+    dir,
+    remount: (opts) => { const m = spawnSync('mount', ['-o', `remount,${opts}`, dir], { encoding: 'utf8' }); if (m.status !== 0) throw new Error(m.stderr); },
+    release: () => { spawnSync('umount', [dir]); rmSync(dir, { recursive: true, force: true }); },
+  };
+}
+
+describe('file-system errors are one line', function () {
+  this.timeout(300000);
+  let tmp = '', model = '';
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'svdd-fs-'));
+    model = join(tmp, 'model');
+    const r = await runCli(['train', ...TINY, '--out', model]);
+    expect(r.code, r.err).to.equal(0);
+  });
+  after(() => { rmSync(tmp, { recursive: true, force: true }); });
+
+  it('--out naming a file, or a directory inside a file', async () => {
+    const file = join(tmp, 'afile');
+    writeFileSync(file, 'x');
+    expectOneLine(await runCli(['train', ...TINY, '--out', file]), /afile/, /not a directory|is a file/);
+    expectOneLine(await runCli(['train', ...TINY, '--out', join(file, 'sub')]), /afile/, /not a directory/);
+    expect(readFileSync(file, 'utf8')).to.equal('x');
+  });
+
+  it('explain --out naming a file', async () => {
+    const file = join(tmp, 'bfile');
+    writeFileSync(file, 'x');
+    expectOneLine(await runCli(['explain', '--model', model, '--index', '0', '--test-subset', '300', '--out', file]), /bfile/);
+  });
+
+  it('ENOSPC during a run (a 96 KiB tmpfs): one line, the run left incomplete, and predict refuses it', async function () {
+    const fs = smallTmpfs('96k');
+    if (typeof fs === 'string') { console.log(`      skipped: ${fs}`); this.skip(); return; }
+    try {
+      const out = join(fs.dir, 'run');
+      const r = await runCli(['train', ...TINY, '--out', out]);
+      expectOneLine(r, /no space left on device/, /ENOSPC/);
+      expect(existsSync(join(out, 'results.json'))).to.equal(false);
+      expect(readdirSync(out).filter((f) => /\.tmp-\d+$/.test(f))).to.deep.equal([]);
+      const p = await runCli(['test', '--model', out, '--threads', '1']);
+      expectOneLine(p, /no complete|not complete|incomplete/);
+    } finally { fs.release(); }
+  });
+
+  it('svdd test on a read-only model directory prints the metrics, then one line on where the results could not go; --out FILE writes them elsewhere', async function () {
+    const fs = smallTmpfs('20m');
+    if (typeof fs === 'string') { console.log(`      skipped: ${fs}`); this.skip(); return; }
+    try {
+      const ro = join(fs.dir, 'model');
+      cpSync(model, ro, { recursive: true });
+      fs.remount('ro');
+      const r = await runCli(['test', '--model', ro, '--threads', '1']);
+      if (r.threw) throw r.threw;
+      expect(r.out).to.match(/test AUROC \d+\.\d\d/);
+      expect(r.code).to.equal(2);
+      const lines = errorLines(r);
+      expect(lines).to.have.length(1);
+      expect(lines[0]).to.match(/test_results\.json/);
+      expect(lines[0]).to.match(/read-only/);
+      expect(lines[0]).to.match(/--out/);
+      const elsewhere = join(tmp, 'elsewhere.json');
+      const r2 = await runCli(['test', '--model', ro, '--threads', '1', '--out', elsewhere]);
+      expect(r2.code, r2.err).to.equal(0);
+      expect(JSON.parse(readFileSync(elsewhere, 'utf8')).scores).to.have.length(300);
+    } finally { fs.release(); }
+  });
+});
+
+/** Spawns `svdd train …` as a child process; resolves with its exit code and output. */
+function spawnTrain(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; err: string }> } {
+  const child = spawn(process.execPath, [SVDD_BIN, 'train', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  return { child, done: new Promise((resolve) => child.on('close', (code) => resolve({ code, err }))) };
+}
+const waitFor = async (cond: () => boolean, ms = 60000): Promise<void> => {
+  const t0 = Date.now();
+  while (!cond()) { if (Date.now() - t0 > ms) throw new Error('timed out waiting'); await new Promise((r) => setTimeout(r, 20)); }
+};
+
+describe('one writer per run directory; a run is complete only at its end', function () {
+  this.timeout(600000);
+  let tmp = '';
+  before(() => { tmp = mkdtempSync(join(tmpdir(), 'svdd-lock-')); });
+  after(() => { rmSync(tmp, { recursive: true, force: true }); });
+
+  it('two svdd train into one --out: the second is refused while the first runs, the first finishes', async () => {
+    const out = join(tmp, 'shared');
+    const long = ['--subset', '1000', '--test-subset', '300', '--ae-epochs', '4', '--epochs', '4', '--threads', '1', '--out', out];
+    const a = spawnTrain(long);
+    await waitFor(() => existsSync(join(out, 'log.txt')));
+    const b = await runCli(['train', ...TINY, '--out', out]);
+    expectOneLine(b, /another svdd process/, new RegExp(`pid ${a.child.pid}`));
+    const ra = await a.done;
+    expect(ra.code, ra.err).to.equal(0);
+    expect(existsSync(join(out, 'results.json'))).to.equal(true);
+  });
+
+  it('a lock left by a dead process is taken over', async () => {
+    const out = join(tmp, 'stale');
+    mkdirSync(out);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(join(out, '.svdd-lock'), JSON.stringify({ host: hostname(), pid: dead, started: new Date().toISOString() }));
+    const r = await runCli(['train', ...TINY, '--out', out]);
+    expect(r.code, r.err).to.equal(0);
+    expect(existsSync(join(out, '.svdd-lock'))).to.equal(false);
+  });
+
+  it('the default --out has millisecond resolution and never reuses a directory', () => {
+    const dirs = new Set<string>();
+    const root = join(tmp, 'runs');
+    for (let i = 0; i < 5; i++) {
+      const d = claimDefaultOutDir(root, 'mnist-0');
+      expect(dirs.has(d)).to.equal(false);
+      dirs.add(d);
+      expect(d).to.match(/mnist-0-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}(-\d+)?$/);
+    }
+  });
+
+  it('a killed run (no results.json) is refused by predict and test, and a rerun replaces it, *.tmp-<pid> leftovers included', async () => {
+    const out = join(tmp, 'killed');
+    const r0 = await runCli(['train', ...TINY, '--out', out]);
+    expect(r0.code, r0.err).to.equal(0);
+    // What a run killed after saving its model leaves: no results.json, a temporary file.
+    rmSync(join(out, 'results.json'));
+    rmSync(join(out, 'timings.json'));
+    writeFileSync(join(out, 'results.json.tmp-99999'), '{"trunc');
+    const png = join(tmp, 'digit.png');
+    mnistPng(png, 3);
+    expectOneLine(await runCli(['predict', '--model', out, '--input', png, '--threads', '1']), /not complete|incomplete|no complete/);
+    expectOneLine(await runCli(['test', '--model', out, '--threads', '1']), /not complete|incomplete|no complete/);
+    const r = await runCli(['train', ...TINY, '--seed', '3', '--out', out]);
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out + r.err).to.match(/replac/);
+    expect(existsSync(join(out, 'results.json'))).to.equal(true);
+    expect(readdirSync(out).filter((f) => f.includes('.tmp-'))).to.deep.equal([]);
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).seed).to.equal(3);
+  });
+
+  it('a real SIGKILL mid-run (no checkpoint) leaves a run predict refuses and a rerun replaces', async () => {
+    const out = join(tmp, 'sigkill');
+    const a = spawnTrain(['--subset', '1000', '--test-subset', '300', '--ae-epochs', '6', '--epochs', '6', '--threads', '1', '--checkpoint-every', '0', '--out', out]);
+    await waitFor(() => existsSync(join(out, 'log.txt')) && /\[pretrain\] epoch 1\//.test(readFileSync(join(out, 'log.txt'), 'utf8')));
+    a.child.kill('SIGKILL');
+    await a.done;
+    expect(existsSync(join(out, 'results.json'))).to.equal(false);
+    const r = await runCli(['train', ...TINY, '--out', out]);
+    expect(r.code, r.err).to.equal(0);
+    expect(existsSync(join(out, 'results.json'))).to.equal(true);
+  });
+
+  it('an interrupted run with a checkpoint is not replaced by a plain rerun (continue it with --resume); a directory of other files is never emptied', async () => {
+    const out = join(tmp, 'resumable');
+    const r0 = await runCli(['train', ...TINY, '--checkpoint-every', '1', '--out', out]);
+    expect(r0.code, r0.err).to.equal(0);
+    // Killed in training after a checkpoint: the checkpoint is there, results.json is not.
+    rmSync(join(out, 'results.json'));
+    writeFileSync(join(out, 'checkpoint.safetensors'), readFileSync(join(out, 'autoencoder.safetensors')));
+    expectOneLine(await runCli(['train', ...TINY, '--out', out]), /--resume/);
+    expect(existsSync(join(out, 'checkpoint.safetensors'))).to.equal(true);
+    const mine = join(tmp, 'mine');
+    mkdirSync(mine);
+    writeFileSync(join(mine, 'config.json'), '{}');
+    writeFileSync(join(mine, 'notes.txt'), 'precious');
+    expectOneLine(await runCli(['train', ...TINY, '--out', mine]), /not empty/);
+    expect(readFileSync(join(mine, 'notes.txt'), 'utf8')).to.equal('precious');
   });
 });

@@ -15,6 +15,7 @@ import { parseNumber } from './args.ts';
 import type { TrainConfig } from '../svdd/config.ts';
 import { progressHooks } from './progress.ts';
 import { DivergenceError } from '../svdd/trainer.ts';
+import { claimDefaultOutDir, fsErrorMessage, isFsError } from '../svdd/run-dir.ts';
 import { testCommand, TEST_HELP } from './test-command.ts';
 import { explainCommand } from './explain-command.ts';
 import { predictCommand } from './predict-command.ts';
@@ -64,8 +65,8 @@ async function train(argv: string[], io: CliIo): Promise<void> {
     const built = buildTrainConfig(values as Record<string, string | boolean | undefined>);
     cfg = built.cfg;
     for (const w of built.warnings) io.err(`svdd: warning: ${w}\n`);
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-    outDir = built.out ?? join('runs', `${cfg.dataset}-${cfg.normalClass}-${stamp}`);
+    // The default directory is claimed (created) here, with millisecond resolution and a counter.
+    outDir = built.out ?? claimDefaultOutDir('runs', `${cfg.dataset}-${cfg.normalClass}`);
   }
   const epochsOf = (phase: string): number => (phase === 'pretrain' ? cfg.aeEpochs : cfg.epochs);
   await runTraining(cfg, outDir, { log: (l) => io.out(`${l}\n`), hooks: progressHooks(io.stderrStream, epochsOf) }, { resume: typeof values.resume === 'string', checkpointEvery });
@@ -94,7 +95,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     switch (cmd) {
       case 'train': await train(rest, io); return 0;
       case 'test': {
-        const { values } = parse(rest, { model: { type: 'string' }, 'data-dir': { type: 'string' }, 'test-subset': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, help: { type: 'boolean' } });
+        const { values } = parse(rest, { model: { type: 'string' }, 'data-dir': { type: 'string' }, 'test-subset': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } });
         if (values.help) { io.out(TEST_HELP); return 0; }
         await testCommand(values, io.out);
         return 0;
@@ -117,6 +118,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       io.err(e.message.split('\n').map((l) => `svdd: ${l}\n`).join(''));
       return 2;
     }
+    // A file-system error (a full disk, a read-only directory, --out naming a file, …) is one line too.
+    if (isFsError(e)) { io.err(`svdd: ${fsErrorMessage(e)}\n`); return 2; }
     throw e;
   } finally {
     await shutdownBackends();

@@ -199,6 +199,10 @@ export function loadModel(dir: string): LoadedModel {
   if (!existsSync(metaPath) || !existsSync(weightsPath)) {
     throw new ModelError(`${dir} holds no complete model (expected model.json and model.safetensors; was the run interrupted?)`);
   }
+  // results.json is written last: without it the run was interrupted or failed after saving its model.
+  if (!existsSync(join(dir, 'results.json'))) {
+    throw new ModelError(`${dir} holds an incomplete run (no results.json: it was interrupted or failed); rerun it (svdd train --out ${dir} replaces it) or continue it (svdd train --resume ${dir})`);
+  }
   let parsed: unknown;
   try { parsed = JSON.parse(readFileSync(metaPath, 'utf8')); } catch (e) {
     throw new ModelError(`${metaPath}: not valid JSON (${(e as Error).message})`);

@@ -7,6 +7,8 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../tensor/creation.ts';
+import { UsageError } from './errors.ts';
+import { COMPLETE_MARKER, LOCK_FILE, fsErrorMessage, isFsError, prepareRunDir } from './run-dir.ts';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { readSafetensors, writeSafetensors } from '../tensor/io/safetensors.ts';
 import { activeWasmThreads, resolveWasmThreads, useBackend } from '../tensor/backends.ts';
@@ -28,23 +30,12 @@ import {
   type EpochRecord, type PhaseCheckpointing, type PhaseState, type TrainHooks,
 } from './trainer.ts';
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export interface RunIo {
   /** A line for the log (also written to log.txt). */
   log(line: string): void;
   hooks?: TrainHooks;
-}
-
-/** Refuses a directory that holds anything, so a run never overwrites another run's files. */
-export function prepareOutDir(dir: string): void {
-  if (existsSync(dir)) {
-    const entries = readdirSync(dir);
-    if (entries.length > 0) {
-      throw new UsageError(`output directory ${dir} is not empty (it holds ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); choose a new --out or remove it`);
-    }
-  }
-  mkdirSync(dir, { recursive: true });
 }
 
 export function toImageSet(split: { x: Float32Array; count: number }, data: OneClassData): ImageSet {
@@ -96,23 +87,38 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
   resolveWasmThreads(cfg.threads); // SVDD_THREADS too: refused before anything is written
   const every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
   if (!(Number.isInteger(every) && every >= 0)) throw new UsageError(`--checkpoint-every must be a non-negative integer, got ${every}`);
+  if (opts.resume && !existsSync(join(outDir, 'config.json'))) throw new UsageError(`--resume ${outDir}: not a run directory (no config.json)`);
+  // One writer per directory; an incomplete run that cannot be resumed is replaced (see run-dir.ts).
+  const { lock, replaced } = prepareRunDir(outDir, { resume: opts.resume });
+  try {
+    return await trainInDir(cfg, outDir, io, every, opts.resume === true, replaced);
+  } catch (e) {
+    if (isFsError(e)) throw new UsageError(`${fsErrorMessage(e, `a file in ${outDir}`)}; the run in ${outDir} is incomplete (a rerun replaces it)`);
+    throw e;
+  } finally {
+    lock.release();
+  }
+}
+
+/** runTraining's work, inside the locked directory. */
+async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: number, resuming: boolean, replaced: string[]): Promise<RunSummary> {
   const configHash = trainConfigHash(cfg);
   let resume: RunCheckpoint | null = null;
-  if (opts.resume) {
-    if (existsSync(join(outDir, 'results.json'))) throw new UsageError(`${outDir} holds a finished run (results.json); nothing to resume`);
+  if (resuming) {
+    if (existsSync(join(outDir, COMPLETE_MARKER))) throw new UsageError(`${outDir} holds a finished run (results.json); nothing to resume`);
     if (hasCheckpoint(outDir)) {
       resume = readCheckpoint(outDir);
       if (resume.configHash !== configHash) throw new UsageError(`${outDir}: the checkpoint belongs to other settings than config.json (hash ${resume.configHash} vs ${configHash})`);
     } else {
-      // Killed before its first checkpoint: start over in the same directory.
-      for (const f of readdirSync(outDir)) rmSync(join(outDir, f), { recursive: true, force: true });
+      // Killed before its first checkpoint: start over in the same directory (with its config).
+      for (const f of readdirSync(outDir)) if (f !== LOCK_FILE) rmSync(join(outDir, f), { recursive: true, force: true });
     }
-  } else {
-    prepareOutDir(outDir);
   }
   const logPath = join(outDir, 'log.txt');
   if (!resume) writeFileSync(logPath, '');
   const log = (line: string): void => { appendFileSync(logPath, `${line}\n`); io.log(line); };
+  if (!resuming && replaced.length > 0) log(`replacing the incomplete run in ${outDir} (no results.json: it was interrupted or failed); removed ${replaced.join(', ')}`);
+  else if (resuming && replaced.length > 0) log(`removed leftover temporary files ${replaced.join(', ')}`);
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const lap = (name: string, since: number): number => { const now = performance.now(); timings[name] = (now - since) / 1000; return now; };
@@ -310,10 +316,12 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
     scores: perSampleScores(data, scores),
   };
   writeImageGrids(outDir, data, scores.svdd);
-  writeFileAtomic(join(outDir, 'results.json'), `${JSON.stringify(results)}\n`);
-  removeCheckpoint(outDir);
   timings.total = (performance.now() - t0) / 1000;
   writeFileAtomic(join(outDir, 'timings.json'), `${JSON.stringify({ seconds: timings, pretrainEpochs: pretrainHistory.map((h) => h.seconds), trainEpochs: trainHistory.map((h) => h.seconds) }, null, 2)}\n`);
+  // results.json is the completion marker: written last, every reader (predict, test, explain,
+  // report, the study) checks for it. A leftover checkpoint beside it is only wasted space.
+  writeFileAtomic(join(outDir, COMPLETE_MARKER), `${JSON.stringify(results)}\n`);
+  removeCheckpoint(outDir);
   log(`done in ${timings.total.toFixed(1)} s; results in ${outDir}`);
   return { results, outDir };
 }
