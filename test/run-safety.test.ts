@@ -272,3 +272,32 @@ describe('one writer per run directory; a run is complete only at its end', func
     expect(readFileSync(join(mine, 'notes.txt'), 'utf8')).to.equal('precious');
   });
 });
+
+describe("svdd test scores the run's own test set", function () {
+  this.timeout(600000);
+  let tmp = '';
+  before(() => { tmp = mkdtempSync(join(tmpdir(), 'svdd-testdata-')); });
+  after(() => { rmSync(tmp, { recursive: true, force: true }); });
+
+  it('a --test-subset run: the same subset, the same scores', async () => {
+    const out = join(tmp, 'sub');
+    expect((await runCli(['train', ...TINY, '--out', out])).code).to.equal(0);
+    const r = await runCli(['test', '--model', out, '--threads', '1']);
+    expect(r.code, r.err).to.equal(0);
+    const saved = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).scores;
+    const again = JSON.parse(readFileSync(join(out, 'test_results.json'), 'utf8')).scores;
+    expect(again).to.have.length(300);
+    expect(again).to.deep.equal(saved);
+  });
+
+  it('a CIFAR-10 run: its --data-dir is remembered', async function () {
+    if (!existsSync(CIFAR_DIR)) { console.log(`      skipped: no CIFAR-10 files in ${CIFAR_DIR}`); this.skip(); }
+    const out = join(tmp, 'cifar');
+    const t = await runCli(['train', '--dataset', 'cifar10', '--data-dir', CIFAR_DIR, '--subset', '200', '--test-subset', '60', '--ae-epochs', '1', '--epochs', '1', '--threads', '1', '--out', out]);
+    expect(t.code, t.err).to.equal(0);
+    const r = await runCli(['test', '--model', out, '--threads', '1']);
+    if (r.threw) throw r.threw;
+    expect(r.code, r.err).to.equal(0);
+    expect(JSON.parse(readFileSync(join(out, 'test_results.json'), 'utf8')).scores).to.deep.equal(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).scores);
+  });
+});
