@@ -275,3 +275,17 @@ describe('validation: model.json against its schema on load', function () {
     expect(p.code, p.err).to.equal(0);
   });
 });
+
+describe('the quick preset: a demo that is meaningful and says it is a demo', function () {
+  this.timeout(300000);
+  it('MNIST class 1, seed 7 (AUROC 45 with 3 + 3 epochs) is well above chance, and the log says demo setting', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'svdd-quick-'));
+    try {
+      const r = await runCli(['train', '--preset', 'quick', '--normal-class', '1', '--seed', '7', '--threads', '1', '--out', join(dir, 'run')]);
+      expect(r.code, r.err).to.equal(0);
+      expect(r.out).to.match(/preset quick.*demo setting/);
+      const auroc = JSON.parse(readFileSync(join(dir, 'run', 'results.json'), 'utf8')).evaluation.metrics.auroc as number;
+      expect(auroc).to.be.above(0.9);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+});

