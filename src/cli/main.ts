@@ -69,7 +69,12 @@ async function train(argv: string[], io: CliIo): Promise<void> {
     outDir = built.out ?? claimDefaultOutDir('runs', `${cfg.dataset}-${cfg.normalClass}`);
   }
   const epochsOf = (phase: string): number => (phase === 'pretrain' ? cfg.aeEpochs : cfg.epochs);
-  await runTraining(cfg, outDir, { log: (l) => io.out(`${l}\n`), hooks: progressHooks(io.stderrStream, epochsOf) }, { resume: typeof values.resume === 'string', checkpointEvery });
+  const progress = progressHooks(io.stderrStream, epochsOf);
+  try {
+    await runTraining(cfg, outDir, { log: (l) => io.out(`${l}\n`), hooks: progress }, { resume: typeof values.resume === 'string', checkpointEvery });
+  } finally {
+    progress.clear(); // an error line must not land after a half-drawn bar
+  }
 }
 
 async function data(argv: string[], io: CliIo): Promise<void> {

@@ -11,9 +11,15 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(r).padStart(2, '0')}s` : `${r}s`;
 }
 
-export function progressHooks(stream: NodeJS.WriteStream, epochsOf: (phase: string) => number): TrainHooks {
-  if (!stream.isTTY) return {};
-  let phase = '', phaseStart = 0, done = 0;
+/**
+ * Progress hooks for a training run. On a terminal a one-line bar is redrawn in place: never wider
+ * than the terminal (a wrapped line cannot be redrawn: its first part would stay in the scroll-back),
+ * and cleared before each epoch's log line and by `clear()` (call it before printing anything else).
+ */
+export function progressHooks(stream: NodeJS.WriteStream, epochsOf: (phase: string) => number): TrainHooks & { clear(): void } {
+  if (!stream.isTTY) return { clear() { /* nothing drawn */ } };
+  let phase = '', phaseStart = 0, done = 0, drawn = false;
+  const clear = (): void => { if (drawn) { stream.write('\r\x1b[K'); drawn = false; } };
   return {
     onBatch(p, epoch, batch, batches, loss) {
       if (p !== phase) { phase = p; phaseStart = performance.now(); done = 0; }
@@ -23,8 +29,12 @@ export function progressHooks(stream: NodeJS.WriteStream, epochsOf: (phase: stri
       const eta = (elapsed / done) * (total - done);
       const width = 24, filled = Math.round((width * done) / total);
       const bar = '#'.repeat(filled) + '-'.repeat(width - filled);
-      stream.write(`\r[${p}] epoch ${epoch + 1}/${epochsOf(p)} [${bar}] ${batch}/${batches} loss ${loss.toPrecision(4)} ETA ${formatDuration(eta)}   `);
+      const line = `[${p}] epoch ${epoch + 1}/${epochsOf(p)} [${bar}] ${batch}/${batches} loss ${loss.toPrecision(4)} ETA ${formatDuration(eta)}`;
+      const columns = stream.columns > 0 ? stream.columns : 80;
+      stream.write(`\r${line.slice(0, columns - 1)}\x1b[K`);
+      drawn = true;
     },
-    onEpoch() { stream.write('\r\x1b[K'); },
+    onEpoch() { clear(); },
+    clear,
   };
 }

@@ -156,8 +156,9 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
   const hooks: TrainHooks = {
     onBatch: io.hooks?.onBatch,
     onEpoch: (phase, rec, epochs) => {
-      log(`[${phase}] epoch ${rec.epoch}/${epochs} loss ${rec.loss.toPrecision(6)}${rec.radius !== undefined ? ` R ${rec.radius.toPrecision(4)}` : ''}${rec.svddLoss !== undefined ? ` (svdd ${rec.svddLoss.toPrecision(5)}, recon ${rec.reconLoss!.toPrecision(5)})` : ''} lr ${rec.lr.toExponential(1)} ${rec.seconds.toFixed(2)} s`);
+      // The caller's hook first: a progress bar is cleared before the epoch's line is printed.
       io.hooks?.onEpoch?.(phase, rec, epochs);
+      log(`[${phase}] epoch ${rec.epoch}/${epochs} loss ${rec.loss.toPrecision(6)}${rec.radius !== undefined ? ` R ${rec.radius.toPrecision(4)}` : ''}${rec.svddLoss !== undefined ? ` (svdd ${rec.svddLoss.toPrecision(5)}, recon ${rec.reconLoss!.toPrecision(5)})` : ''} lr ${rec.lr.toExponential(1)} ${rec.seconds.toFixed(2)} s`);
     },
   };
   const optim = (pre: boolean) => pre
