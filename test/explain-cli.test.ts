@@ -152,3 +152,22 @@ describe('svdd explain: methods, faithfulness, PNG inputs (tiny hybrid MNIST mod
     });
   });
 });
+
+describe('svdd explain on a CIFAR-10 run', function () {
+  this.timeout(300000);
+  const cifarDir = join(import.meta.dirname, '..', '..', 'shared', 'data', 'cifar-10');
+  it('uses the run\'s own --data-dir (from its config.json) when none is given', async function () {
+    if (!existsSync(cifarDir)) { console.log(`      skipped: no CIFAR-10 files in ${cifarDir}`); this.skip(); }
+    const tmp = mkdtempSync(join(tmpdir(), 'svdd-explain-cifar-'));
+    try {
+      const io = { out: () => undefined, err: () => undefined, stderrStream: process.stderr };
+      const run = join(tmp, 'run');
+      expect(await main(['train', '--dataset', 'cifar10', '--data-dir', cifarDir, '--subset', '200', '--test-subset', '60', '--ae-epochs', '1', '--epochs', '1', '--threads', '1', '--out', run], io)).to.equal(0);
+      const r = await capture(() => explainCommand(['--model', run, '--index', '0,1', '--method', 'gradxinput', '--out', join(tmp, 'explain')]));
+      expect(r.err).to.not.match(/no data directory/);
+      expect(existsSync(join(tmp, 'explain'))).to.equal(true);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});

@@ -14,7 +14,7 @@ import { Rng } from '../tensor/creation.ts';
 import { CLASS_NAMES } from '../svdd/data/datasets.ts';
 import { CAM_TARGETS, convLayerNames, lastConvLayer, type CamTarget } from '../svdd/gradcam.ts';
 import { imageGridPng, imagePng, writePngAtomic } from '../svdd/images.ts';
-import { loadModel, loadModelData, type LoadedModel, type ThresholdRecord } from '../svdd/model.ts';
+import { loadModel, loadModelData, readRunConfig, type LoadedModel, type ThresholdRecord } from '../svdd/model.ts';
 import { decide, decisionThreshold, preprocessRaw, readInputImages, scoreInputs } from '../svdd/predict.ts';
 import { UsageError } from '../svdd/run.ts';
 import { BASELINE_KINDS, evaluateFaithfulness, explain, meanOfImages, type BaselineKind, type Explanation } from '../svdd/explain/explain.ts';
@@ -66,7 +66,7 @@ export const EXPLAIN_HELP = `svdd explain --model DIR (--index N[,M...] | --top-
   --seed N               seed of the random sample, the random orders and tie-breaking (default 0)
 
   --out DIR              output directory (default: <model>/explain)
-  --data-dir DIR         directory with the dataset files
+  --data-dir DIR         directory with the dataset files (default: the run's own, from its config.json)
   --test-subset N        use only the first N test images
   --backend B            compute backend (default auto)
 
@@ -276,6 +276,8 @@ export async function explainCommand(argv: string[]): Promise<void> {
   await useBackend(parseChoice('--backend', values.backend ?? 'auto', BACKEND_NAMES));
   const model = loadModel(values.model);
   const { meta } = model;
+  const runDataDir = readRunConfig(values.model)?.dataDir;
+  const dataDir = values['data-dir'] ?? (typeof runDataDir === 'string' && runDataDir !== '' ? runDataDir : undefined);
   const specs = parseMethods(values, model);
   const scorer = modelScorer(model, scoreName, { dtype });
   const [ch, h, w] = meta.inputShape;
@@ -303,11 +305,11 @@ export async function explainCommand(argv: string[]): Promise<void> {
       display: Float32Array.from(bytes.subarray(k * per, (k + 1) * per), (b) => b / 255),
     }));
     if (baselineKind === 'mean') {
-      const { data } = loadModelData(meta, values['data-dir'], 1);
+      const { data } = loadModelData(meta, dataDir, 1);
       meanImage = meanOfImages(data.train.x, data.train.count, per);
     }
   } else {
-    const { raw, data } = loadModelData(meta, values['data-dir'], testSubset);
+    const { raw, data } = loadModelData(meta, dataDir, testSubset);
     const test = data.test;
     testCount = test.count;
     if (baselineKind === 'mean') meanImage = meanOfImages(data.train.x, data.train.count, per);

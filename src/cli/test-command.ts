@@ -1,10 +1,9 @@
 /** `svdd test --model DIR`: re-evaluates a saved model on the test set. */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { MAX_WASM_THREADS, useBackend } from '../tensor/backends.ts';
 import { evaluate, scoreImages } from '../svdd/evaluate.ts';
-import { ModelError, loadModel, loadModelData } from '../svdd/model.ts';
+import { ModelError, loadModel, loadModelData, readRunConfig } from '../svdd/model.ts';
 import { fsErrorMessage, isFsError } from '../svdd/run-dir.ts';
 import { UsageError, logEvaluation, perSampleScores, toImageSet } from '../svdd/run.ts';
 import { parseNumber } from './args.ts';
@@ -20,15 +19,6 @@ export const TEST_HELP = `svdd test --model DIR [--data-dir DIR] [--test-subset 
   --threads T       worker threads of the wasm backend, 1 to 64 (default: all cores); env SVDD_THREADS
 `;
 
-/** The run's own config.json (for its --data-dir and --test-subset); null when the directory has none. */
-function runConfig(dir: string): { dataDir?: unknown; testSubset?: unknown } | null {
-  const path = join(dir, 'config.json');
-  if (!existsSync(path)) return null;
-  let v: unknown;
-  try { v = JSON.parse(readFileSync(path, 'utf8')); } catch (e) { throw new ModelError(`${path}: not valid JSON (${(e as Error).message})`); }
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as { dataDir?: unknown; testSubset?: unknown } : null;
-}
-
 export async function testCommand(values: Record<string, string | boolean | undefined>, out: (text: string) => void): Promise<void> {
   if (typeof values.model !== 'string') throw new UsageError('svdd test: --model DIR is required');
   const threads = typeof values.threads === 'string' ? parseNumber('--threads', values.threads, { integer: true, min: 1, max: MAX_WASM_THREADS }) : null;
@@ -39,7 +29,7 @@ export async function testCommand(values: Record<string, string | boolean | unde
   await useBackend(typeof values.backend === 'string' ? values.backend : 'auto', threads);
   const model = loadModel(values.model);
   // The run's own data directory and test subset, unless given: the run's test set, as it was scored.
-  const cfg = runConfig(values.model);
+  const cfg = readRunConfig(values.model);
   if (dataDir === undefined && typeof cfg?.dataDir === 'string' && cfg.dataDir !== '') dataDir = cfg.dataDir;
   if (testSubset === undefined && typeof cfg?.testSubset === 'number' && Number.isInteger(cfg.testSubset) && cfg.testSubset >= 2) {
     testSubset = cfg.testSubset;

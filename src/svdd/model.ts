@@ -233,6 +233,15 @@ export function loadModel(dir: string): LoadedModel {
   }
 }
 
+/** The run's own config.json (for its --data-dir and --test-subset); null when the directory has none. */
+export function readRunConfig(dir: string): { dataDir?: unknown; testSubset?: unknown } | null {
+  const path = join(dir, 'config.json');
+  if (!existsSync(path)) return null;
+  let v: unknown;
+  try { v = JSON.parse(readFileSync(path, 'utf8')); } catch (e) { throw new ModelError(`${path}: not valid JSON (${(e as Error).message})`); }
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as { dataDir?: unknown; testSubset?: unknown } : null;
+}
+
 /**
  * The one-class data of a saved model's dataset, preprocessed with the constants saved with it
  * (not recomputed), as `svdd test`, `explain` and `report` need to reproduce its scores.
