@@ -14,7 +14,7 @@ import { buildAutoencoder } from '../src/svdd/networks.ts';
 import { pretrainAutoencoder } from '../src/svdd/trainer.ts';
 import { randomFloats } from './helpers.ts';
 import { runCli, errorLines, mnistPng, TINY, type CliRun } from './cli-run.ts';
-import { claimDefaultOutDir } from '../src/svdd/run-dir.ts';
+import { claimDefaultOutDir, prepareRunDir } from '../src/svdd/run-dir.ts';
 
 function expectOneLine(r: CliRun, ...patterns: RegExp[]): void {
   if (r.threw) throw new Error(`escaped exception (a stack trace for a user): ${r.threw.stack}`);
@@ -299,5 +299,19 @@ describe("svdd test scores the run's own test set", function () {
     if (r.threw) throw r.threw;
     expect(r.code, r.err).to.equal(0);
     expect(JSON.parse(readFileSync(join(out, 'test_results.json'), 'utf8')).scores).to.deep.equal(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).scores);
+  });
+});
+
+describe('run locks inside a study', () => {
+  it("a run lock left by a killed worker on another host is taken over when the caller holds the study's cell lock", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'svdd-takeover-'));
+    try {
+      writeFileSync(join(dir, '.svdd-lock'), JSON.stringify({ host: 'another-node', pid: 1, started: new Date().toISOString() }));
+      expect(() => prepareRunDir(dir, { resume: true })).to.throw(/another svdd process.*another-node/);
+      const { lock } = prepareRunDir(dir, { resume: true, takeOverLock: true });
+      expect(JSON.parse(readFileSync(join(dir, '.svdd-lock'), 'utf8')).pid).to.equal(process.pid);
+      lock.release();
+      expect(existsSync(join(dir, '.svdd-lock'))).to.equal(false);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });

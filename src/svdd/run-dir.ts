@@ -35,7 +35,7 @@ function alive(pid: number): boolean {
  * Takes `dir`'s lock (exclusive create of DIR/.svdd-lock). A lock whose owner is dead (same host)
  * is taken over; one held by a live process, or by a process on another host, is one line.
  */
-export function acquireRunLock(dir: string): RunLock {
+export function acquireRunLock(dir: string, opts: { takeOver?: boolean } = {}): RunLock {
   const path = join(dir, LOCK_FILE);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
@@ -49,7 +49,9 @@ export function acquireRunLock(dir: string): RunLock {
     let info: LockInfo | null = null;
     try { info = JSON.parse(readFileSync(path, 'utf8')) as LockInfo; } catch { /* being written, or garbage */ }
     let stale: boolean;
-    if (info && typeof info.pid === 'number') stale = info.host === hostname() && !alive(info.pid);
+    // The caller already holds a lock that keeps others out (the study's cell lock): any left here is stale.
+    if (opts.takeOver) stale = true;
+    else if (info && typeof info.pid === 'number') stale = info.host === hostname() && !alive(info.pid);
     else {
       // Unreadable: a lock being written right now is fresh; an old unreadable one is garbage.
       try { stale = Date.now() - statSync(path).mtimeMs > 10000; } catch { stale = true; }
@@ -72,10 +74,10 @@ export function acquireRunLock(dir: string): RunLock {
  * incomplete run that cannot be resumed. With `resume` only locks it and removes leftover
  * temporaries (runTraining decides what to continue). Returns the lock and what was replaced.
  */
-export function prepareRunDir(dir: string, opts: { resume?: boolean } = {}): { lock: RunLock; replaced: string[] } {
+export function prepareRunDir(dir: string, opts: { resume?: boolean; takeOverLock?: boolean } = {}): { lock: RunLock; replaced: string[] } {
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${dir}: is a file, not a directory`);
   mkdirSync(dir, { recursive: true });
-  const lock = acquireRunLock(dir);
+  const lock = acquireRunLock(dir, { takeOver: opts.takeOverLock });
   try {
     const entries = readdirSync(dir).filter((f) => f !== LOCK_FILE);
     const leftovers = entries.filter((f) => TMP_FILE.test(f));

@@ -76,6 +76,8 @@ export interface RunOptions {
   resume?: boolean;
   /** Write a checkpoint every this many epochs of each phase (and after each phase's last); 0: never. */
   checkpointEvery?: number;
+  /** The caller holds a lock that keeps other writers out (the study's cell lock): take over a run lock left by a dead run on any host. */
+  takeOverLock?: boolean;
 }
 
 /** Epochs between checkpoints by default: cheap (a few MB), and at most a few minutes of CIFAR-10 lost. */
@@ -89,7 +91,7 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
   if (!(Number.isInteger(every) && every >= 0)) throw new UsageError(`--checkpoint-every must be a non-negative integer, got ${every}`);
   if (opts.resume && !existsSync(join(outDir, 'config.json'))) throw new UsageError(`--resume ${outDir}: not a run directory (no config.json)`);
   // One writer per directory; an incomplete run that cannot be resumed is replaced (see run-dir.ts).
-  const { lock, replaced } = prepareRunDir(outDir, { resume: opts.resume });
+  const { lock, replaced } = prepareRunDir(outDir, { resume: opts.resume, takeOverLock: opts.takeOverLock });
   try {
     return await trainInDir(cfg, outDir, io, every, opts.resume === true, replaced);
   } catch (e) {

@@ -178,7 +178,8 @@ export async function runCell(dir: string, cell: Cell, opts: StudyRunOptions, lo
       const resumable = hasCheckpoint(runDir) && readCheckpoint(runDir).configHash === trainConfigHash(cfg);
       if (!resumable) rmSync(runDir, { recursive: true, force: true });
       opts.log(`${cell.id} ${methodId(m)}: ${resumable ? 'resuming from its checkpoint' : 'training'} (${cfg.aeWeights ? 'autoencoder from the cell\'s first method' : `pretraining ${cfg.aeEpochs} epochs`}, ${cfg.epochs} epochs)`);
-      await runTraining(cfg, runDir, { log: () => undefined, hooks }, { resume: resumable, checkpointEvery: opts.checkpointEvery });
+      // The cell lock keeps other workers out, so a run lock left by a killed worker (on any host) is taken over.
+      await runTraining(cfg, runDir, { log: () => undefined, hooks }, { resume: resumable, checkpointEvery: opts.checkpointEvery, takeOverLock: true });
       seconds = (performance.now() - tm) / 1000;
     }
     const mr = methodRecord(runDir, m, seconds);
