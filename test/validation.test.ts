@@ -289,3 +289,15 @@ describe('the quick preset: a demo that is meaningful and says it is a demo', fu
     } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });
+
+describe('validation: SVDD_THREADS for svdd study run', function () {
+  this.timeout(60000);
+  it('is one line before any cell runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'svdd-study-threads-'));
+    try {
+      const r = await runCli(['study', 'run', 'smoke', '--out', join(dir, 's'), '--threads', '1'], { SVDD_THREADS: 'abc' });
+      expectOneLine(r, /SVDD_THREADS/);
+      expect(existsSync(join(dir, 's', 'failed'))).to.equal(false);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+});

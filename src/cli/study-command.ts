@@ -15,7 +15,7 @@ import { runStudy, studyStatus, type CellFilter, type Shard } from '../svdd/stud
 import { BUILTIN_SPECS, expandCells, parseSpec, SpecError, type StudySpec } from '../svdd/study/spec.ts';
 import { slurmScript } from '../svdd/study/slurm.ts';
 import { writeSummary } from '../svdd/study/summary.ts';
-import { BACKEND_NAMES } from '../tensor/backends.ts';
+import { BACKEND_NAMES, MAX_WASM_THREADS, resolveWasmThreads } from '../tensor/backends.ts';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { parseChoice, parseList, parseNumber } from './args.ts';
 
@@ -153,7 +153,8 @@ async function run(argv: string[], out: (t: string) => void): Promise<number> {
   const spec = loadSpec(positionals[0]!);
   const jobs = values.jobs === undefined ? 1 : parseNumber('--jobs', values.jobs as string, { integer: true, min: 1, max: 64 });
   const cores = os.availableParallelism();
-  const threads = values.threads === undefined ? Math.max(1, Math.floor(cores / jobs)) : parseNumber('--threads', values.threads as string, { integer: true, min: 1, max: 64 });
+  const threads = values.threads === undefined ? Math.min(MAX_WASM_THREADS, Math.max(1, Math.floor(cores / jobs))) : parseNumber('--threads', values.threads as string, { integer: true, min: 1, max: MAX_WASM_THREADS });
+  resolveWasmThreads(threads); // a bad SVDD_THREADS is one line here, not a failure in every cell
   const backend = values.backend === undefined ? 'auto' : parseChoice('--backend', values.backend as string, BACKEND_NAMES);
   const staleAfterSeconds = values['stale-after'] === undefined ? 900 : parseNumber('--stale-after', values['stale-after'] as string, { min: 1 });
   const shard = shardFromEnv(values.shard as string | undefined, values['shard-count'] as string | undefined, process.env);
