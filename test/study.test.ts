@@ -257,7 +257,7 @@ describe('study run / status / summarize', function () {
     specPath = join(tmp('specfile'), 'spec.json');
     writeFileSync(specPath, JSON.stringify(TEST_SPEC));
     reference = tmp('uninterrupted');
-    const r = await cli('study', 'run', specPath, '--out', reference, '--threads', '1');
+    const r = await cli('study', 'run', specPath, '--out', reference, '--threads', '1', '--jobs', '1');
     expect(r.code, r.err + r.out).to.equal(0);
   });
 
@@ -269,7 +269,7 @@ describe('study run / status / summarize', function () {
     expect(Object.keys(cell.methods[2]!.scores).sort()).to.deep.equal(['combined', 'distance', 'mahalanobis', 'reconstruction']);
     expect(cell.methods[0]!.scores.distance!.atTau).to.not.equal(null);
     expect(cell.counts.validation).to.equal(100);
-    const again = await cli('study', 'run', specPath, '--out', reference, '--threads', '1');
+    const again = await cli('study', 'run', specPath, '--out', reference, '--threads', '1', '--jobs', '1');
     expect(again.out).to.match(/0 cells run, 2 already done/);
     const st = await cli('study', 'status', reference);
     expect(st.out).to.match(/total: 2 done, 0 running, 0 failed, 0 pending of 2/);
@@ -290,10 +290,10 @@ describe('study run / status / summarize', function () {
       () => existsSync(join(cellRun('hybrid-mu1=1-mu2=1', 1), 'results.json')),
     ];
     for (const until of kills) {
-      const r = await runUntil(['study', 'run', specPath, '--out', dir, '--threads', '1', '--checkpoint-every', '1'], until);
+      const r = await runUntil(['study', 'run', specPath, '--out', dir, '--threads', '1', '--jobs', '1', '--checkpoint-every', '1'], until);
       expect(r.killed, 'killed before the study finished').to.equal(true);
     }
-    const final = await cli('study', 'run', specPath, '--out', dir, '--threads', '1', '--checkpoint-every', '1');
+    const final = await cli('study', 'run', specPath, '--out', dir, '--threads', '1', '--jobs', '1', '--checkpoint-every', '1');
     expect(final.code, final.err).to.equal(0);
     expect(records(dir)).to.deep.equal(records(reference));
   });
@@ -304,6 +304,24 @@ describe('study run / status / summarize', function () {
     expect(r.code, r.err).to.equal(0);
     expect(r.out).to.match(/\[job 0\].*1 cells run/s);
     expect(r.out).to.match(/\[job 1\].*1 cells run/s);
+    expect(records(dir)).to.deep.equal(records(reference));
+  });
+
+  it('--jobs workers stop when their parent is killed; the next run completes the study with the same records', async () => {
+    const dir = tmp('orphans');
+    const first = (): boolean => existsSync(join(dir, 'runs')) && readdirSync(join(dir, 'runs')).some((c) => existsSync(join(dir, 'runs', c, 'one-class', 'checkpoint.safetensors')));
+    const r = await runUntil(['study', 'run', specPath, '--out', dir, '--jobs', '2', '--threads', '1', '--checkpoint-every', '1'], first);
+    expect(r.killed).to.equal(true);
+    let left = '';
+    // A worker notices at its next batch (tens of ms); without that it would run its cell to the end (seconds).
+    for (let i = 0; i < 20; i++) {
+      left = spawnSync('pgrep', ['-f', dir], { encoding: 'utf8' }).stdout.trim();
+      if (!left) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(left, 'no worker outlives its parent').to.equal('');
+    const done = await cli('study', 'run', specPath, '--out', dir, '--jobs', '2', '--threads', '1');
+    expect(done.code, done.err).to.equal(0);
     expect(records(dir)).to.deep.equal(records(reference));
   });
 
@@ -352,7 +370,7 @@ describe('study on a real Slurm cluster (sbatch --wait job arrays)', function ()
     specPath = join(tmp('slurmspec'), 'spec.json');
     writeFileSync(specPath, JSON.stringify(TEST_SPEC));
     local = tmp('slurmlocal');
-    expect((await cli('study', 'run', specPath, '--out', local, '--threads', '1')).code).to.equal(0);
+    expect((await cli('study', 'run', specPath, '--out', local, '--threads', '1', '--jobs', '1')).code).to.equal(0);
     expect((await cli('study', 'summarize', local)).code).to.equal(0);
   });
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DATASET_NAMES, isDatasetName } from '../svdd/data/datasets.ts';
 import { UsageError } from '../svdd/run.ts';
-import { runStudy, studyStatus, type CellFilter, type Shard } from '../svdd/study/runner.ts';
+import { initStudyDir, runStudy, studyStatus, type CellFilter, type Shard } from '../svdd/study/runner.ts';
 import { BUILTIN_SPECS, expandCells, parseSpec, SpecError, type StudySpec } from '../svdd/study/spec.ts';
 import { slurmScript } from '../svdd/study/slurm.ts';
 import { writeSummary } from '../svdd/study/summary.ts';
@@ -47,7 +47,8 @@ export const STUDY_HELP = `svdd study <run|status|summarize|slurm|specs> …: a 
                  [--data-dir DATASET=DIR …] [--datasets a,b] [--classes 0,1] [--seeds 0,1] [--stale-after S]
       runs the cells not yet done (a cell is done when DIR/cells/<cell>.json exists); killed at any
       point, a rerun skips finished cells and finished methods of the interrupted cell.
-      --jobs K       K worker processes on this machine, the cores split between them (default 1)
+      --jobs K       K worker processes on this machine, the cores split between them (default: one per
+                     core, at most 16 and one per 1.5 GB of memory; measured faster than fewer, wider workers)
       --shard i/n    this worker's share: cells i, i+n, i+2n, … (default from SLURM_ARRAY_TASK_ID /
                      SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX with --shard-count n; else 0/1)
       --threads T    wasm threads per worker (default: cores / jobs)
@@ -138,6 +139,8 @@ function parseFilter(values: Record<string, unknown>): CellFilter {
 }
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+/** Set for the workers of `study run --jobs K`: the parent's pid. */
+const PARENT_ENV = 'SVDD_STUDY_PARENT';
 const svddBin = resolve(here, '../../bin/svdd.js');
 
 async function run(argv: string[], out: (t: string) => void): Promise<number> {
@@ -151,8 +154,12 @@ async function run(argv: string[], out: (t: string) => void): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('svdd study run: expected one SPEC (a JSON file or a built-in name)');
   if (typeof values.out !== 'string') throw new UsageError('svdd study run: --out DIR is required');
   const spec = loadSpec(positionals[0]!);
-  const jobs = values.jobs === undefined ? 1 : parseNumber('--jobs', values.jobs as string, { integer: true, min: 1, max: 64 });
   const cores = os.availableParallelism();
+  // One single-threaded worker per core by default: on this 2-core machine two MNIST cells at once with one
+  // thread each finish 1.56× faster than one cell with two threads (npx tsx bench/study-jobs.ts); a
+  // worker holds up to ~1.5 GB (a CIFAR-10 cell), so memory caps the count too.
+  const defaultJobs = Math.max(1, Math.min(cores, 16, Math.floor(os.totalmem() / 1.5e9)));
+  const jobs = values.jobs === undefined ? defaultJobs : parseNumber('--jobs', values.jobs as string, { integer: true, min: 1, max: 64 });
   const threads = values.threads === undefined ? Math.min(MAX_WASM_THREADS, Math.max(1, Math.floor(cores / jobs))) : parseNumber('--threads', values.threads as string, { integer: true, min: 1, max: MAX_WASM_THREADS });
   resolveWasmThreads(threads); // a bad SVDD_THREADS is one line here, not a failure in every cell
   const backend = values.backend === undefined ? 'auto' : parseChoice('--backend', values.backend as string, BACKEND_NAMES);
@@ -163,12 +170,15 @@ async function run(argv: string[], out: (t: string) => void): Promise<number> {
   const checkpointEvery = values['checkpoint-every'] === undefined ? undefined : parseNumber('--checkpoint-every', values['checkpoint-every'] as string, { integer: true, min: 0 });
   const dir = resolve(values.out);
 
+  // Checked here once, so that a wrong directory is one line, not one per worker.
+  initStudyDir(dir, spec);
   if (jobs > 1) {
     // K workers, each the shard (i·K + j) of (n·K): disjoint, and together exactly this shard.
     const passOn = argv.filter((_, k) => !['--jobs', '--shard', '--threads', '--shard-count'].some((f) => argv[k] === f || argv[k - 1] === f) && !/^--(jobs|shard|threads|shard-count)=/.test(argv[k]!));
     const codes = await Promise.all(Array.from({ length: jobs }, (_, j) => new Promise<number>((done) => {
       const sub = `${shard.index * jobs + j}/${shard.count * jobs}`;
-      const child = spawn(process.execPath, [svddBin, 'study', 'run', ...passOn, '--shard', sub, '--threads', String(threads)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [svddBin, 'study', 'run', ...passOn, '--shard', sub, '--threads', String(threads), '--jobs', '1'],
+        { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, [PARENT_ENV]: String(process.pid) } });
       let buf = '';
       child.stdout.on('data', (d: Buffer) => {
         buf += d.toString();
@@ -180,8 +190,12 @@ async function run(argv: string[], out: (t: string) => void): Promise<number> {
     })));
     return Math.max(...codes);
   }
+  // A --jobs worker whose parent is gone (killed without passing the signal on) stops at its next batch;
+  // its cell is resumed by the next run (its lock is taken over: its owner is dead).
+  const parent = process.env[PARENT_ENV] ? Number(process.env[PARENT_ENV]) : null;
+  const beat = parent === null ? undefined : (): void => { if (process.ppid !== parent) process.exit(3); };
   const res = await runStudy(dir, spec, {
-    backend, threads, dataDirs, shard, staleAfterSeconds, filter, checkpointEvery,
+    backend, threads, dataDirs, shard, staleAfterSeconds, filter, checkpointEvery, beat,
     log: (l) => out(`${new Date().toISOString().slice(11, 19)} ${l}\n`),
   });
   out(`study ${spec.name}: ${res.ran} cells run, ${res.skipped} already done, ${res.busy} held by other workers, ${res.failed.length} failed${res.failed.length ? ` (${res.failed.join(', ')}; see ${dir}/failed/)` : ''}\n`);

@@ -38,6 +38,8 @@ export interface StudyRunOptions {
   filter: CellFilter;
   /** Epochs between training checkpoints (default: runTraining's). */
   checkpointEvery?: number;
+  /** Called with every heartbeat (each training batch): a --jobs worker stops here when its parent is gone. */
+  beat?: () => void;
   log(line: string): void;
 }
 
@@ -173,7 +175,8 @@ export async function runCell(dir: string, cell: Cell, opts: StudyRunOptions, lo
       opts.log(`${cell.id} ${methodId(m)}: done earlier, reusing ${runDir}`);
       seconds = readSeconds(runDir);
     } else {
-      const hooks = { onBatch: () => lock?.heartbeat(), onEpoch: () => lock?.heartbeat() };
+      const beat = (): void => { lock?.heartbeat(); opts.beat?.(); };
+      const hooks = { onBatch: beat, onEpoch: beat };
       // An interrupted run continues from its checkpoint when it has one of these settings; else it starts over.
       const resumable = hasCheckpoint(runDir) && readCheckpoint(runDir).configHash === trainConfigHash(cfg);
       if (!resumable) rmSync(runDir, { recursive: true, force: true });

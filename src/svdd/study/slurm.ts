@@ -23,6 +23,6 @@ export function slurmScript(o: SlurmOptions): string {
 #SBATCH --output=${o.out}/slurm-%A_%a.out
 ${o.partition ? `#SBATCH --partition=${o.partition}\n` : ''}set -euo pipefail
 mkdir -p ${quote(o.out)}
-exec ${quote(process.execPath)} ${quote(o.svdd)} study run ${quote(o.spec)} --out ${quote(o.out)} --threads "\${SLURM_CPUS_PER_TASK:-${o.cpus}}"${dataDirs}
+exec ${quote(process.execPath)} ${quote(o.svdd)} study run ${quote(o.spec)} --out ${quote(o.out)} --jobs 1 --threads "\${SLURM_CPUS_PER_TASK:-${o.cpus}}"${dataDirs}
 `;
 }
