@@ -104,6 +104,22 @@ describe('study: specs', () => {
     expect(cellConfigHash(expandCells(spec)[0]!)).to.equal(h);
   });
 
+  it('every committed result record still belongs to its cell (a config change would silently discard finished cells)', () => {
+    const results = join(repo, 'results');
+    let checked = 0;
+    for (const study of existsSync(results) ? readdirSync(results) : []) {
+      if (!existsSync(join(results, study, 'spec.json'))) continue;
+      const cells = new Map(expandCells(parseSpec(JSON.parse(readFileSync(join(results, study, 'spec.json'), 'utf8')))).map((c) => [c.id, c]));
+      for (const f of readdirSync(join(results, study, 'cells'))) {
+        const rec = JSON.parse(readFileSync(join(results, study, 'cells', f), 'utf8')) as { cell: string; configHash: string };
+        expect(cells.has(rec.cell), `${study}/${f}: no such cell in the spec`).to.equal(true);
+        expect(rec.configHash, `${study}/${f}: config hash`).to.equal(cellConfigHash(cells.get(rec.cell)!));
+        checked++;
+      }
+    }
+    if (checked === 0) console.log('      (no committed records to check)');
+  });
+
   it('presets follow the published commands (autoencoder weight decay 0.5e-3 for MNIST, 0.5e-6 for CIFAR-10)', () => {
     const m = defaultConfig('mnist', 3, 'paper'), c = defaultConfig('cifar10', 3, 'paper');
     expect([m.aeEpochs, m.aeMilestones, m.epochs, m.milestones, m.aeWeightDecay, m.weightDecay, m.lr, m.aeLr, m.batchSize]).to.deep.equal([150, [50], 150, [50], 0.5e-3, 0.5e-6, 1e-4, 1e-4, 200]);

@@ -147,7 +147,11 @@ export function methodConfig(cell: Cell, m: MethodSpec, env: { backend: string; 
   };
 }
 
-/** What determines a cell's numbers: every method's config, less where it ran (backend, threads, paths). */
+/**
+ * What determines a cell's numbers: every method's config, less where it ran (backend, threads, paths).
+ * A new TrainConfig key changes every hash (and so discards every finished record) unless it is optional
+ * and absent by default; test/study.test.ts checks that the committed records still match.
+ */
 export function cellConfigHash(cell: Cell): string {
   const env = { backend: '', threads: null, dataDir: null, aeWeights: null };
   return shortHash(cell.methods.map((m) => ({ method: methodId(m), config: methodConfig(cell, m, env) })), 16);
