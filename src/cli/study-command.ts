@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DATASET_NAMES, isDatasetName } from '../svdd/data/datasets.ts';
 import { UsageError } from '../svdd/run.ts';
-import { initStudyDir, runStudy, studyStatus, type CellFilter, type Shard } from '../svdd/study/runner.ts';
+import { initStudyDir, runStudy, StopStudy, studyStatus, type CellFilter, type Shard } from '../svdd/study/runner.ts';
 import { BUILTIN_SPECS, expandCells, parseSpec, SpecError, type StudySpec } from '../svdd/study/spec.ts';
 import { slurmScript } from '../svdd/study/slurm.ts';
 import { writeSummary } from '../svdd/study/summary.ts';
@@ -193,11 +193,17 @@ async function run(argv: string[], out: (t: string) => void): Promise<number> {
   // A --jobs worker whose parent is gone (killed without passing the signal on) stops at its next batch;
   // its cell is resumed by the next run (its lock is taken over: its owner is dead).
   const parent = process.env[PARENT_ENV] ? Number(process.env[PARENT_ENV]) : null;
-  const beat = parent === null ? undefined : (): void => { if (process.ppid !== parent) process.exit(3); };
-  const res = await runStudy(dir, spec, {
-    backend, threads, dataDirs, shard, staleAfterSeconds, filter, checkpointEvery, beat,
-    log: (l) => out(`${new Date().toISOString().slice(11, 19)} ${l}\n`),
-  });
+  const beat = parent === null ? undefined : (): void => { if (process.ppid !== parent) throw new StopStudy('the parent process is gone'); };
+  let res;
+  try {
+    res = await runStudy(dir, spec, {
+      backend, threads, dataDirs, shard, staleAfterSeconds, filter, checkpointEvery, beat,
+      log: (l) => out(`${new Date().toISOString().slice(11, 19)} ${l}\n`),
+    });
+  } catch (e) {
+    if (e instanceof StopStudy) return 3;
+    throw e;
+  }
   out(`study ${spec.name}: ${res.ran} cells run, ${res.skipped} already done, ${res.busy} held by other workers, ${res.failed.length} failed${res.failed.length ? ` (${res.failed.join(', ')}; see ${dir}/failed/)` : ''}\n`);
   return res.failed.length > 0 ? 1 : 0;
 }

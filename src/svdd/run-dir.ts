@@ -27,8 +27,11 @@ interface LockInfo { host: string; pid: number; started: string }
 
 export interface RunLock { readonly path: string; release(): void }
 
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code !== 'ESRCH'; }
+/** Whether a process of this host is running: it answers kill(pid, 0) and is not a zombie (exited, not yet reaped: an orphan under an init that does not reap). */
+export function alive(pid: number): boolean {
+  try { process.kill(pid, 0); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false; }
+  try { if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return false; } catch { /* no /proc: trust kill */ }
+  return true;
 }
 
 /**

@@ -19,6 +19,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../tensor/io/atomic.ts';
 import { hasCheckpoint, readCheckpoint, trainConfigHash } from '../checkpoint.ts';
+import { alive } from '../run-dir.ts';
 import { packageVersion } from '../model.ts';
 import { runTraining, UsageError } from '../run.ts';
 import { methodRecord, RECORD_FORMAT, type CellRecord, type MethodRecord } from './records.ts';
@@ -105,9 +106,7 @@ export function lockIsStale(path: string, staleAfterSeconds: number): boolean {
     // Unreadable: either being written right now (fresh) or garbage (judge by age).
     try { return Date.now() - statSync(path).mtimeMs > staleAfterSeconds * 1000; } catch { return false; }
   }
-  if (info.host === hostname()) {
-    try { process.kill(info.pid, 0); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'ESRCH') return true; }
-  }
+  if (info.host === hostname() && !alive(info.pid)) return true;
   try { return Date.now() - statSync(path).mtimeMs > staleAfterSeconds * 1000; } catch { return false; }
 }
 
@@ -223,6 +222,9 @@ const readPretrainSeconds = (runDir: string): number => Number((readTimings(runD
 
 export interface StudyRunSummary { ran: number; skipped: number; busy: number; failed: string[] }
 
+/** Thrown by a heartbeat (StudyRunOptions.beat) to stop the study at once: the cell's lock is released, nothing is recorded. */
+export class StopStudy extends Error {}
+
 /** Runs the pending cells of this shard, one after another. */
 export async function runStudy(dir: string, spec: StudySpec, opts: StudyRunOptions): Promise<StudyRunSummary> {
   initStudyDir(dir, spec);
@@ -239,6 +241,7 @@ export async function runStudy(dir: string, spec: StudySpec, opts: StudyRunOptio
       await runCell(dir, cell, opts, lock);
       out.ran++;
     } catch (e) {
+      if (e instanceof StopStudy) throw e;
       const msg = (e as Error).message;
       out.failed.push(cell.id);
       writeFileAtomic(join(failedDir(dir), `${cell.id}.json`), `${JSON.stringify({ cell: cell.id, error: msg, host: hostname(), when: new Date().toISOString() }, null, 1)}\n`);
