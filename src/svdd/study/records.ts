@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { auroc, averagePrecision, bestF1, f1AllAnomalous, rocCurve } from '../metrics.ts';
+import { auroc, averagePrecision, bestF1, rocCurve } from '../metrics.ts';
 import type { ModelMeta } from '../model.ts';
 import type { RunResults } from '../run.ts';
 import type { Cell } from './spec.ts';
@@ -105,4 +105,3 @@ export function methodRecord(runDir: string, method: Cell['methods'][number], se
   };
 }
 
-export { f1AllAnomalous };

@@ -150,7 +150,7 @@ function paperComparison(s: Section): PaperComparison[] {
 }
 
 /** The threshold table's row of a column: means over every cell of the section. */
-function thresholdRow(s: Section, c: Column): { n: number; ap: number; f1Tau: number | null; fpr: Stat | null; alpha: number | null; bestF1: number; allAnomalous: number } {
+function thresholdRow(s: Section, c: Column): { n: number; ap: number; f1Tau: number | null; fpr: (Stat & { min: number; max: number }) | null; alpha: number | null; bestF1: number; allAnomalous: number } {
   const ms = s.rows.flatMap((r) => r.cells.get(colKey(c)) ?? []);
   const taus = ms.filter((m) => m.atTau).map((m) => m.atTau!);
   const all = s.rows.flatMap((r) => r.f1AllAnomalous);
@@ -158,7 +158,7 @@ function thresholdRow(s: Section, c: Column): { n: number; ap: number; f1Tau: nu
     n: ms.length,
     ap: stat(ms.map((m) => m.averagePrecision)).mean,
     f1Tau: taus.length ? stat(taus.map((t) => t.f1)).mean : null,
-    fpr: taus.length ? stat(taus.map((t) => t.observedFpr)) : null,
+    fpr: taus.length ? { ...stat(taus.map((t) => t.observedFpr)), min: Math.min(...taus.map((t) => t.observedFpr)), max: Math.max(...taus.map((t) => t.observedFpr)) } : null,
     alpha: taus[0]?.alpha ?? null,
     bestF1: stat(ms.map((m) => m.bestF1Oracle)).mean,
     allAnomalous: stat(all).mean,
@@ -222,7 +222,7 @@ function markdown(sections: Section[], cells: number): string {
     L.push('', '| score | runs | AP | F1 at τ | observed FPR at τ (mean, range) | α | best F1 (oracle, uses test labels) | F1 of "all anomalous" |', '|---|---|---|---|---|---|---|---|');
     for (const c of cols) {
       const t = thresholdRow(s, c);
-      L.push(`| ${c.label} | ${t.n} | ${pct(t.ap)} | ${t.f1Tau === null ? '–' : pct(t.f1Tau)} | ${t.fpr ? `${pct(t.fpr.mean)} (${pct(Math.min(...s.rows.flatMap((r) => (r.cells.get(colKey(c)) ?? []).filter((m) => m.atTau).map((m) => m.atTau!.observedFpr))))}–${pct(Math.max(...s.rows.flatMap((r) => (r.cells.get(colKey(c)) ?? []).filter((m) => m.atTau).map((m) => m.atTau!.observedFpr))))})` : '–'} | ${t.alpha ?? '–'} | ${pct(t.bestF1)} | ${pct(t.allAnomalous)} |`);
+      L.push(`| ${c.label} | ${t.n} | ${pct(t.ap)} | ${t.f1Tau === null ? '–' : pct(t.f1Tau)} | ${t.fpr ? `${pct(t.fpr.mean)} (${pct(t.fpr.min)}–${pct(t.fpr.max)})` : '–'} | ${t.alpha ?? '–'} | ${pct(t.bestF1)} | ${pct(t.allAnomalous)} |`);
     }
     const secs = s.rows.flatMap((r) => r.seconds);
     L.push('', `Wall time per cell (all methods): mean ${stat(secs).mean.toFixed(0)} s, total ${(secs.reduce((a, b) => a + b, 0) / 3600).toFixed(2)} h over ${secs.length} cells.`, '');
