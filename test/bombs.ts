@@ -6,7 +6,7 @@
  * (test/input-bounds.test.ts) watches the child's RSS and kills it past a limit, so a regression
  * fails the test instead of exhausting the machine.
  */
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { deflateRawSync, deflateSync, gzipSync, constants as zc } from 'node:zlib';
@@ -107,6 +107,16 @@ export function makeBombs(dir: string): Probe[] {
   return probes;
 }
 
+/**
+ * This process's own peak RSS (VmHWM). Not `process.resourceUsage().maxRSS`: getrusage's maxrss
+ * survives fork and exec, so a child of a large mocha process would report its parent's size.
+ */
+function peakRssMB(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  if (!m) throw new Error('no VmHWM in /proc/self/status');
+  return Math.round(Number(m[1]) / 1024);
+}
+
 async function run(dir: string): Promise<void> {
   const { readPng } = await import('../src/svdd/images.ts');
   const { readIdxImages, readIdxLabels } = await import('../src/svdd/data/idx.ts');
@@ -133,7 +143,7 @@ async function run(dir: string): Promise<void> {
       ms: Math.round(performance.now() - t0),
       errorClass: err ? err.constructor.name : null,
       message: err ? String(err.message) : null,
-      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+      peakRssMB: peakRssMB(),
     })}\n`);
   }
 }
