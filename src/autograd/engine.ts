@@ -1,37 +1,11 @@
-import type { FloatArray } from '../tensor/kernels/types.ts';
-import type { GradNode, Tensor } from '../tensor/tensor.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { noGrad } from './tape.ts';
 import { add, sumToShape } from './ops/elementwise.ts';
 import { ones, zeros } from '../tensor/creation.ts';
 import { isWholeStorage, outputArray, releaseArray, storageKey, tensorFromArray } from '../tensor/tensor.ts';
 import { shapeStr } from '../tensor/layout.ts';
 
-let gradEnabled = true;
-
-/** Runs fn without recording a graph (inference, optimizer updates, gradient formulas). */
-export function noGrad<T>(fn: () => T): T {
-  const prev = gradEnabled;
-  gradEnabled = false;
-  try { return fn(); } finally { gradEnabled = prev; }
-}
-
-export function isGradEnabled(): boolean { return gradEnabled; }
-
-export type BackwardFn = (gy: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
-
-/**
- * Attaches a graph node to `out` when gradients are being recorded and some input needs one.
- * `backward` receives the upstream gradient and which inputs need a gradient; it may return
- * gradients of a broadcast shape: the engine reduces them to each input's shape (one place).
- * `saved`: storage the backward alone reads, handed back by releaseGraph with the node.
- */
-export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: BackwardFn, saved?: readonly FloatArray[]): Tensor {
-  if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
-  const needs = inputs.map((t) => t.requiresGrad);
-  const node: GradNode = { op, inputs, backward: (gy) => backward(gy, needs), saved };
-  out.gradNode = node;
-  out.requiresGrad = true;
-  return out;
-}
+export { noGrad, record, type BackwardFn } from './tape.ts';
 
 /** Tensors reachable from root through recorded nodes, each after everything it depends on. */
 function topoOrder(root: Tensor): Tensor[] {

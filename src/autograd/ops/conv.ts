@@ -3,7 +3,7 @@
  * input-gradient and vice versa, so both ops share three kernels: conv2d, conv2dGradInput,
  * conv2dGradWeight.
  */
-import { record } from '../engine.ts';
+import { record } from '../tape.ts';
 import { kernels } from '../../tensor/kernels/registry.ts';
 import type { ConvGeom } from '../../tensor/kernels/types.ts';
 import { shapeStr } from '../../tensor/layout.ts';

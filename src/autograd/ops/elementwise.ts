@@ -3,7 +3,7 @@
  * forward with a kernel and records a backward written with these same ops, so one gradient
  * formula serves every backend.
  */
-import { record } from '../engine.ts';
+import { record } from '../tape.ts';
 import { kernels } from '../../tensor/kernels/registry.ts';
 import type { BinaryName, UnaryName } from '../../tensor/kernels/types.ts';
 import { broadcastShapes, broadcastStrides, contiguousStrides, shapeSize, shapeStr } from '../../tensor/layout.ts';

@@ -1,5 +1,5 @@
 /** Matrix products: matmul and the Linear layer's y = x·Wᵀ + b, both on the gemm kernel. */
-import { record } from '../engine.ts';
+import { record } from '../tape.ts';
 import { kernels } from '../../tensor/kernels/registry.ts';
 import { shapeStr } from '../../tensor/layout.ts';
 import { Tensor, outputArray, tensorFromArray } from '../../tensor/tensor.ts';

@@ -1,5 +1,5 @@
 /** View ops: reshape, permute/transpose, narrow (batch slicing), flatten, contiguous copies. */
-import { record } from '../engine.ts';
+import { record } from '../tape.ts';
 import { Layout, shapeSize, shapeStr } from '../../tensor/layout.ts';
 import { Tensor, allocArray, tensorFromArray } from '../../tensor/tensor.ts';
 import { reshapeDense } from './elementwise.ts';

@@ -1,5 +1,5 @@
 /** Max pooling and nearest-neighbour upsampling (NCHW). */
-import { record } from '../engine.ts';
+import { record } from '../tape.ts';
 import { kernels } from '../../tensor/kernels/registry.ts';
 import { shapeStr } from '../../tensor/layout.ts';
 import { Tensor, allocArray, outputArray, tensorFromArray } from '../../tensor/tensor.ts';
