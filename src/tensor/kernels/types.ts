@@ -20,8 +20,16 @@ export interface ConvGeom {
 export type UnaryName = 'leakyRelu' | 'elu' | 'sigmoid' | 'relu' | 'exp' | 'log' | 'neg' | 'sqrt' | 'abs' | 'square';
 
 /** Binary element-wise functions (with broadcasting through zero strides). */
-export type BinaryName = 'add' | 'sub' | 'mul' | 'div' | 'maximum';
+export type BinaryName = 'add' | 'sub' | 'mul' | 'div';
 export type ReduceName = 'sum' | 'max';
+
+/**
+ * The default branch of a switch over a closed union of names: with every case handled, x has
+ * type never, so a name added to the union and forgotten in the switch fails the type check.
+ */
+export function assertNever(x: never, what: string): never {
+  throw new Error(`unhandled ${what} '${String(x)}'`);
+}
 
 export interface KernelSet {
   /**

@@ -8,7 +8,7 @@
  */
 import os from 'node:os';
 import v8 from 'node:v8';
-import type { Backend, ConvGeom, FloatArray, KernelSet } from '../types.ts';
+import type { Backend, ConvGeom, FloatArray, KernelSet, UnaryName } from '../types.ts';
 import { tsKernels } from '../ts/index.ts';
 import { buildKernelModule, relaxedProbeModule } from './kernels.ts';
 import { conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm, gemmWasm } from './ops.ts';
@@ -46,6 +46,25 @@ export function wasmFeatures(): WasmFeatures {
   features = { simd, relaxedSimd, threads };
   return features;
 }
+
+/**
+ * The unary functions with a SIMD kernel, and null for those left to the `ts` reference. A table
+ * over every UnaryName, so that a new function must be decided on here (the type check says so).
+ */
+type UnaryWasm = (rt: WasmRuntime, x: Float32Array, out: Float32Array, p: number) => void;
+const unaryWasm: Record<UnaryName, UnaryWasm | null> = {
+  leakyRelu: (rt, x, out, p) => leakyWasm(rt, x, null, out, x.length, p),
+  sigmoid: (rt, x, out, p) => activationWasm(rt, 'sigmoid', [x], out, x.length, p),
+  elu: (rt, x, out, p) => activationWasm(rt, 'elu', [x], out, x.length, p),
+  relu: null, exp: null, log: null, neg: null, sqrt: null, abs: null, square: null,
+};
+type UnaryGradWasm = (rt: WasmRuntime, x: Float32Array, y: Float32Array, gy: Float32Array, gx: Float32Array, p: number) => void;
+const unaryGradWasm: Record<UnaryName, UnaryGradWasm | null> = {
+  leakyRelu: (rt, x, _y, gy, gx, p) => leakyWasm(rt, x, gy, gx, x.length, p),
+  sigmoid: (rt, x, y, gy, gx, p) => activationWasm(rt, 'sigmoidGrad', [y, gy], gx, x.length, p),
+  elu: (rt, x, y, gy, gx, p) => activationWasm(rt, 'eluGrad', [x, y, gy], gx, x.length, p),
+  relu: null, exp: null, log: null, neg: null, sqrt: null, abs: null, square: null,
+};
 
 const live = new Set<WasmRuntime>();
 
@@ -87,18 +106,14 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     },
     // Memory-bound kernels: leaky ReLU, sigmoid, ELU, BatchNorm, 2×2 pooling and ×2 upsampling; other cases go to the reference.
     unary(name, x, out, p) {
-      if (!isF32(x, out)) return tsKernels.unary(name, x, out, p);
-      if (name === 'leakyRelu') return leakyWasm(rt, x as Float32Array, null, out as Float32Array, x.length, p);
-      if (name === 'sigmoid' || name === 'elu') return activationWasm(rt, name, [x as Float32Array], out as Float32Array, x.length, p);
-      tsKernels.unary(name, x, out, p);
+      const own = unaryWasm[name];
+      if (!own || !isF32(x, out)) return tsKernels.unary(name, x, out, p);
+      own(rt, x as Float32Array, out as Float32Array, p);
     },
     unaryGrad(name, x, y, gy, gx, p) {
-      if (!isF32(x, y, gy, gx)) return tsKernels.unaryGrad(name, x, y, gy, gx, p);
-      const f = (a: FloatArray): Float32Array => a as Float32Array;
-      if (name === 'leakyRelu') return leakyWasm(rt, f(x), f(gy), f(gx), x.length, p);
-      if (name === 'sigmoid') return activationWasm(rt, 'sigmoidGrad', [f(y), f(gy)], f(gx), x.length, p);
-      if (name === 'elu') return activationWasm(rt, 'eluGrad', [f(x), f(y), f(gy)], f(gx), x.length, p);
-      tsKernels.unaryGrad(name, x, y, gy, gx, p);
+      const own = unaryGradWasm[name];
+      if (!own || !isF32(x, y, gy, gx)) return tsKernels.unaryGrad(name, x, y, gy, gx, p);
+      own(rt, x as Float32Array, y as Float32Array, gy as Float32Array, gx as Float32Array, p);
     },
     channelMoments(x, mean, varB, outer, c, inner) {
       if (inner < 4 || !isF32(x, mean, varB)) return tsKernels.channelMoments(x, mean, varB, outer, c, inner);
