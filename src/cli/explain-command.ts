@@ -14,7 +14,8 @@ import { Rng } from '../tensor/creation.ts';
 import { CLASS_NAMES } from '../svdd/data/datasets.ts';
 import { CAM_TARGETS, convLayerNames, lastConvLayer, type CamTarget } from '../svdd/gradcam.ts';
 import { imageGridPng, imagePng, writePngAtomic } from '../svdd/images.ts';
-import { loadModel, loadModelData, readRunConfig, type LoadedModel, type ThresholdRecord } from '../svdd/model.ts';
+import { loadModel, loadModelData, readRunConfig, type ThresholdRecord } from '../svdd/model.ts';
+import type { SvddModel } from '../svdd/svdd-model.ts';
 import { decide, decisionThreshold, preprocessRaw, readInputImages, scoreInputs } from '../svdd/predict.ts';
 import { UsageError } from '../svdd/run.ts';
 import { BASELINE_KINDS, evaluateFaithfulness, explain, meanOfImages, type BaselineKind, type Explanation } from '../svdd/explain/explain.ts';
@@ -210,7 +211,7 @@ function rowLabel(a: Attribution): string[] {
   }
 }
 
-function parseMethods(values: Record<string, unknown>, model: LoadedModel): MethodSpec[] {
+function parseMethods(values: Record<string, unknown>, model: SvddModel): MethodSpec[] {
   const list = String(values.method ?? 'gradcam').split(',').map((s) => s.trim()).filter(Boolean);
   const names = list.includes('all') ? [...METHOD_NAMES] : list.map((m) => parseChoice<MethodName>('--method', m, METHOD_NAMES));
   if (names.length === 0) throw new UsageError('--method: expected at least one of gradcam, gradxinput, ig, occlusion, all');

@@ -5,19 +5,9 @@
 import { auroc, averagePrecision, bestF1, f1AllAnomalous } from './metrics.ts';
 import { Gaussian } from './gaussian.ts';
 import { evaluateThreshold, type ThresholdEvaluation } from './threshold.ts';
-import { encodeAll, reconstructionScores, svddScores } from './trainer.ts';
+import { encodeAll, reconstructionScores } from './trainer.ts';
 import type { ImageSet } from './batches.ts';
-import type { ModelMeta } from './model.ts';
-import type { Autoencoder } from './networks.ts';
-import type { Module } from '../nn/index.ts';
-import type { Tensor } from '../tensor/tensor.ts';
-
-export interface ScoringModel {
-  meta: ModelMeta;
-  net: Module;
-  encode: (x: Tensor) => Tensor;
-  autoencoder: Autoencoder | null;
-}
+import { combinedScores, svddScoresOfCodes, type SvddModel } from './svdd-model.ts';
 
 export interface RankingMetrics {
   auroc: number | null;
@@ -50,15 +40,14 @@ export interface EvaluationResult {
 }
 
 /** Scores for a set of images under every score the model supports. */
-export function scoreImages(model: ScoringModel, set: ImageSet): TestScores {
+export function scoreImages(model: SvddModel, set: ImageSet): TestScores {
   const { meta } = model;
   const codes = encodeAll(model.encode, model.net, set);
-  const center = Float64Array.from(meta.centerC);
-  const svdd = svddScores(codes, set.count, center, meta.objective, meta.radiusR);
+  const svdd = svddScoresOfCodes(codes, set.count, meta);
   let reconstruction: Float64Array | null = null, combined: Float64Array | null = null;
   if (model.autoencoder && meta.hybrid) {
     reconstruction = reconstructionScores(model.autoencoder, set);
-    combined = svdd.map((d, i) => meta.hybrid!.mu1 * d + meta.hybrid!.mu2 * reconstruction![i]!);
+    combined = combinedScores(svdd, reconstruction, meta.hybrid);
   }
   const mahalanobis = meta.gaussian ? Gaussian.fromJSON(meta.gaussian).mahalanobisSqBatch(codes) : null;
   return { codes, svdd, reconstruction, combined, mahalanobis };
@@ -85,7 +74,7 @@ export function rankingMetrics(labels: ArrayLike<number>, scores: ArrayLike<numb
   return { auroc: auroc(labels, scores), averagePrecision: averagePrecision(labels, scores), bestF1Oracle: bestF1(labels, scores) };
 }
 
-export function evaluate(model: ScoringModel, scores: TestScores, labels: Uint8Array): EvaluationResult {
+export function evaluate(model: SvddModel, scores: TestScores, labels: Uint8Array): EvaluationResult {
   const anomalous = labels.reduce((a, l) => a + l, 0);
   const collapse = detectCollapse(scores.svdd, 'test SVDD scores');
   const metrics = collapse.detected ? { auroc: null, averagePrecision: null, bestF1Oracle: null } : rankingMetrics(labels, scores.svdd);

@@ -32,6 +32,7 @@ import { shapeStr } from '../tensor/layout.ts';
 import { choleskyLower, Gaussian } from './gaussian.ts';
 import { ModelError, type ModelMeta } from './model.ts';
 import type { NetName } from './networks.ts';
+import { radiusSquared, squaredDistance } from './svdd-model.ts';
 
 /** Maps a batch of codes [n, d] to per-image scores [n], built from autograd ops. */
 export type ScoreFn = (codes: Tensor) => Tensor;
@@ -45,7 +46,7 @@ export type CamScore = 'svdd' | 'mahalanobis';
 export function svddScoreFn(center: ArrayLike<number>, radiusSq = 0): ScoreFn {
   return (codes) => {
     const c = tensorFromArray(codes.dtype === 'float64' ? Float64Array.from(center) : Float32Array.from(center), [1, center.length]);
-    const s = ag.sum(ag.square(ag.sub(codes, c)), 1);
+    const s = squaredDistance(codes, c);
     return radiusSq !== 0 ? ag.addScalar(s, -radiusSq) : s;
   };
 }
@@ -89,7 +90,7 @@ export function modelScoreFn(meta: ModelMeta, score: CamScore): ScoreFn {
     if (!meta.gaussian) throw new ModelError('the model has no Gaussian for the Mahalanobis score (train with --threshold adaptive)');
     return mahalanobisScoreFn(Gaussian.fromJSON(meta.gaussian));
   }
-  return svddScoreFn(meta.centerC, meta.objective === 'soft-boundary' ? meta.radiusR * meta.radiusR : 0);
+  return svddScoreFn(meta.centerC, radiusSquared(meta));
 }
 
 /** Names of the network's Conv2d layers in registration (forward) order, e.g. conv1, conv2. */

@@ -13,7 +13,8 @@ import type { Module } from '../nn/index.ts';
 import { DATASET_NAMES, loadRaw, type DatasetName, type RawDataset } from './data/datasets.ts';
 import { prepareOneClass, type OneClassData, type Preprocessing } from './data/preprocess.ts';
 import { Gaussian, type GaussianJSON } from './gaussian.ts';
-import { NET_NAMES, NET_SHAPES, buildAutoencoder, buildEncoder, type Autoencoder, type Encoder, type NetName } from './networks.ts';
+import { NET_NAMES, NET_SHAPES, buildAutoencoder, buildEncoder, type NetName } from './networks.ts';
+import { svddModel, type SvddModel } from './svdd-model.ts';
 import type { Objective } from './trainer.ts';
 
 export const MODEL_FORMAT = 'svdd-ts-model';
@@ -192,9 +193,7 @@ export function saveModel(dir: string, net: Module, meta: ModelMeta): void {
 
 export class ModelError extends Error {}
 
-export interface LoadedModel { meta: ModelMeta; encoder: Encoder | null; autoencoder: Autoencoder | null; encode: (x: import('../tensor/tensor.ts').Tensor) => import('../tensor/tensor.ts').Tensor; net: Module }
-
-export function loadModel(dir: string): LoadedModel {
+export function loadModel(dir: string): SvddModel {
   const metaPath = join(dir, 'model.json'), weightsPath = join(dir, 'model.safetensors');
   if (!existsSync(metaPath) || !existsSync(weightsPath)) {
     throw new ModelError(`${dir} holds no complete model (expected model.json and model.safetensors; was the run interrupted?)`);
@@ -218,16 +217,10 @@ export function loadModel(dir: string): LoadedModel {
   const broken = weightProblems(values, weightsPath);
   if (broken.length > 0) throw new ModelError(broken.join('\n'));
   try {
-    if (meta.kind === 'autoencoder') {
-      const ae = buildAutoencoder(meta.net);
-      ae.loadStateDict(values);
-      ae.eval();
-      return { meta, encoder: null, autoencoder: ae, encode: (x) => ae.encode(x), net: ae };
-    }
-    const enc = buildEncoder(meta.net);
-    enc.loadStateDict(values);
-    enc.eval();
-    return { meta, encoder: enc, autoencoder: null, encode: (x) => enc.forward(x), net: enc };
+    const net = meta.kind === 'autoencoder' ? buildAutoencoder(meta.net) : buildEncoder(meta.net);
+    net.loadStateDict(values);
+    net.eval();
+    return svddModel(meta, net);
   } catch (e) {
     throw new ModelError(`${weightsPath}: does not match network ${meta.net}: ${(e as Error).message}`);
   }

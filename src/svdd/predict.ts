@@ -12,8 +12,8 @@ import { CIFAR_BATCH_LIMIT, CIFAR_BATCH_RECORDS, CIFAR_CHANNELS, CIFAR_RECORD, C
 import { applyPreprocessing, type MinMax, type Preprocessing } from './data/preprocess.ts';
 import { Gaussian } from './gaussian.ts';
 import { ModelError, type DecisionRule, type ModelMeta, type ThresholdRecord } from './model.ts';
-import { encodeAll, svddScores } from './trainer.ts';
-import type { ScoringModel } from './evaluate.ts';
+import { encodeAll } from './trainer.ts';
+import { svddScoresOfCodes, type SvddModel } from './svdd-model.ts';
 
 export type DecisionScore = 'svdd' | 'mahalanobis';
 export type Decision = 'normal' | 'anomalous';
@@ -111,7 +111,7 @@ export function preprocessRaw(images: Uint8Array, count: number, pixelsPerImage:
  * results.json's `score`; 'mahalanobis' the squared Mahalanobis distance of φ(x) under the saved
  * Gaussian, as results.json's `mahalanobis`.
  */
-export function scoreInputs(model: ScoringModel, x: Float32Array, count: number, score: DecisionScore): Float64Array {
+export function scoreInputs(model: SvddModel, x: Float32Array, count: number, score: DecisionScore): Float64Array {
   const { meta } = model;
   if (score === 'mahalanobis' && !meta.gaussian) {
     throw new ModelError('the model has no Gaussian for the Mahalanobis score (train with --threshold adaptive)');
@@ -119,7 +119,7 @@ export function scoreInputs(model: ScoringModel, x: Float32Array, count: number,
   if (count === 0) return new Float64Array(0);
   const codes = encodeAll(model.encode, model.net, { x, count, shape: meta.inputShape });
   if (score === 'mahalanobis') return Gaussian.fromJSON(meta.gaussian).mahalanobisSqBatch(codes);
-  return svddScores(codes, count, Float64Array.from(meta.centerC), meta.objective, meta.radiusR);
+  return svddScoresOfCodes(codes, count, meta);
 }
 
 /** What decides: a threshold calibrated on held-out normal data, or the rule of a model trained without one. */
@@ -192,7 +192,7 @@ export interface PredictionReport {
  * decision score). A file that cannot be read (a DataError: missing, malformed, wrong size) does
  * not stop the others: it is listed in `failures` and the rest are scored.
  */
-export function predictFiles(model: ScoringModel, paths: readonly string[], score: DecisionScore = model.meta.decisionScore): PredictionReport {
+export function predictFiles(model: SvddModel, paths: readonly string[], score: DecisionScore = model.meta.decisionScore): PredictionReport {
   const { meta } = model;
   const shape = meta.inputShape;
   const per = shape[0] * shape[1] * shape[2];

@@ -19,14 +19,15 @@ import type { ImageSet } from './batches.ts';
 import type { Module } from '../nn/index.ts';
 import type { TrainConfig } from './config.ts';
 import { validateConfig } from './config.ts';
-import { detectCollapse, evaluate, rankingMetrics, scoreImages, type EvaluationResult, type ScoringModel, type TestScores } from './evaluate.ts';
+import { detectCollapse, evaluate, rankingMetrics, scoreImages, type EvaluationResult, type TestScores } from './evaluate.ts';
 import { fitGaussian } from './gaussian.ts';
 import { imageGridPng, writePngAtomic } from './images.ts';
 import { packageVersion, saveModel, stateToTensors, weightProblems, type DecisionRule, type ModelMeta, type ThresholdRecord } from './model.ts';
 import { buildAutoencoder, buildEncoder, copyEncoderWeights, type Autoencoder, type Encoder } from './networks.ts';
 import { quantileThreshold, chi2Threshold } from './threshold.ts';
+import { radiusSquared, squaredDistances, svddModel, type SvddModel } from './svdd-model.ts';
 import {
-  DivergenceError, dropsLastBatch, encodeAll, initCenter, pretrainAutoencoder, reconstructionScores, svddScores, trainHybrid, trainSvdd,
+  DivergenceError, dropsLastBatch, encodeAll, initCenter, pretrainAutoencoder, reconstructionScores, trainHybrid, trainSvdd,
   type EpochRecord, type PhaseCheckpointing, type PhaseState, type TrainHooks,
 } from './trainer.ts';
 
@@ -215,8 +216,8 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
     log(`autoencoder ready in ${timings.pretrain!.toFixed(1)} s; its test AUROC (reconstruction error) ${pretrainTestAuroc === null ? 'n/a' : (100 * pretrainTestAuroc).toFixed(2)}`);
   }
 
-  // The scoring model: the Deep SVDD encoder, or for the hybrid the whole autoencoder.
-  let scoring: { net: Encoder | Autoencoder; encode: ScoringModel['encode'] };
+  // The scoring network: the Deep SVDD encoder, or for the hybrid the whole autoencoder.
+  let scoring: { net: Encoder | Autoencoder; encode: SvddModel['encode'] };
   let enc: Encoder | null = null;
   if (cfg.hybrid) {
     const hae = ae!;
@@ -254,7 +255,7 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
   t = lap('train', t);
 
   const trainCodes = encodeAll(scoring.encode, scoring.net, trainSet);
-  const trainDist = svddScores(trainCodes, trainSet.count, centerC, 'one-class', 0);
+  const trainDist = squaredDistances(trainCodes, trainSet.count, centerC);
   const notFinite = trainDist.findIndex((d) => !Number.isFinite(d));
   if (notFinite >= 0) {
     stopOnDivergence(() => { throw new DivergenceError(`${cfg.hybrid ? 'hybrid training' : 'training'} diverged: the code of training image ${notFinite} is not finite; no model was written (lower the learning rate, --lr)`); });
@@ -273,7 +274,7 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
     gaussian: null, thresholds: [], decisionScore: 'svdd',
     versions: { svddTs: packageVersion(), node: process.version },
   };
-  const model: ScoringModel = { meta, net: scoring.net, encode: scoring.encode, autoencoder: cfg.hybrid ? ae : null };
+  const model = svddModel(meta, scoring.net);
 
   let gaussianInfo: RunResults['gaussian'] = null;
   if (cfg.threshold === 'adaptive') {
@@ -340,7 +341,7 @@ export const DEFAULT_CONTAMINATION = 0.1;
 export function decisionRuleOf(cfg: Pick<TrainConfig, 'contamination' | 'objective'>, trainDistances: Float64Array, radiusR: number): DecisionRule {
   if (cfg.contamination === undefined && cfg.objective === 'soft-boundary') return { method: 'radius', tau: 0, score: 'svdd', radiusR };
   const c = cfg.contamination ?? DEFAULT_CONTAMINATION;
-  const r2 = cfg.objective === 'soft-boundary' ? radiusR * radiusR : 0;
+  const r2 = radiusSquared({ objective: cfg.objective, radiusR });
   const scores = trainDistances.map((d) => d - r2);
   return { method: 'contamination', contamination: c, tau: quantileThreshold(scores, c).tau, score: 'svdd', trainingImages: scores.length };
 }

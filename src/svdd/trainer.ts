@@ -10,6 +10,7 @@ import { Adam, MultiStepLR, type AdamState, type Module } from '../nn/index.ts';
 import type { Autoencoder, Encoder } from './networks.ts';
 import { batchCount, batches, type ImageSet } from './batches.ts';
 import { quantileLinear } from './metrics.ts';
+import { combinedScoreTensor, squaredDistance } from './svdd-model.ts';
 
 export type Objective = 'one-class' | 'soft-boundary';
 
@@ -55,11 +56,6 @@ export interface TrainHooks {
 /** Per-sample reconstruction error Σ (x̂ − x)² over all pixels, as a [b] tensor. */
 export function reconstructionError(xhat: Tensor, x: Tensor): Tensor {
   return ag.sum(ag.reshape(ag.square(ag.sub(xhat, x)), [x.shape[0]!, -1]), 1);
-}
-
-/** Per-sample squared distance ||z − c||², as a [b] tensor. */
-export function squaredDistance(z: Tensor, centerC: Tensor): Tensor {
-  return ag.sum(ag.square(ag.sub(z, centerC)), 1);
 }
 
 /** Soft-boundary loss R² + (1/ν)·mean(max(0, d − R²)). */
@@ -255,19 +251,7 @@ export function hybridLoss(ae: Autoencoder, x: Tensor, c: Tensor, mu1: number, m
   const z = ae.encode(x);
   const svdd = ag.mean(squaredDistance(z, c));
   const recon = ag.mean(reconstructionError(ae.decode(z), x));
-  return { loss: ag.add(ag.scale(svdd, mu1), ag.scale(recon, mu2)), svdd, recon };
-}
-
-/** Scores of a trained network: squared distance to c (minus R² for soft-boundary). */
-export function svddScores(codes: Float64Array, count: number, centerC: Float64Array, objective: Objective, radiusR: number): Float64Array {
-  const d = centerC.length;
-  const scores = new Float64Array(count);
-  for (let i = 0; i < count; i++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) { const v = codes[i * d + j]! - centerC[j]!; s += v * v; }
-    scores[i] = objective === 'soft-boundary' ? s - radiusR * radiusR : s;
-  }
-  return scores;
+  return { loss: combinedScoreTensor(svdd, recon, { mu1, mu2 }), svdd, recon };
 }
 
 /** Reconstruction errors Σ (x̂ − x)² per image in eval mode. */

@@ -6,7 +6,7 @@
  * model's test split); baselines live in the same space.
  */
 import type { DType } from '../../tensor/kernels/types.ts';
-import type { ScoringModel } from '../evaluate.ts';
+import type { SvddModel } from '../svdd-model.ts';
 import { imageFaithfulness, summarizeFaithfulness, type FaithfulnessSummary, type ImageFaithfulness } from './faithfulness.ts';
 import { attribute, type Attribution, type MethodSpec } from './methods.ts';
 import { asDtype, modelScorer, scoreMany, type ExplainScore, type ImageScorer, type Pixels } from './score.ts';
@@ -69,7 +69,7 @@ export interface Explanation {
 }
 
 /** Explains `count` preprocessed images (flat CHW values) with every requested method. */
-export function explain(model: ScoringModel, x: Pixels, count: number, opts: ExplainOptions = {}): Explanation {
+export function explain(model: SvddModel, x: Pixels, count: number, opts: ExplainOptions = {}): Explanation {
   const scorer = modelScorer(model, opts.score ?? 'svdd', { dtype: opts.dtype });
   return explainWith(scorer, x, count, opts);
 }

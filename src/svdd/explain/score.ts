@@ -8,7 +8,7 @@ import { grad } from '../../autograd/engine.ts';
 import type { Module } from '../../nn/index.ts';
 import type { DType } from '../../tensor/kernels/types.ts';
 import { tensorFromArray, withTemporaryStorage, type Tensor } from '../../tensor/tensor.ts';
-import type { ScoringModel } from '../evaluate.ts';
+import { combinedScoreTensor, radiusSquared, type SvddModel } from '../svdd-model.ts';
 import { modelScoreFn, netActivation, type BlockActivation, type ScoreFn } from '../gradcam.ts';
 import { ModelError, type ModelMeta } from '../model.ts';
 import { buildAutoencoder, buildEncoder, type Autoencoder } from '../networks.ts';
@@ -42,7 +42,7 @@ export interface ScorerOptions {
 }
 
 /** The scoring network of `model` rebuilt in float64, with the same weights and running statistics. */
-function float64Net(model: ScoringModel): { net: Module; encode: (x: Tensor) => Tensor; autoencoder: Autoencoder | null } {
+function float64Net(model: SvddModel): { net: Module; encode: (x: Tensor) => Tensor; autoencoder: Autoencoder | null } {
   const { meta } = model;
   const values = new Map<string, { shape: readonly number[]; data: ArrayLike<number> }>();
   for (const [name, t] of model.net.stateDict()) values.set(name, { shape: t.shape, data: t.values() });
@@ -66,7 +66,7 @@ export function scoreFormula(meta: ModelMeta, score: ExplainScore): string {
 }
 
 /** The scorer of a saved (or just trained) model for `score`. */
-export function modelScorer(model: ScoringModel, score: ExplainScore, opts: ScorerOptions = {}): ImageScorer {
+export function modelScorer(model: SvddModel, score: ExplainScore, opts: ScorerOptions = {}): ImageScorer {
   const { meta } = model;
   if (score === 'combined' && (!meta.hybrid || meta.kind !== 'autoencoder')) {
     throw new ModelError('the combined score needs a hybrid model (train with --hybrid)');
@@ -78,11 +78,10 @@ export function modelScorer(model: ScoringModel, score: ExplainScore, opts: Scor
     ? (x: Tensor): Tensor => {
       const ae = built.autoencoder!;
       const z = built.encode(x);
-      const { mu1, mu2 } = meta.hybrid!;
-      return ag.add(ag.scale(codeScore(z), mu1), ag.scale(reconstructionError(ae.decode(z), x), mu2));
+      return combinedScoreTensor(codeScore(z), reconstructionError(ae.decode(z), x), meta.hybrid!);
     }
     : (x: Tensor): Tensor => codeScore(built.encode(x));
-  const r2 = meta.objective === 'soft-boundary' ? meta.radiusR * meta.radiusR : 0;
+  const r2 = radiusSquared(meta);
   const floor = score === 'mahalanobis' ? 0 : score === 'combined' ? -meta.hybrid!.mu1 * r2 : -r2;
   return {
     name: score, formula: scoreFormula(meta, score), net: built.net, dtype, shape: meta.inputShape, floor,

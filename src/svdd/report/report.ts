@@ -12,6 +12,7 @@ import { CLASS_NAMES, type DatasetName } from '../data/datasets.ts';
 import { loadModel, loadModelData, type ModelMeta } from '../model.ts';
 import { auroc, prCurve, quantileLinear, rocCurve } from '../metrics.ts';
 import { encodeAll } from '../trainer.ts';
+import { combinedScore, radiusSquared, squaredDistances } from '../svdd-model.ts';
 import { UsageError, toImageSet, type RunResults } from '../run.ts';
 import { Frame, binEdges, esc, histogramCounts, plotAreaSize, type LegendItem } from './svg.ts';
 import { pca2 } from './pca.ts';
@@ -115,11 +116,10 @@ export async function latentProjection(run: RunDir, opts: LatentOptions = {}): P
   const saved = run.results.scores;
   let scoreMismatch: number | null = null;
   if (saved.length === set.count && saved.every((s, i) => s.index === data.test.indices[i])) {
-    const c = model.meta.centerC, r2 = model.meta.objective === 'soft-boundary' ? model.meta.radiusR ** 2 : 0;
+    const distances = squaredDistances(codes, set.count, model.meta.centerC), r2 = radiusSquared(model.meta);
     scoreMismatch = 0;
     for (let i = 0; i < set.count; i++) {
-      let dist = 0;
-      for (let j = 0; j < d; j++) { const u = codes[i * d + j]! - c[j]!; dist += u * u; }
+      const dist = distances[i]!;
       const s = saved[i]!.score;
       if (typeof s !== 'number' || !Number.isFinite(s)) continue;
       scoreMismatch = Math.max(scoreMismatch, Math.abs(dist - r2 - s) / Math.max(1e-6, Math.abs(s), dist));
@@ -162,7 +162,7 @@ function series(results: RunResults, key: ScoreKey, hybrid: { mu1: number; mu2: 
   const rows = results.scores;
   // The combined hybrid score is not stored per sample; it is μ1·distance + μ2·reconstruction, as evaluate() forms it.
   const value = (r: RunResults['scores'][number]): number | undefined => (key === 'combined'
-    ? (hybrid && isNum(r.reconstruction) ? hybrid.mu1 * r.score + hybrid.mu2 * r.reconstruction : undefined)
+    ? (hybrid && isNum(r.reconstruction) ? combinedScore(r.score, r.reconstruction, hybrid) : undefined)
     : r[key]);
   if (rows.length === 0 || !rows.some((r) => value(r) !== undefined)) return null;
   const s: number[] = [], l: number[] = [];

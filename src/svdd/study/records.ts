@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { auroc, averagePrecision, bestF1, rocCurve } from '../metrics.ts';
 import type { ModelMeta } from '../model.ts';
+import { combinedScores } from '../svdd-model.ts';
 import type { RunResults } from '../run.ts';
 import type { Cell } from './spec.ts';
 import { methodId } from './spec.ts';
@@ -95,7 +96,7 @@ export function methodRecord(runDir: string, method: Cell['methods'][number], se
     if (results.scores[0]?.reconstruction !== undefined && meta.hybrid) {
       const recon = Float64Array.from(results.scores, (s) => s.reconstruction!);
       scores.reconstruction = scoreMetrics(labels, recon, null);
-      scores.combined = scoreMetrics(labels, distance.map((d, i) => meta.hybrid!.mu1 * d + meta.hybrid!.mu2 * recon[i]!), null);
+      scores.combined = scoreMetrics(labels, combinedScores(distance, recon, meta.hybrid), null);
     }
   }
   const last = results.history.train.at(-1);
