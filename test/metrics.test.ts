@@ -4,7 +4,8 @@ import { readSafetensors, type SafeTensor } from '../src/tensor/io/safetensors.t
 import {
   auroc, averagePrecision, bestF1, confusionAt, f1AllAnomalous, prCurve, quantileLinear, quantilesLinear, rocCurve,
 } from '../src/svdd/metrics.ts';
-import { Gaussian, chiSquareCdf, chiSquareQuantile, choleskyLower, fitGaussian, ledoitWolfShrinkage, meanAndCovariance } from '../src/svdd/gaussian.ts';
+import { Gaussian, choleskyLower, fitGaussian, ledoitWolfShrinkage, meanAndCovariance } from '../src/svdd/gaussian.ts';
+import { chiSquareCdf, chiSquareQuantile } from '../src/stats/chi-square.ts';
 import { chi2Threshold, evaluateThreshold, quantileThreshold } from '../src/svdd/threshold.ts';
 
 const FIX = new URL('./fixtures/metrics/', import.meta.url).pathname;

@@ -6,7 +6,7 @@
  * Rule everywhere: anomaly when score > tau (strict), see confusionAt.
  */
 import { confusionAt, quantileLinear, type Confusion } from './metrics.ts';
-import { chiSquareQuantile } from './gaussian.ts';
+import { chiSquareQuantile } from '../stats/chi-square.ts';
 
 export interface Threshold {
   /** 'quantile': empirical (1 - alpha)-quantile of held-out normal scores; 'chi2': χ²(dof) quantile for squared Mahalanobis scores. */
