@@ -1,8 +1,14 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so every number the tool prints traces to readable source.
-import { register } from 'tsx/esm/api';
+// A checkout's launcher: runs the TypeScript sources in src/ through tsx (a devDependency), so what
+// runs is always what is in src/ and never an old build. The installed package's `svdd` command is
+// the built dist/cli/bin.js instead (package.json "bin"), which needs no tsx.
+let register;
+try {
+  ({ register } = await import('tsx/esm/api'));
+} catch (e) {
+  if (e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+  console.error('svdd: bin/svdd.js runs the TypeScript sources through tsx, which is not installed; run npm ci (or npm run build, then node dist/cli/bin.js)');
+  process.exit(2);
+}
 register();
-const { main } = await import('../src/cli/main.ts');
-// A reader that goes away (svdd … | head) is not an error.
-process.stdout.on('error', (e) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); throw e; });
-process.exitCode = await main(process.argv.slice(2));
+await import('../src/cli/bin.ts');

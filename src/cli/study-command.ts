@@ -141,7 +141,9 @@ function parseFilter(values: Record<string, unknown>): CellFilter {
 const here = fileURLToPath(new URL('.', import.meta.url));
 /** Set for the workers of `study run --jobs K`: the parent's pid. */
 const PARENT_ENV = 'SVDD_STUDY_PARENT';
-const svddBin = resolve(here, '../../bin/svdd.js');
+// Workers run the entry this process runs: a checkout's launcher (the sources, through tsx) or the
+// installed package's built bin.
+const svddBin = import.meta.url.endsWith('.ts') ? resolve(here, '../../bin/svdd.js') : resolve(here, 'bin.js');
 
 async function run(argv: string[], out: (t: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, {
