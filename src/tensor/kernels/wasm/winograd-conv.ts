@@ -1,0 +1,279 @@
+/**
+ * Winograd F(2×2, 5×5) drivers for the forward convolution and its weight gradient (the transforms
+ * themselves are in winograd.ts), and the switch that turns the path on or off.
+ */
+import type { ConvGeom } from '../types.ts';
+import { MR, NR } from './kernels.ts';
+import type { WasmRuntime } from './runtime.ts';
+import { KC, Plan, type TableFn, geomKey, operandAt, pushGemm, runPhases, setupFor, split, threadsFor, up } from './plan.ts';
+
+/** Whether 5×5 stride-1 convolutions take the Winograd path: on unless SVDD_WINOGRAD=0. */
+let winogradEnabled = process.env['SVDD_WINOGRAD'] !== '0';
+/** Turns the Winograd path on or off, returning the previous setting (benchmarks and tests compare both in one process). */
+export function setWinograd(enabled: boolean): boolean {
+  const previous = winogradEnabled;
+  winogradEnabled = enabled;
+  return previous;
+}
+
+/**
+ * Winograd pays once the channel counts are this large: its input transform costs per input
+ * channel and its output transform per output channel about what the saved multiplications save
+ * per channel pair, and the 36 GEMMs have only cin as inner dimension. Measured at batch 200 (64 for
+ * 28×28), 1 thread, Winograd vs direct: with 16 input channels it wins everywhere tried (16 → 8:
+ * 1.15× on 4×4 images to 1.6× on 16×16; 16 → 128: 1.1× on 4×4, 2–2.3× on 8×8 and 16×16; 32 → 32:
+ * 0.95× on 4×4, 1.6–2× from 6×6 up). With 8 input channels it wins 1.3–1.6× on 8×8 and larger but
+ * loses up to 1.6× on 4×4 to 7×7 images (8 → 128: a CIFAR decoder layer); 4 output channels lose.
+ */
+const WINOGRAD_MIN_CIN = 16;
+const WINOGRAD_MIN_COUT = 8;
+/**
+ * Target bytes of one chunk's V and M (all 36 ξ): about the L2 of one core, where the GEMMs find
+ * V and the output transform finds M. Timings are flat from 512 KiB to 2 MiB; the larger chunk
+ * means fewer (and longer) kernel calls.
+ */
+const WINOGRAD_CHUNK_BYTES = 1024 * 1024;
+/** Chunks hold at least this many tiles, so the 36 GEMMs never shrink to one or two column panels. */
+const WINOGRAD_MIN_CHUNK_TILES = 32;
+
+/**
+ * Byte distance between consecutive ξ of U, V or M. The transforms touch all 36 ξ at once; at a
+ * power-of-two distance those 36 streams would share one cache set (and evict each other from L1),
+ * so the distance is rounded to an odd number of 64-byte lines, which puts them in 36 different sets.
+ */
+function xiStride(bytes: number): number {
+  const lines = Math.ceil(bytes / 64);
+  return (lines % 2 === 0 ? lines + 1 : lines) * 64;
+}
+
+/**
+ * Whether conv2dWasm (and so conv2dGradInputWasm) takes the Winograd path for g. Input channels
+ * are capped at KC so that each U_ξ · V_ξ is one packed block (inner dimension cin).
+ */
+export function usesWinograd(g: ConvGeom): boolean {
+  return winogradEnabled && g.kh === 5 && g.kw === 5 && g.stride === 1
+    && g.cin >= WINOGRAD_MIN_CIN && g.cin <= KC && g.cout >= WINOGRAD_MIN_COUT;
+}
+
+/** y = conv(x, wt) by Winograd F(2×2, 5×5) (see winograd.ts for the transforms). */
+export function conv2dWinograd(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y: Float32Array, g: ConvGeom): void {
+  const { n, cin, h, w, cout, oh, ow } = g;
+  const s = setupFor(rt, geomKey('winograd', g), (table) => winogradSetup(rt, table, g));
+  runPhases(rt, s, [[x, n * cin * h * w, 'in'], [wt, cout * cin * 25, 'in'], [y, n * cout * oh * ow, 'out']]);
+}
+
+/**
+ * The plan of a Winograd convolution. Tiles (2×2 output blocks) are numbered row-major per image,
+ * with each tile row padded to a multiple of 4 tiles so that the transforms always handle 4 tiles
+ * of one row per f32x4 vector.
+ *
+ * Layout (ξ = one of the 36 positions of a transformed tile):
+ *   U [ξ][cout/4][cin][4]        filters, G·g·Gᵀ, in packed-A layout (pack4's, one ξ after another)
+ *   Xw [n][cin][2·th + 4][2·tw + 4]  the input, zero-padded so every tile's 6×6 window is in bounds
+ *   V [ξ][tiles/8][cin][8]      one chunk of transformed input tiles, in packed-B layout (per thread)
+ *   M [ξ][cout][tiles]          U_ξ · V_ξ for that chunk (per thread)
+ *   Y                           the output, written by the output transform; when the padded tile
+ *                               grid overhangs it, into Yp [n][cout][2·th][2·tw] and copied out
+ *
+ * Phase 1 transforms the filters, threads taking disjoint output-channel panels. Phase 2: threads
+ * take disjoint images and walk them in chunks of tile rows sized to stay in L2; per chunk they
+ * transform the input, run the 36 GEMMs and transform the output.
+ */
+function winogradSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<string, number>; phases: number[][][] } {
+  const { n, cin, h, w, cout, pad, oh, ow } = g;
+  const th = Math.ceil(oh / 2), tw = up(Math.ceil(ow / 2), 4), groupsPerRow = tw / 4;
+  const Hw = 2 * th + 4, Ww = 2 * tw + 4, plane = Hw * Ww, imgIn = cin * plane;
+  const outRow = 2 * tw, outPlane = 2 * th * outRow, imgOut = cout * outPlane;
+  const direct = outRow === ow && 2 * th === oh;
+  const mp = up(cout, MR), taps = cin * 25, XI = 36;
+  const T = threadsFor(rt, 2 * n * cout * oh * ow * taps, n);
+  const ranges = split(n, T);
+  const rowsPerChunk = Math.max(Math.ceil(WINOGRAD_MIN_CHUNK_TILES / tw), Math.floor(WINOGRAD_CHUNK_BYTES / (XI * (cin + cout) * 4 * tw)));
+  const chunkTiles = Math.min(rowsPerChunk, Math.max(...ranges.map(([a, b]) => (b - a) * th))) * tw;
+  const vXi = xiStride(up(chunkTiles, NR) * cin * 4), mXi = xiStride(cout * chunkTiles * 4), uXi = xiStride(mp * cin * 4);
+
+  const X = operandAt(0), W = operandAt(1), Y = operandAt(2);
+  const Wp = rt.alloc(mp * taps * 4), U = rt.alloc(XI * uXi), Xw = rt.alloc(n * imgIn * 4);
+  const Yp = direct ? Y : rt.alloc(n * imgOut * 4);
+  const wLane = rt.alloc(cout * 4), wRow = rt.alloc(taps * 4);
+  const V = ranges.map(() => rt.alloc(XI * vXi)), M = ranges.map(() => rt.alloc(XI * mXi));
+  rt.commit();
+  const wl = table(wLane, cout), wr = table(wRow, taps);
+  for (let co = 0; co < cout; co++) wl[co] = co * taps * 4;
+  for (let p = 0; p < taps; p++) wr[p] = p * 4;
+
+  const filters = new Plan(T);
+  split(mp / MR, T).forEach(([p0, p1], t) => {
+    const cols = Math.min(cout, p1 * MR) - p0 * MR;
+    if (cols <= 0) return;
+    const packed = Wp + p0 * taps * MR * 4;
+    filters.push(t, 'pack4', packed, W, wLane + p0 * MR * 4, wRow, cols, taps);
+    filters.push(t, 'wgWeights', U + p0 * cin * MR * 4, packed, (p1 - p0) * cin, uXi);
+  });
+
+  const plan = new Plan(T);
+  ranges.forEach(([a, b], t) => {
+    for (let row0 = a * th; row0 < b * th; row0 += rowsPerChunk) {
+      const row1 = Math.min(row0 + rowsPerChunk, b * th), tiles = (row1 - row0) * tw;
+      // The chunk's tile rows, split where they cross from one image into the next.
+      const segments: { img: number; y0: number; y1: number; tile0: number }[] = [];
+      for (let r = row0; r < row1;) {
+        const img = Math.floor(r / th), y0 = r - img * th, y1 = Math.min(th, y0 + row1 - r);
+        segments.push({ img, y0, y1, tile0: (r - row0) * tw });
+        r += y1 - y0;
+      }
+      for (const { img, y0, y1, tile0 } of segments) {
+        const xw = Xw + img * imgIn * 4;
+        if (y0 === 0) {
+          plan.push(t, 'zero', xw, imgIn * 4);
+          plan.push(t, 'copy2d', xw + (pad * Ww + pad) * 4, X + img * cin * h * w * 4, cin, h, w * 4, plane * 4, Ww * 4, h * w * 4, w * 4);
+        }
+        const group0 = tile0 / 4;
+        plan.push(t, 'wgInput', V[t]! + (group0 >> 1) * cin * NR * 4 + (group0 & 1) * 16, xw + 2 * y0 * Ww * 4,
+          cin, y1 - y0, groupsPerRow, Ww * 4, plane * 4, vXi, group0 & 1);
+      }
+      for (let xi = 0; xi < XI; xi++) pushGemm(plan, t, U + xi * uXi, V[t]! + xi * vXi, M[t]! + xi * mXi, cout, tiles, cin, tiles, false);
+      for (const { img, y0, y1, tile0 } of segments) {
+        plan.push(t, 'wgOutput', Yp + (img * imgOut + 2 * y0 * outRow) * 4, M[t]! + tile0 * 4, cout, y1 - y0, groupsPerRow,
+          tiles * 4, mXi, outRow * 4, outPlane * 4);
+        if (!direct && y1 === th) {
+          plan.push(t, 'copy2d', Y + img * cout * oh * ow * 4, Yp + img * imgOut * 4, cout, oh, ow * 4, oh * ow * 4, ow * 4, outPlane * 4, outRow * 4);
+        }
+      }
+    }
+  });
+  return { at: { X, W, Y }, phases: [filters.lists, plan.lists] };
+}
+
+/**
+ * Whether conv2dGradWeightWasm takes the Winograd path for g: the same convolutions as the forward
+ * (usesWinograd), under the same switch. Its 36 GEMMs run at the micro-kernel's usual rate, so it
+ * saves what the forward does: measured at batch 200, 1 thread, vs the im2col GEMM (or, for
+ * 16 → 8, the unpacked direct path): CIFAR conv2 32 → 64 @16 and conv3 64 → 128 @8 (also the
+ * decoder's deconv3 and deconv2) 2.3× and 2.45×; deconv1's 128 → 8 @4 1.9×; 16 → 8 @16 1.5×;
+ * 16 → 128 @4 1.9×; 32 → 32 @4 and @8 2×; 16 → 16 @28 2×. The transforms and gathers are about a
+ * quarter of its time (conv2), the GEMMs the rest.
+ */
+export function usesWinogradGradWeight(g: ConvGeom): boolean {
+  return usesWinograd(g);
+}
+
+/**
+ * Target tiles per chunk of the weight gradient (the inner dimension of one block of its 36 GEMMs).
+ * Timings are flat from 96 to 192 (CIFAR conv2/conv3, 1 thread); 48 and 256 lose a few percent.
+ */
+const WINOGRAD_GW_CHUNK_TILES = 128;
+
+/** gw = ∂/∂w of conv(x, w) against gy, by the adjoint of the Winograd forward (see winograd.ts). */
+export function conv2dGradWeightWinograd(rt: WasmRuntime, x: Float32Array, gy: Float32Array, gw: Float32Array, g: ConvGeom): void {
+  const { n, cin, h, w, cout, oh, ow } = g;
+  const s = setupFor(rt, geomKey('winogradGW', g), (table) => winogradGradWeightSetup(rt, table, g));
+  runPhases(rt, s, [[x, n * cin * h * w, 'in'], [gy, n * cout * oh * ow, 'in'], [gw, cout * cin * 25, 'out']]);
+}
+
+/**
+ * The plan of a Winograd weight gradient. Tiles are numbered row-major per image (th × tw per
+ * image, no padding to groups: the vector lanes hold channels here). Per thread, images pass
+ * through S slots (enough for the images one chunk touches) as they are first reached:
+ *   Xw [cin][Hw][Ww]          the input, zero-padded as in the forward (copy2d)
+ *   Xc [cin/8][Hw][Ww][8]     the same, interleaved by channel (pack8 gather)
+ *   GYp [cout][2·th][2·tw]    dY zero-padded to whole tiles (only when oh or ow is odd)
+ *   GYc [cout/4][2·th][2·tw][4]  dY interleaved by channel (pack4 gather)
+ * Per chunk of tile rows (≈ WINOGRAD_GW_CHUNK_TILES tiles, crossing images):
+ *   V [ξ][cin/8][kc][8]   Bᵀ·d·B (packed B),  dM [ξ][cout/4][kc][4]  A·dY·Aᵀ (packed A),
+ *   dU_t [ξ][cout][cin] (+)= dM_ξ · V_ξ   (36 GEMMs with inner dimension kc, accumulated over chunks).
+ * Phase 2: threads take disjoint ranges of (cout, cin) pairs, add the other threads' dU partials
+ * into dU_0 and transform them: gw = Gᵀ·dU·G.
+ */
+function winogradGradWeightSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<string, number>; phases: number[][][] } {
+  const { n, cin, h, w, cout, pad, oh, ow } = g;
+  const th = Math.ceil(oh / 2), tw = Math.ceil(ow / 2);
+  const Hw = 2 * th + 4, Ww = 2 * tw + 4, plane = Hw * Ww, imgIn = cin * plane;
+  const outRow = 2 * tw, outPlane = 2 * th * outRow, P = oh * ow;
+  const direct = outRow === ow && 2 * th === oh;
+  const cp = up(cin, NR), mp = up(cout, MR), E = cout * cin, XI = 36;
+  const T = threadsFor(rt, 2 * n * P * cout * cin * 25, n);
+  const ranges = split(n, T);
+  const rowsPerChunk = Math.max(1, Math.round(WINOGRAD_GW_CHUNK_TILES / tw));
+  const chunkTiles = Math.min(rowsPerChunk, Math.max(...ranges.map(([a, b]) => (b - a) * th))) * tw;
+  const S = Math.min(n, Math.ceil(rowsPerChunk / th) + 1);
+  const vXi = xiStride(cp * chunkTiles * 4), mXi = xiStride(mp * chunkTiles * 4), uXi = xiStride(E * 4);
+
+  // Channel counts in whole groups and rows in whole vectors interleave with 4×4 transposes straight
+  // from the operands; otherwise zero-padded copies are gathered by pack8 / pack4.
+  const fastX = cin % NR === 0 && w % 4 === 0, fastY = direct && cout % MR === 0 && ow % 4 === 0;
+  const X = operandAt(0), GY = operandAt(1), GW = operandAt(2);
+  const Xw = ranges.map(() => (fastX ? 0 : rt.alloc(S * imgIn * 4))), Xc = ranges.map(() => rt.alloc(S * cp * plane * 4));
+  const GYp = direct || fastY ? [] : ranges.map(() => rt.alloc(S * cout * outPlane * 4));
+  const GYc = ranges.map(() => rt.alloc(S * mp * outPlane * 4));
+  const V = ranges.map(() => rt.alloc(XI * vXi)), M = ranges.map(() => rt.alloc(XI * mXi)), dU = ranges.map(() => rt.alloc(XI * uXi));
+  const xLane = rt.alloc(cin * 4), xRow = rt.alloc(plane * 4), yLane = rt.alloc(cout * 4), yRow = rt.alloc(outPlane * 4);
+  rt.commit();
+  const xl = table(xLane, cin), xr = table(xRow, plane), yl = table(yLane, cout), yr = table(yRow, outPlane);
+  for (let c = 0; c < cin; c++) xl[c] = c * plane * 4;
+  for (let p = 0; p < plane; p++) xr[p] = p * 4;
+  for (let c = 0; c < cout; c++) yl[c] = c * outPlane * 4;
+  for (let p = 0; p < outPlane; p++) yr[p] = p * 4;
+
+  const plan = new Plan(T);
+  ranges.forEach(([a, b], t) => {
+    let first = true;
+    for (let row0 = a * th; row0 < b * th; row0 += rowsPerChunk) {
+      const row1 = Math.min(row0 + rowsPerChunk, b * th), kc = (row1 - row0) * tw;
+      for (let r = row0; r < row1;) {
+        const img = Math.floor(r / th), y0 = r - img * th, y1 = Math.min(th, y0 + row1 - r), tile0 = (r - row0) * tw;
+        const slot = img % S, xw = Xw[t]! + slot * imgIn * 4, xc = Xc[t]! + slot * cp * plane * 4, gyc = GYc[t]! + slot * mp * outPlane * 4;
+        if (y0 === 0) {
+          // Only the interiors of the padded slots are rewritten per image: zero each slot on its first use.
+          const firstUse = img - a < S;
+          const xs = X + img * cin * h * w * 4;
+          if (fastX) {
+            if (firstUse) plan.push(t, 'zero', xc, cp * plane * 4);
+            for (let half = 0; half < 2; half++) {
+              plan.push(t, 'interleave4', xc + (pad * Ww + pad) * NR * 4 + half * 16, xs + half * 4 * h * w * 4, cin / NR, h, w / 4,
+                NR * h * w * 4, h * w * 4, w * 4, plane * NR * 4, Ww * NR * 4, NR * 4);
+            }
+          } else {
+            if (firstUse) plan.push(t, 'zero', xw, imgIn * 4);
+            plan.push(t, 'copy2d', xw + (pad * Ww + pad) * 4, xs, cin, h, w * 4, plane * 4, Ww * 4, h * w * 4, w * 4);
+            plan.push(t, 'pack8', xc, xw, xLane, xRow, cin, plane);
+          }
+          let gys = GY + img * cout * P * 4;
+          if (fastY) {
+            plan.push(t, 'interleave4', gyc, gys, cout / MR, oh, ow / 4, MR * P * 4, P * 4, ow * 4, outPlane * MR * 4, outRow * MR * 4, MR * 4);
+          } else {
+            if (!direct) {
+              const gyp = GYp[t]! + slot * cout * outPlane * 4;
+              if (firstUse) plan.push(t, 'zero', gyp, cout * outPlane * 4);
+              plan.push(t, 'copy2d', gyp, gys, cout, oh, ow * 4, outPlane * 4, outRow * 4, P * 4, ow * 4);
+              gys = gyp;
+            }
+            plan.push(t, 'pack4', gyc, gys, yLane, yRow, cout, outPlane);
+          }
+        }
+        plan.push(t, 'wgInputT', V[t]! + tile0 * NR * 4, xc + 2 * y0 * Ww * NR * 4, y1 - y0, tw, cp / NR, Ww * NR * 4, plane * NR * 4, vXi, kc * NR * 4);
+        plan.push(t, 'wgGradOutT', M[t]! + tile0 * MR * 4, gyc + 2 * y0 * outRow * MR * 4, y1 - y0, tw, mp / MR, outRow * MR * 4,
+          outPlane * MR * 4, mXi, kc * MR * 4);
+        r += y1 - y0;
+      }
+      for (let xi = 0; xi < XI; xi++) pushGemm(plan, t, M[t]! + xi * mXi, V[t]! + xi * vXi, dU[t]! + xi * uXi, cout, cin, kc, cin, !first);
+      first = false;
+    }
+  });
+
+  // Phase 2 over groups of 4 pairs; a last partial group is redone as the group ending at E (same
+  // values), which stays inside the last thread's range: it splits all groups but the last.
+  const groups = Math.floor(E / 4), tail = E % 4 !== 0;
+  const finish = new Plan(T);
+  split(groups - 1, T).forEach(([g0, g1], t) => {
+    if (t === T - 1) g1 = groups;
+    if (g1 <= g0) return;
+    const e0 = 4 * g0, e1 = t === T - 1 ? E : 4 * g1;
+    for (let u = 1; u < T; u++) {
+      for (let xi = 0; xi < XI; xi++) finish.push(t, 'addInto', dU[0]! + xi * uXi + e0 * 4, dU[u]! + xi * uXi + e0 * 4, e1 - e0);
+    }
+    finish.push(t, 'wgWeightsT', GW + e0 * 25 * 4, dU[0]! + e0 * 4, g1 - g0, uXi);
+    if (tail && t === T - 1) finish.push(t, 'wgWeightsT', GW + (E - 4) * 25 * 4, dU[0]! + (E - 4) * 4, 1, uXi);
+  });
+  return { at: { X, GY, GW }, phases: [plan.lists, finish.lists] };
+}
