@@ -86,37 +86,3 @@ export class BatchNorm extends Module {
     return ag.add(ag.mul(y, ag.reshape(this.weight, shape)), ag.reshape(this.bias, shape));
   }
 }
-
-export class LeakyReLU extends Module {
-  constructor(readonly negativeSlope = 0.01) { super(); }
-  forward(x: Tensor): Tensor { return ag.leakyRelu(x, this.negativeSlope); }
-}
-
-export class ELU extends Module {
-  constructor(readonly alpha = 1) { super(); }
-  forward(x: Tensor): Tensor { return ag.elu(x, this.alpha); }
-}
-
-export class Sigmoid extends Module {
-  forward(x: Tensor): Tensor { return ag.sigmoid(x); }
-}
-
-export class MaxPool2d extends Module {
-  constructor(readonly kernelSize = 2) { super(); }
-  forward(x: Tensor): Tensor { return ag.maxPool2d(x, this.kernelSize); }
-}
-
-export class UpsampleNearest extends Module {
-  constructor(readonly scaleFactor = 2) { super(); }
-  forward(x: Tensor): Tensor { return ag.upsampleNearest(x, this.scaleFactor); }
-}
-
-export class Flatten extends Module {
-  forward(x: Tensor): Tensor { return ag.flatten(x); }
-}
-
-/** Reshapes each sample to `shape` (a view op), e.g. the decoder's z → (c, h, w). */
-export class View extends Module {
-  constructor(readonly shape: readonly number[]) { super(); }
-  forward(x: Tensor): Tensor { return ag.reshape(x, [x.shape[0]!, ...this.shape]); }
-}

@@ -3,7 +3,7 @@ import { record } from '../tape.ts';
 import { kernels } from '../../tensor/kernels/registry.ts';
 import { shapeStr } from '../../tensor/layout.ts';
 import { Tensor, outputArray, tensorFromArray } from '../../tensor/tensor.ts';
-import { add, sameDtype, sum } from './elementwise.ts';
+import { add, sameDtype } from './elementwise.ts';
 
 /** [m,k] · [k,n] → [m,n]. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
@@ -49,6 +49,3 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   if (b.rank !== 1 || b.shape[0] !== outF) throw new Error(`linear: bias ${shapeStr(b.shape)} does not match ${outF} outputs`);
   return add(y, b);
 }
-
-/** Sum over the batch axis, exposed for tests of bias gradients. */
-export const sumBatch = (x: Tensor): Tensor => sum(x, 0);

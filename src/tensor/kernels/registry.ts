@@ -40,10 +40,6 @@ export async function setBackend(name: string): Promise<Backend> {
   return b;
 }
 
-export function activeBackend(): Backend {
-  return active;
-}
-
 export function kernels(dtype: DType): KernelSet {
   const key = `${active.name}/${dtype}`;
   let ks = resolved.get(key);
