@@ -10,7 +10,9 @@ import { z } from 'zod';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../tensor/io/safetensors.ts';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import type { Module } from '../nn/index.ts';
-import { DATASET_NAMES, loadRaw, type DatasetName, type RawDataset } from './data/datasets.ts';
+import { DATASET_NAMES, MODEL_DATASETS, loadRaw, type ModelDataset, type RawDataset } from './data/datasets.ts';
+
+export type { ModelDataset };
 import { prepareOneClass, type OneClassData, type Preprocessing } from './data/preprocess.ts';
 import { Gaussian, type GaussianJSON } from './gaussian.ts';
 import { NET_NAMES, NET_SHAPES, buildAutoencoder, buildEncoder, type NetName } from './networks.ts';
@@ -39,7 +41,8 @@ export interface ModelMeta {
   net: NetName;
   repDim: number;
   inputShape: [number, number, number];
-  dataset: DatasetName;
+  dataset: ModelDataset;
+  /** The normal class of a labelled dataset (0 for 'arrays', which has no classes). */
   normalClass: number;
   objective: Objective;
   nu: number;
@@ -84,7 +87,7 @@ export const ModelMetaSchema = z.object({
   net: z.enum(NET_NAMES as unknown as [NetName, ...NetName[]]),
   repDim: z.number().int().min(1),
   inputShape: z.tuple([z.number().int().min(1), z.number().int().min(1), z.number().int().min(1)]),
-  dataset: z.enum(DATASET_NAMES as unknown as [DatasetName, ...DatasetName[]]),
+  dataset: z.enum(MODEL_DATASETS as unknown as [ModelDataset, ...ModelDataset[]]),
   normalClass: z.number().int().min(0).max(9),
   objective: z.enum(['one-class', 'soft-boundary']),
   nu: z.number().gt(0).lte(1),
@@ -112,7 +115,7 @@ function consistencyProblems(raw: Record<string, unknown>): { path: string; mess
   if (net) {
     if (isInt(raw.repDim) && raw.repDim !== net.repDim) at('repDim', `must be ${net.repDim}, the code size of ${netName}, got ${raw.repDim}`);
     if (Array.isArray(raw.inputShape) && raw.inputShape.join() !== net.inputShape.join()) at('inputShape', `must be [${net.inputShape}], the input of ${netName}, got [${raw.inputShape.join(',')}]`);
-    if (typeof raw.dataset === 'string' && (raw.dataset === 'cifar10') !== (net.inputShape[0] === 3)) at('net', `${netName} does not fit ${raw.dataset} images`);
+    if (typeof raw.dataset === 'string' && (DATASET_NAMES as readonly string[]).includes(raw.dataset) && (raw.dataset === 'cifar10') !== (net.inputShape[0] === 3)) at('net', `${netName} does not fit ${raw.dataset} images`);
     if (Array.isArray(raw.centerC) && raw.centerC.length !== net.repDim) at('centerC', `must hold ${net.repDim} finite numbers (the code size of ${netName}), got ${raw.centerC.length}`);
   }
   if ((raw.kind === 'autoencoder' && raw.hybrid === null) || (raw.kind === 'encoder' && raw.hybrid !== null && raw.hybrid !== undefined)) {
@@ -241,6 +244,9 @@ export function readRunConfig(dir: string): { dataDir?: unknown; testSubset?: un
  */
 export function loadModelData(meta: ModelMeta, dataDir?: string, testSubset?: number): { raw: RawDataset; data: OneClassData } {
   const prep = meta.preprocessing;
+  if (meta.dataset === 'arrays') {
+    throw new ModelError('the model was fitted on images given in a program (DeepSVDD.fit), so it has no dataset to be tested on; score images with svdd predict --input, or with decisionFunction');
+  }
   const raw = loadRaw(meta.dataset, dataDir);
   const opts = prep.method === 'none' ? { method: 'none' as const } : { constants: { min: prep.min, max: prep.max } };
   return { raw, data: prepareOneClass(raw, meta.normalClass, { ...opts, testSubset }) };

@@ -6,7 +6,6 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rng } from '../tensor/creation.ts';
 import { UsageError } from './errors.ts';
 import { COMPLETE_MARKER, LOCK_FILE, fsErrorMessage, isFsError, prepareRunDir } from './run-dir.ts';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
@@ -16,20 +15,14 @@ import { CHECKPOINT_FILE, hasCheckpoint, readCheckpoint, removeCheckpoint, train
 import { loadRaw } from './data/datasets.ts';
 import { prepareOneClass, type OneClassData, type Preprocessing } from './data/preprocess.ts';
 import type { ImageSet } from './batches.ts';
-import type { Module } from '../nn/index.ts';
 import type { TrainConfig } from './config.ts';
 import { validateConfig } from './config.ts';
 import { detectCollapse, evaluate, rankingMetrics, scoreImages, type EvaluationResult, type TestScores } from './evaluate.ts';
-import { fitGaussian } from './gaussian.ts';
+import { fitSvdd, stopOnDivergence, type FitIo } from './fit.ts';
 import { imageGridPng, writePngAtomic } from './images.ts';
-import { packageVersion, saveModel, stateToTensors, weightProblems, type DecisionRule, type ModelMeta, type ThresholdRecord } from './model.ts';
-import { buildAutoencoder, buildEncoder, copyEncoderWeights, type Autoencoder, type Encoder } from './networks.ts';
-import { quantileThreshold, chi2Threshold } from './threshold.ts';
-import { radiusSquared, squaredDistances, svddModel, type SvddModel } from './svdd-model.ts';
-import {
-  DivergenceError, dropsLastBatch, encodeAll, initCenter, pretrainAutoencoder, reconstructionScores, trainHybrid, trainSvdd,
-  type EpochRecord, type PhaseCheckpointing, type PhaseState, type TrainHooks,
-} from './trainer.ts';
+import { packageVersion, saveModel, stateToTensors, weightProblems } from './model.ts';
+import type { Autoencoder } from './networks.ts';
+import { DivergenceError, reconstructionScores, type EpochRecord, type TrainHooks } from './trainer.ts';
 
 export { UsageError };
 
@@ -155,157 +148,46 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
     log(`WARNING: the validation set has ${data.val.count} images: its observed false-positive rate moves in steps of 1/${data.val.count}, so it cannot resolve α = ${cfg.alpha}; α = ${cfg.alpha} needs at least ${minVal} (raise --val-fraction or --subset, or --alpha)`);
   }
 
-  const rng = new Rng(cfg.seed);
-  const hooks: TrainHooks = {
-    onBatch: io.hooks?.onBatch,
-    onEpoch: (phase, rec, epochs) => {
-      // The caller's hook first: a progress bar is cleared before the epoch's line is printed.
-      io.hooks?.onEpoch?.(phase, rec, epochs);
-      log(`[${phase}] epoch ${rec.epoch}/${epochs} loss ${rec.loss.toPrecision(6)}${rec.radius !== undefined ? ` R ${rec.radius.toPrecision(4)}` : ''}${rec.svddLoss !== undefined ? ` (svdd ${rec.svddLoss.toPrecision(5)}, recon ${rec.reconLoss!.toPrecision(5)})` : ''} lr ${rec.lr.toExponential(1)} ${rec.seconds.toFixed(2)} s`);
-    },
-  };
-  const optim = (pre: boolean) => pre
-    ? { epochs: cfg.aeEpochs, lr: cfg.aeLr, milestones: cfg.aeMilestones, gamma: cfg.gamma, weightDecay: cfg.aeWeightDecay, batchSize: cfg.aeBatchSize, amsgrad: cfg.optimizer === 'amsgrad' }
-    : { epochs: cfg.epochs, lr: cfg.lr, milestones: cfg.milestones, gamma: cfg.gamma, weightDecay: cfg.weightDecay, batchSize: cfg.batchSize, amsgrad: cfg.optimizer === 'amsgrad' };
-
-  const logDroppedBatch = (phase: string, net: Autoencoder | Encoder | Module, batchSize: number): void => {
-    if (dropsLastBatch(net as Module, trainSet.count, batchSize)) {
-      log(`[${phase}] the last batch of 1 image is dropped every epoch (${trainSet.count} = ${Math.floor(trainSet.count / batchSize)} × ${batchSize} + 1): BatchNorm1d cannot train on one sample (PyTorch: drop_last)`);
-    }
-  };
-  // Divergence stops the run: one line in the log, no model, no checkpoint to resume a diverged state from.
-  const stopOnDivergence = <T>(f: () => T): T => {
-    try { return f(); } catch (e) {
-      if (e instanceof DivergenceError) { log(`stopped: ${e.message}`); removeCheckpoint(outDir); }
-      throw e;
-    }
-  };
-
-  const saveCheckpoint = (stage: RunCheckpoint['stage'], net: Autoencoder | Encoder, centerC: Float64Array | null, pretrainHistory: EpochRecord[]) =>
-    (state: PhaseState): void => {
-      writeCheckpoint(outDir, { stage, configHash, state, net, centerC: centerC ? Array.from(centerC) : null, pretrainHistory, backend, threads });
-    };
-  const loadState = (m: Autoencoder | Encoder, ck: RunCheckpoint): void => { m.loadStateDict(ck.model); };
-
-  let ae: Autoencoder | null = null;
-  let pretrainHistory: EpochRecord[] = [];
   let pretrainTestAuroc: number | null = null;
-  if (cfg.pretrain) {
-    ae = buildAutoencoder(cfg.net, { seed: `${cfg.seed}/ae` });
-    if (cfg.aeWeights !== null) {
-      loadWeights(ae, cfg.aeWeights);
-      log(`autoencoder loaded from ${cfg.aeWeights} (no pretraining)`);
-    } else if (resume?.stage === 'train') {
-      loadWeights(ae, join(outDir, 'autoencoder.safetensors'));
-      pretrainHistory = resume.pretrainHistory;
-    } else {
-      if (resume) loadState(ae, resume);
-      else log(`pretraining autoencoder: ${cfg.aeEpochs} epochs, lr ${cfg.aeLr}, milestones [${cfg.aeMilestones}], weight decay ${cfg.aeWeightDecay}, batch ${cfg.aeBatchSize}`);
-      logDroppedBatch('pretrain', ae, cfg.aeBatchSize);
-      const ck: PhaseCheckpointing | undefined = every > 0 ? { every, save: saveCheckpoint('pretrain', ae, null, []), resume: resume?.state } : undefined;
-      pretrainHistory = stopOnDivergence(() => pretrainAutoencoder(ae!, trainSet, optim(true), rng.child('pretrain'), hooks, ck));
-    }
-    writeSafetensors(join(outDir, 'autoencoder.safetensors'), stateToTensors(ae), { format: 'svdd-ts-autoencoder', net: cfg.net });
-    const recon = reconstructionScores(ae, testSet);
-    // Weights can stay finite yet so large that the codes overflow: a non-finite reconstruction error is divergence too.
-    if (!cfg.aeWeights && !recon.every(Number.isFinite)) {
-      stopOnDivergence(() => { throw new DivergenceError('pretraining diverged: the autoencoder\'s reconstruction errors are not finite; no model was written (lower the learning rate, --ae-lr)'); });
-    }
-    pretrainTestAuroc = detectCollapse(recon, 'reconstruction').detected ? null : rankingMetrics(data.test.labels, recon).auroc;
-    t = lap('pretrain', t);
-    log(`autoencoder ready in ${timings.pretrain!.toFixed(1)} s; its test AUROC (reconstruction error) ${pretrainTestAuroc === null ? 'n/a' : (100 * pretrainTestAuroc).toFixed(2)}`);
-  }
-
-  // The scoring network: the Deep SVDD encoder, or for the hybrid the whole autoencoder.
-  let scoring: { net: Encoder | Autoencoder; encode: SvddModel['encode'] };
-  let enc: Encoder | null = null;
-  if (cfg.hybrid) {
-    const hae = ae!;
-    scoring = { net: hae, encode: (x) => hae.encode(x) };
-  } else {
-    enc = buildEncoder(cfg.net, { seed: `${cfg.seed}/net` });
-    if (ae) copyEncoderWeights(ae, enc);
-    const e = enc;
-    scoring = { net: e, encode: (x) => e.forward(x) };
-  }
-  const trainResume = resume?.stage === 'train' ? resume : null;
-  let centerC: Float64Array;
-  if (trainResume) {
-    centerC = Float64Array.from(trainResume.centerC!);
-    loadState(scoring.net as Autoencoder | Encoder, trainResume);
-  } else {
-    const initialCodes = encodeAll(scoring.encode, scoring.net, trainSet);
-    centerC = initCenter(initialCodes, trainSet.count);
-    log(`center c: mean of ${trainSet.count} initial codes (eval mode), |c_i| < 0.1 pushed to ±0.1; ||c|| = ${Math.hypot(...centerC).toPrecision(5)}`);
-  }
-
-  let radiusR = 0;
-  let trainHistory: EpochRecord[];
-  if (!trainResume) log(`training: ${cfg.epochs} epochs, lr ${cfg.lr}, milestones [${cfg.milestones}], weight decay ${cfg.weightDecay}, batch ${cfg.batchSize}, ${cfg.optimizer}`);
-  logDroppedBatch(cfg.hybrid ? 'hybrid' : 'train', scoring.net, cfg.batchSize);
-  const trainCk: PhaseCheckpointing | undefined = every > 0
-    ? { every, save: saveCheckpoint('train', scoring.net as Autoencoder | Encoder, centerC, pretrainHistory), resume: trainResume?.state } : undefined;
-  if (cfg.hybrid) {
-    trainHistory = stopOnDivergence(() => trainHybrid(ae!, trainSet, centerC, { ...optim(false), mu1: cfg.mu1, mu2: cfg.mu2 }, rng.child('train'), hooks, trainCk));
-  } else {
-    const res = stopOnDivergence(() => trainSvdd(enc!, trainSet, centerC, { ...optim(false), objective: cfg.objective, nu: cfg.nu, warmUpEpochs: cfg.warmUpEpochs }, rng.child('train'), hooks, trainCk));
-    trainHistory = res.history;
-    radiusR = res.radiusR;
-  }
-  t = lap('train', t);
-
-  const trainCodes = encodeAll(scoring.encode, scoring.net, trainSet);
-  const trainDist = squaredDistances(trainCodes, trainSet.count, centerC);
-  const notFinite = trainDist.findIndex((d) => !Number.isFinite(d));
-  if (notFinite >= 0) {
-    stopOnDivergence(() => { throw new DivergenceError(`${cfg.hybrid ? 'hybrid training' : 'training'} diverged: the code of training image ${notFinite} is not finite; no model was written (lower the learning rate, --lr)`); });
-  }
-  const trainingCollapse = detectCollapse(trainDist, 'training distances');
-  if (trainingCollapse.detected) log(`WARNING: ${trainingCollapse.reason}`);
-
-  const meta: ModelMeta = {
-    format: 'svdd-ts-model', version: 1,
-    kind: cfg.hybrid ? 'autoencoder' : 'encoder',
-    net: cfg.net, repDim: centerC.length, inputShape: [data.channels, data.height, data.width],
-    dataset: cfg.dataset, normalClass: cfg.normalClass, objective: cfg.objective, nu: cfg.nu,
-    centerC: Array.from(centerC), radiusR,
-    hybrid: cfg.hybrid ? { mu1: cfg.mu1, mu2: cfg.mu2 } : null,
-    preprocessing: data.preprocessing,
-    gaussian: null, thresholds: [], decisionScore: 'svdd',
-    versions: { svddTs: packageVersion(), node: process.version },
+  const fitIo: FitIo = {
+    log,
+    hooks: io.hooks,
+    checkpointing: {
+      every, resume,
+      save: (stage, net, centerC, pretrainHistory, state) => {
+        writeCheckpoint(outDir, { stage, configHash, state, net, centerC: centerC ? Array.from(centerC) : null, pretrainHistory, backend, threads });
+      },
+    },
+    givenAutoencoder: (ae) => {
+      if (cfg.aeWeights !== null) {
+        loadWeights(ae, cfg.aeWeights);
+        log(`autoencoder loaded from ${cfg.aeWeights} (no pretraining)`);
+        return [];
+      }
+      if (resume?.stage === 'train') {
+        loadWeights(ae, join(outDir, 'autoencoder.safetensors'));
+        return resume.pretrainHistory;
+      }
+      return null;
+    },
+    afterPretraining: (ae) => {
+      writeSafetensors(join(outDir, 'autoencoder.safetensors'), stateToTensors(ae), { format: 'svdd-ts-autoencoder', net: cfg.net });
+      const recon = reconstructionScores(ae, testSet);
+      // Weights can stay finite yet so large that the codes overflow: a non-finite reconstruction error is divergence too.
+      if (!cfg.aeWeights && !recon.every(Number.isFinite)) {
+        stopOnDivergence(fitIo, () => { throw new DivergenceError('pretraining diverged: the autoencoder\'s reconstruction errors are not finite; no model was written (lower the learning rate, --ae-lr)'); });
+      }
+      pretrainTestAuroc = detectCollapse(recon, 'reconstruction').detected ? null : rankingMetrics(data.test.labels, recon).auroc;
+      t = lap('pretrain', t);
+      log(`autoencoder ready in ${timings.pretrain!.toFixed(1)} s; its test AUROC (reconstruction error) ${pretrainTestAuroc === null ? 'n/a' : (100 * pretrainTestAuroc).toFixed(2)}`);
+    },
+    afterTraining: () => { t = lap('train', t); },
+    // Divergence stops the run: no model, no checkpoint to resume a diverged state from.
+    onDivergence: () => { removeCheckpoint(outDir); },
   };
-  const model = svddModel(meta, scoring.net);
-
-  let gaussianInfo: RunResults['gaussian'] = null;
-  if (cfg.threshold === 'adaptive') {
-    const g = fitGaussian(trainCodes, trainSet.count, centerC.length, { shrinkage: cfg.shrinkage });
-    meta.gaussian = g.toJSON();
-    meta.decisionScore = 'mahalanobis';
-    gaussianInfo = { fittedOn: `training codes of ${trainSet.count} normal images`, shrinkage: g.shrinkage, ridge: g.ridge };
-    log(`Gaussian of the training codes: shrinkage ${g.shrinkage.toPrecision(3)}, ridge ${g.ridge.toPrecision(3)}`);
-  }
-  if (data.val.count > 0) {
-    // Thresholds are calibrated on the held-out validation images, which no gradient step has seen;
-    // the Mahalanobis score (adaptive) gets one beside the plain SVDD distance.
-    const valScores = scoreImages(model, toImageSet(data.val, data));
-    const quantile = (scores: Float64Array, score: ThresholdRecord['score']): ThresholdRecord => {
-      const th = quantileThreshold(scores, cfg.alpha);
-      return { method: th.method, alpha: th.alpha, tau: th.tau, score };
-    };
-    meta.thresholds = [quantile(valScores.svdd, 'svdd')];
-    if (valScores.mahalanobis) meta.thresholds.push(quantile(valScores.mahalanobis, 'mahalanobis'));
-    if (cfg.chi2 && meta.gaussian) {
-      const c2 = chi2Threshold(centerC.length, cfg.alpha);
-      meta.thresholds.push({ method: 'chi2', alpha: c2.alpha, tau: c2.tau, score: 'mahalanobis' });
-    }
-    log(`label-free thresholds (α = ${cfg.alpha}, from ${data.val.count} held-out normal images): ${meta.thresholds.map((th) => `${th.score}/${th.method} τ = ${th.tau.toPrecision(5)}`).join(', ')}`);
-  } else {
-    // No validation split, so no calibrated τ: the documented rule (README, "Decisions").
-    meta.decisionRule = decisionRuleOf(cfg, trainDist, radiusR);
-    const r = meta.decisionRule;
-    log(`decision rule (no validation split): ${r.method === 'radius' ? `the soft-boundary radius, anomalous when ||φ(x) − c||² > R² = ${(radiusR * radiusR).toPrecision(5)}` : `τ = ${r.tau.toPrecision(5)}, the (1 − c) quantile of the ${r.trainingImages} training scores, contamination ${r.contamination}`}`);
-  }
-  saveModel(outDir, scoring.net, meta);
+  const fitted = fitSvdd(cfg, { train: trainSet, val: toImageSet(data.val, data), preprocessing: data.preprocessing }, fitIo);
+  const { model, radiusR, trainingCollapse, pretrainHistory, trainHistory } = fitted;
+  saveModel(outDir, model.net, model.meta);
 
   const scores = scoreImages(model, testSet);
   const evaluation = evaluate(model, scores, data.test.labels);
@@ -315,7 +197,7 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
   const results: RunResults = {
     dataset: cfg.dataset, normalClass: cfg.normalClass, net: cfg.net, objective: cfg.objective, hybrid: cfg.hybrid, seed: cfg.seed, backend,
     counts: { train: data.train.count, validation: data.val.count },
-    preprocessing: data.preprocessing, radiusR, trainingCollapse, pretrainTestAuroc, evaluation, gaussian: gaussianInfo,
+    preprocessing: data.preprocessing, radiusR, trainingCollapse, pretrainTestAuroc, evaluation, gaussian: fitted.gaussian,
     history: { pretrain: withoutSeconds(pretrainHistory), train: withoutSeconds(trainHistory) },
     scores: perSampleScores(data, scores),
   };
@@ -328,22 +210,6 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
   removeCheckpoint(outDir);
   log(`done in ${timings.total.toFixed(1)} s; results in ${outDir}`);
   return { results, outDir };
-}
-
-/** The contamination a model trained without a validation split decides with by default (PyOD's). */
-export const DEFAULT_CONTAMINATION = 0.1;
-
-/**
- * The decision rule without a validation split: --contamination c gives τ = the (1 − c) quantile of
- * the training scores (the SVDD score: the distance, minus R² for soft-boundary); without it a
- * soft-boundary model decides with its radius (score > 0) and any other with c = 0.1.
- */
-export function decisionRuleOf(cfg: Pick<TrainConfig, 'contamination' | 'objective'>, trainDistances: Float64Array, radiusR: number): DecisionRule {
-  if (cfg.contamination === undefined && cfg.objective === 'soft-boundary') return { method: 'radius', tau: 0, score: 'svdd', radiusR };
-  const c = cfg.contamination ?? DEFAULT_CONTAMINATION;
-  const r2 = radiusSquared({ objective: cfg.objective, radiusR });
-  const scores = trainDistances.map((d) => d - r2);
-  return { method: 'contamination', contamination: c, tau: quantileThreshold(scores, c).tau, score: 'svdd', trainingImages: scores.length };
 }
 
 export function perSampleScores(data: OneClassData, scores: TestScores): RunResults['scores'] {

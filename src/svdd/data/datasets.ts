@@ -12,7 +12,15 @@ export function isDatasetName(s: string): s is DatasetName {
   return (DATASET_NAMES as readonly string[]).includes(s);
 }
 
-export const CLASS_NAMES: Readonly<Record<DatasetName, readonly string[]>> = {
+/**
+ * What a model was trained on: a dataset by name, or 'arrays': images handed to the DeepSVDD
+ * estimator in a program (no dataset to test it on, no class names).
+ */
+export type ModelDataset = DatasetName | 'arrays';
+export const MODEL_DATASETS: readonly ModelDataset[] = [...DATASET_NAMES, 'arrays'];
+
+export const CLASS_NAMES: Readonly<Record<ModelDataset, readonly string[]>> = {
+  'arrays': [],
   'mnist': ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
   'fashion-mnist': ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
   'cifar10': ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
