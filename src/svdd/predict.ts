@@ -14,6 +14,7 @@ import { Gaussian } from './gaussian.ts';
 import { ModelError, type DecisionRule, type ModelMeta, type ThresholdRecord } from './model.ts';
 import { encodeAll } from './trainer.ts';
 import { svddScoresOfCodes, type SvddModel } from './svdd-model.ts';
+import type { ProgressCallback } from './progress.ts';
 
 export type DecisionScore = 'svdd' | 'mahalanobis';
 export type Decision = 'normal' | 'anomalous';
@@ -109,15 +110,15 @@ export function preprocessRaw(images: Uint8Array, count: number, pixelsPerImage:
 /**
  * Scores of preprocessed images: 'svdd' is ‖φ(x) − c‖² (minus R² for soft-boundary), as
  * results.json's `score`; 'mahalanobis' the squared Mahalanobis distance of φ(x) under the saved
- * Gaussian, as results.json's `mahalanobis`.
+ * Gaussian, as results.json's `mahalanobis`. `onProgress` hears the images encoded ('scoring').
  */
-export function scoreInputs(model: SvddModel, x: Float32Array, count: number, score: DecisionScore): Float64Array {
+export function scoreInputs(model: SvddModel, x: Float32Array, count: number, score: DecisionScore, onProgress?: ProgressCallback): Float64Array {
   const { meta } = model;
   if (score === 'mahalanobis' && !meta.gaussian) {
     throw new ModelError('the model has no Gaussian for the Mahalanobis score (train with --threshold adaptive)');
   }
   if (count === 0) return new Float64Array(0);
-  const codes = encodeAll(model.encode, model.net, { x, count, shape: meta.inputShape });
+  const codes = encodeAll(model.encode, model.net, { x, count, shape: meta.inputShape }, undefined, onProgress && ((done, total) => onProgress(done, total, 'scoring')));
   if (score === 'mahalanobis') return Gaussian.fromJSON(meta.gaussian).mahalanobisSqBatch(codes);
   return svddScoresOfCodes(codes, count, meta);
 }
@@ -190,29 +191,32 @@ export interface PredictionReport {
 /**
  * Reads, preprocesses, scores and decides every image in `paths` (default score: the model's
  * decision score). A file that cannot be read (a DataError: missing, malformed, wrong size) does
- * not stop the others: it is listed in `failures` and the rest are scored.
+ * not stop the others: it is listed in `failures` and the rest are scored. `onProgress` hears the
+ * files read ('reading the input files'), then the images scored ('scoring').
  */
-export function predictFiles(model: SvddModel, paths: readonly string[], score: DecisionScore = model.meta.decisionScore): PredictionReport {
+export function predictFiles(model: SvddModel, paths: readonly string[], score: DecisionScore = model.meta.decisionScore, onProgress?: ProgressCallback): PredictionReport {
   const { meta } = model;
   const shape = meta.inputShape;
   const per = shape[0] * shape[1] * shape[2];
   const batches: RawImageBatch[] = [];
   const failures: InputFailure[] = [];
-  for (const p of paths) {
+  paths.forEach((p, k) => {
+    onProgress?.(k, paths.length, 'reading the input files');
     try {
       batches.push(readInputImages(p, shape));
     } catch (e) {
       if (!(e instanceof DataError)) throw e;
       failures.push({ input: p, error: e.message });
     }
-  }
+  });
+  onProgress?.(paths.length, paths.length, 'reading the input files');
   const count = batches.reduce((a, b) => a + b.count, 0);
   const threshold = decisionRuleFor(meta, score);
   if (count === 0) return { score, threshold, predictions: [], failures };
   const images = new Uint8Array(count * per);
   let at = 0;
   for (const b of batches) { images.set(b.images, at * per); at += b.count; }
-  const scores = scoreInputs(model, preprocessRaw(images, count, per, meta.preprocessing), count, score);
+  const scores = scoreInputs(model, preprocessRaw(images, count, per, meta.preprocessing), count, score, onProgress);
   const names = batches.flatMap((b) => b.names);
   return {
     score,

@@ -172,12 +172,13 @@ export function pretrainAutoencoder(ae: Autoencoder, set: ImageSet, cfg: OptimCo
 /**
  * Codes of every image in eval mode without recording a graph: [count, repDim] values. Batches
  * default to the training batch size, so their activations reuse the training step's pooled storage.
+ * `onBatch` hears the number of images encoded so far after each batch.
  */
-export function encodeAll(encode: (x: Tensor) => Tensor, model: Module, set: ImageSet, batchSize = 200): Float64Array {
+export function encodeAll(encode: (x: Tensor) => Tensor, model: Module, set: ImageSet, batchSize = 200, onBatch?: (done: number, total: number) => void): Float64Array {
   const wasTraining = model.training;
   model.eval();
   let out: Float64Array | null = null;
-  let offset = 0;
+  let offset = 0, done = 0;
   ag.noGrad(() => {
     // Each batch's activations are recycled for the next (see withTemporaryStorage).
     for (const { x } of batches(set, batchSize, null)) {
@@ -187,6 +188,8 @@ export function encodeAll(encode: (x: Tensor) => Tensor, model: Module, set: Ima
         out.set(z, offset);
         offset += z.length;
       });
+      done += x.shape[0]!;
+      onBatch?.(done, set.count);
     }
   });
   model.train(wasTraining);

@@ -10,6 +10,7 @@ import type { SvddModel } from '../svdd-model.ts';
 import { imageFaithfulness, summarizeFaithfulness, type FaithfulnessSummary, type ImageFaithfulness } from './faithfulness.ts';
 import { attribute, type Attribution, type MethodSpec } from './methods.ts';
 import { asDtype, modelScorer, scoreMany, type ExplainScore, type ImageScorer, type Pixels } from './score.ts';
+import type { ProgressCallback } from '../progress.ts';
 
 export type BaselineKind = 'black' | 'mean';
 export const BASELINE_KINDS: readonly BaselineKind[] = ['black', 'mean'];
@@ -60,6 +61,8 @@ export interface ExplainOptions {
   meanImage?: ArrayLike<number>;
   /** Compute in float64 (a float64 copy of the network); default float32, as the model scores. */
   dtype?: DType;
+  /** Hears the maps done, method × image, over all methods ('attribution maps'). */
+  onProgress?: ProgressCallback;
 }
 
 export interface Explanation {
@@ -82,7 +85,8 @@ export function explainWith(scorer: ImageScorer, x: Pixels, count: number, opts:
   const image = baselineImage(kind, per, opts.meanImage);
   const methods = opts.methods ?? [{ method: 'gradcam', at: 'bn' }];
   const xs = asDtype(x, scorer.dtype);
-  const attributions = methods.map((m) => attribute(scorer, m, xs, count, image));
+  const progress = opts.onProgress, total = methods.length * count;
+  const attributions = methods.map((m, k) => attribute(scorer, m, xs, count, image, progress && ((done) => progress(k * count + done, total, 'attribution maps'))));
   assignIds(attributions);
   return { scorer, baseline: { kind, image }, attributions };
 }
@@ -94,6 +98,8 @@ export interface FaithfulnessOptions {
   randomSeeds?: number;
   /** Seed of the tie-breaking and random orders (default 0). */
   seed?: number | string;
+  /** Hears the images whose curves are done ('faithfulness curves'). */
+  onProgress?: ProgressCallback;
 }
 
 /**
@@ -109,12 +115,15 @@ export function evaluateFaithfulness(
   const count = e.attributions[0]?.count ?? x.length / per;
   const idx = which ?? Array.from({ length: count }, (_, i) => i);
   const score = (images: Float64Array, n: number): Float64Array => scoreMany(scorer, asDtype(images, scorer.dtype), n);
-  const perImage = idx.map((i) => {
+  opts.onProgress?.(0, idx.length, 'faithfulness curves');
+  const perImage = idx.map((i, k) => {
     const maps: Record<string, Float64Array> = {};
     for (const a of e.attributions) maps[a.id] = a.pixels.subarray(i * plane, (i + 1) * plane);
-    return imageFaithfulness(score, x.subarray(i * per, (i + 1) * per), e.baseline.image, c, maps, {
+    const r = imageFaithfulness(score, x.subarray(i * per, (i + 1) * per), e.baseline.image, c, maps, {
       steps: opts.steps ?? 50, randomSeeds: opts.randomSeeds ?? 3, seed: `${opts.seed ?? 0}/${i}`, floor: scorer.floor,
     });
+    opts.onProgress?.(k + 1, idx.length, 'faithfulness curves');
+    return r;
   });
   return { perImage, summary: summarizeFaithfulness(perImage, e.attributions.map((a) => a.id)) };
 }

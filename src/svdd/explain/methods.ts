@@ -69,10 +69,13 @@ function dims(scorer: ImageScorer): { c: number; h: number; w: number; plane: nu
   return { c, h, w, plane: h * w, per: c * h * w };
 }
 
+/** Hears how many images of the batch a method has finished (explain's progress). */
+export type ImagesDone = (done: number) => void;
+
 /** x ⊙ ∂S/∂x. */
-export function gradientTimesInput(scorer: ImageScorer, x: Pixels, count: number): Attribution {
+export function gradientTimesInput(scorer: ImageScorer, x: Pixels, count: number, onImages?: ImagesDone): Attribution {
   const { c, plane } = dims(scorer);
-  const { scores, grads } = inputGradients(scorer, x, count);
+  const { scores, grads } = inputGradients(scorer, x, count, undefined, onImages);
   const elements = Float64Array.from(grads, (g, i) => g * x[i]!);
   return {
     spec: { method: 'gradxinput' }, id: 'gradxinput', label: 'gradient x input', unit: 'score',
@@ -84,7 +87,7 @@ export function gradientTimesInput(scorer: ImageScorer, x: Pixels, count: number
  * Integrated gradients with the midpoint rule: α_k = (k + ½)/steps, k = 0..steps−1. `baselines`
  * holds one baseline per image ([n, c·h·w]) or one for all ([c·h·w]).
  */
-export function integratedGradients(scorer: ImageScorer, x: Pixels, count: number, baselines: Pixels, steps: number): Attribution {
+export function integratedGradients(scorer: ImageScorer, x: Pixels, count: number, baselines: Pixels, steps: number, onImages?: ImagesDone): Attribution {
   if (!(Number.isInteger(steps) && steps >= 1)) throw new Error(`integratedGradients: steps must be a positive integer, got ${steps}`);
   const { c, plane, per } = dims(scorer);
   const shared = baselines.length === per;
@@ -113,6 +116,7 @@ export function integratedGradients(scorer: ImageScorer, x: Pixels, count: numbe
       }
       for (let p = 0; p < per; p++) out[p] = (out[p]! / steps) * (xi[p]! - bi[p]!);
     }
+    onImages?.(start + n);
   }
   const scores = scoreMany(scorer, x, count);
   const allBase = shared ? new Float64Array(count * per).map((_, i) => baselines[i % per]!) : baselines;
@@ -146,7 +150,7 @@ export function patchStarts(size: number, patch: number, stride: number): number
  * baseline); each pixel gets the mean over the patches covering it of Δ / patch², so a map sums
  * to about the total effect and a patch's Δ is not counted once per pixel.
  */
-export function occlusion(scorer: ImageScorer, x: Pixels, count: number, baselines: Pixels, patch: number, stride: number): Attribution {
+export function occlusion(scorer: ImageScorer, x: Pixels, count: number, baselines: Pixels, patch: number, stride: number, onImages?: ImagesDone): Attribution {
   const { c, h, w, plane, per } = dims(scorer);
   const shared = baselines.length === per;
   if (!shared && baselines.length !== count * per) throw new Error(`occlusion: baselines must hold ${per} or ${count}×${per} values, got ${baselines.length}`);
@@ -175,6 +179,7 @@ export function occlusion(scorer: ImageScorer, x: Pixels, count: number, baselin
       for (let y = y0; y < y0 + patch; y++) for (let xx = x0; xx < x0 + patch; xx++) map[y * w + xx]! += d;
     });
     for (let p = 0; p < plane; p++) map[p] = map[p]! / cover[p]!;
+    onImages?.(i + 1);
   }
   return {
     spec: { method: 'occlusion', patch, stride }, id: 'occlusion', label: `occlusion (patch ${patch}, stride ${stride})`, unit: 'score',
@@ -183,7 +188,7 @@ export function occlusion(scorer: ImageScorer, x: Pixels, count: number, baselin
 }
 
 /** Grad-CAM of the scorer's score at `layer` (default the last conv layer), upsampled to the image. */
-export function gradCamAttribution(scorer: ImageScorer, x: Pixels, count: number, layer?: string, at: CamTarget = 'bn'): Attribution {
+export function gradCamAttribution(scorer: ImageScorer, x: Pixels, count: number, layer?: string, at: CamTarget = 'bn', onImages?: ImagesDone): Attribution {
   const { plane, per } = dims(scorer);
   const name = layer ?? lastConvLayer(scorer.net);
   const pixels = new Float64Array(count * plane), scores = new Float64Array(count);
@@ -202,6 +207,7 @@ export function gradCamAttribution(scorer: ImageScorer, x: Pixels, count: number
       pixels.set(r.camUpsampled, start * plane);
       scores.set(r.scores, start);
     });
+    onImages?.(start + n);
   }
   return {
     spec: { method: 'gradcam', layer: name, at }, id: 'gradcam', label: `Grad-CAM ${name} (${TARGET_WORDS[at]})`, unit: 'CAM',
@@ -210,17 +216,17 @@ export function gradCamAttribution(scorer: ImageScorer, x: Pixels, count: number
   };
 }
 
-/** Runs one method spec. `baselines` as for integratedGradients (unused by gradcam and gradxinput). */
-export function attribute(scorer: ImageScorer, spec: MethodSpec, x: Pixels, count: number, baselines: Pixels): Attribution {
+/** Runs one method spec. `baselines` as for integratedGradients (unused by gradcam and gradxinput); `onImages` hears the images done. */
+export function attribute(scorer: ImageScorer, spec: MethodSpec, x: Pixels, count: number, baselines: Pixels, onImages?: ImagesDone): Attribution {
   switch (spec.method) {
     case 'gradcam': {
       if (spec.layer !== undefined && !convLayerNames(scorer.net).includes(spec.layer)) {
         throw new Error(`Grad-CAM: '${spec.layer}' is not a conv layer (conv layers: ${convLayerNames(scorer.net).join(', ')})`);
       }
-      return gradCamAttribution(scorer, x, count, spec.layer, spec.at ?? 'bn');
+      return gradCamAttribution(scorer, x, count, spec.layer, spec.at ?? 'bn', onImages);
     }
-    case 'gradxinput': return gradientTimesInput(scorer, x, count);
-    case 'ig': return integratedGradients(scorer, x, count, baselines, spec.steps);
-    case 'occlusion': return occlusion(scorer, x, count, baselines, spec.patch, spec.stride);
+    case 'gradxinput': return gradientTimesInput(scorer, x, count, onImages);
+    case 'ig': return integratedGradients(scorer, x, count, baselines, spec.steps, onImages);
+    case 'occlusion': return occlusion(scorer, x, count, baselines, spec.patch, spec.stride, onImages);
   }
 }

@@ -113,8 +113,8 @@ export function inEval<T>(net: Module, fn: () => T): T {
   try { return fn(); } finally { net.train(was); }
 }
 
-/** Scores of `count` images (flat CHW values), in batches, without recording a graph. */
-export function scoreMany(scorer: ImageScorer, images: Pixels, count: number, batch = SCORE_BATCH): Float64Array {
+/** Scores of `count` images (flat CHW values), in batches, without recording a graph; `onImages` hears the images done. */
+export function scoreMany(scorer: ImageScorer, images: Pixels, count: number, batch = SCORE_BATCH, onImages?: (done: number) => void): Float64Array {
   const per = scorer.shape[0] * scorer.shape[1] * scorer.shape[2];
   if (images.length !== count * per) throw new Error(`scoreMany: expected ${count}×${per} values, got ${images.length}`);
   const out = new Float64Array(count);
@@ -126,6 +126,7 @@ export function scoreMany(scorer: ImageScorer, images: Pixels, count: number, ba
         const s = scorer.score(tensorFromArray(asDtype(chunk, scorer.dtype), [n, ...scorer.shape])).values();
         for (let i = 0; i < n; i++) out[start + i] = s[i]!;
       });
+      onImages?.(start + n);
     }
   }));
   return out;
@@ -134,9 +135,9 @@ export function scoreMany(scorer: ImageScorer, images: Pixels, count: number, ba
 /**
  * Scores and ∂S_i/∂x_i of `count` images. In eval mode the images of a batch do not interact, so
  * one backward pass of Σ_i S_i gives every image its own gradient. Parameters are frozen for the
- * pass (no weight gradients are computed; restored afterwards).
+ * pass (no weight gradients are computed; restored afterwards). `onImages` hears the images done.
  */
-export function inputGradients(scorer: ImageScorer, images: Pixels, count: number, batch = GRAD_BATCH): { scores: Float64Array; grads: Float64Array } {
+export function inputGradients(scorer: ImageScorer, images: Pixels, count: number, batch = GRAD_BATCH, onImages?: (done: number) => void): { scores: Float64Array; grads: Float64Array } {
   const per = scorer.shape[0] * scorer.shape[1] * scorer.shape[2];
   if (images.length !== count * per) throw new Error(`inputGradients: expected ${count}×${per} values, got ${images.length}`);
   const scores = new Float64Array(count), grads = new Float64Array(count * per);
@@ -156,6 +157,7 @@ export function inputGradients(scorer: ImageScorer, images: Pixels, count: numbe
           for (let i = 0; i < n; i++) scores[start + i] = sv[i]!;
           for (let i = 0; i < n * per; i++) grads[start * per + i] = gv[i]!;
         });
+        onImages?.(start + n);
       }
     });
   } finally {

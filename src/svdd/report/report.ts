@@ -16,6 +16,7 @@ import { combinedScore, radiusSquared, squaredDistances } from '../svdd-model.ts
 import { UsageError, toImageSet, type RunResults } from '../run.ts';
 import { Frame, binEdges, esc, histogramCounts, plotAreaSize, type LegendItem } from './svg.ts';
 import { pca2 } from './pca.ts';
+import type { ProgressCallback } from '../progress.ts';
 
 /** Section headings of the page, in order (tests and readers rely on them). */
 export const REPORT_SECTIONS = [
@@ -96,7 +97,12 @@ export interface LatentProjection {
   scoreMismatch: number | null;
 }
 
-export interface LatentOptions { dataDir?: string; backend?: string }
+export interface LatentOptions {
+  dataDir?: string;
+  backend?: string;
+  /** Hears the steps: 'loading the test set', 'encoding the test set' (images), 'latent PCA'. */
+  onProgress?: ProgressCallback;
+}
 
 /**
  * Test latent codes of the saved model, on the same test images the run scored: the dataset is
@@ -108,10 +114,14 @@ export async function latentProjection(run: RunDir, opts: LatentOptions = {}): P
   const model = loadModel(run.dir);
   const dataDir = opts.dataDir ?? (typeof run.config.dataDir === 'string' ? run.config.dataDir : undefined);
   const testSubset = typeof run.config.testSubset === 'number' ? run.config.testSubset : undefined;
+  const progress = opts.onProgress;
+  progress?.(0, 1, 'loading the test set');
   const { data } = loadModelData(model.meta, dataDir, testSubset);
   const set = toImageSet(data.test, data);
-  const codes = encodeAll(model.encode, model.net, set);
+  progress?.(1, 1, 'loading the test set');
+  const codes = encodeAll(model.encode, model.net, set, undefined, progress && ((done, total) => progress(done, total, 'encoding the test set')));
   const d = model.meta.repDim;
+  progress?.(0, 1, 'latent PCA');
   const pca = pca2(codes, set.count, d);
   const saved = run.results.scores;
   let scoreMismatch: number | null = null;
@@ -125,8 +135,10 @@ export async function latentProjection(run: RunDir, opts: LatentOptions = {}): P
       scoreMismatch = Math.max(scoreMismatch, Math.abs(dist - r2 - s) / Math.max(1e-6, Math.abs(s), dist));
     }
   }
+  const points = pca.projectAll(codes, set.count);
+  progress?.(1, 1, 'latent PCA');
   return {
-    count: set.count, repDim: d, points: pca.projectAll(codes, set.count), labels: data.test.labels,
+    count: set.count, repDim: d, points, labels: data.test.labels,
     center: pca.project(c64(model.meta.centerC)), variances: pca.variances, totalVariance: pca.totalVariance, scoreMismatch,
   };
 }
@@ -525,22 +537,35 @@ const OWN_PLOT = /^(roc|pr|pca|hist-[a-z]+|loss-[a-z]+)\.svg$/;
 
 export interface WrittenReport { html: string; plots: string[]; latentError: string | null }
 
-/** Writes DIR/report.html and DIR/plots/*.svg, each atomically; the page last, so it never refers to missing plots. */
+/**
+ * Writes DIR/report.html and DIR/plots/*.svg, each atomically; the page last, so it never refers to
+ * missing plots. `onProgress` hears latentProjection's steps, then 'drawing the plots' and
+ * 'writing the report' (files).
+ */
 export async function writeReport(dir: string, opts: WriteReportOptions = {}): Promise<WrittenReport> {
   const run = readRunDir(dir);
   let latent: LatentProjection | { error: string } | null = null;
   if (opts.latent !== false) {
     try { latent = await latentProjection(run, opts); } catch (e) { latent = { error: (e as Error).message }; }
   }
+  const progress = opts.onProgress;
+  progress?.(0, 1, 'drawing the plots');
   const rendered = renderReport(run, latent, opts);
+  progress?.(1, 1, 'drawing the plots');
   const plotsDir = join(dir, 'plots');
   mkdirSync(plotsDir, { recursive: true });
-  const plots = rendered.plots.map((p) => { const path = join(plotsDir, p.name); writeFileAtomic(path, p.svg); return path; });
+  const plots = rendered.plots.map((p, k) => {
+    const path = join(plotsDir, p.name);
+    writeFileAtomic(path, p.svg);
+    progress?.(k + 1, rendered.plots.length + 1, 'writing the report');
+    return path;
+  });
   // A plot an earlier report wrote but this one did not (e.g. pca.svg before --no-latent) would
   // sit next to the new ones as if current; only names this module produces are removed.
   const current = new Set(rendered.plots.map((p) => p.name));
   for (const f of readdirSync(plotsDir)) if (OWN_PLOT.test(f) && !current.has(f)) rmSync(join(plotsDir, f), { force: true });
   const html = join(dir, 'report.html');
   writeFileAtomic(html, rendered.html);
+  progress?.(rendered.plots.length + 1, rendered.plots.length + 1, 'writing the report');
   return { html, plots, latentError: latent && 'error' in latent ? latent.error : null };
 }
