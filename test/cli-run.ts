@@ -17,7 +17,9 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   for (const [k, v] of Object.entries(env)) { saved[k] = process.env[k]; if (v === undefined) delete process.env[k]; else process.env[k] = v; }
   process.stdout.write = ((s: string | Uint8Array) => { out += String(s); return true; }) as typeof process.stdout.write;
   process.stderr.write = ((s: string | Uint8Array) => { err += String(s); return true; }) as typeof process.stderr.write;
-  const io: CliIo = { out: (t) => { out += t; }, err: (t) => { err += t; }, stderrStream: process.stderr };
+  // Not a terminal, whatever mocha's stderr is: no progress lines in what the tests read.
+  const stderrStream = { isTTY: false, write: (s: string | Uint8Array) => { err += String(s); return true; } } as unknown as NodeJS.WriteStream;
+  const io: CliIo = { out: (t) => { out += t; }, err: (t) => { err += t; }, stderrStream };
   let code: number | null = null, threw: Error | null = null;
   try { code = await main(argv, io); } catch (x) { threw = x as Error; } finally {
     process.stdout.write = o; process.stderr.write = e;

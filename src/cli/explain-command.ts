@@ -24,6 +24,7 @@ import { attributionRgb, formatValue, maxAbs, renderFigure, type FigureRow, type
 import { METHOD_NAMES, type Attribution, type MethodName, type MethodSpec } from '../svdd/explain/methods.ts';
 import { EXPLAIN_SCORES, modelScorer, scoreFormula, scoreMany, type ExplainScore } from '../svdd/explain/score.ts';
 import { parseChoice, parseList, parseNumber } from './args.ts';
+import { progressLine, type ProgressLine } from './progress.ts';
 
 export const EXPLAIN_HELP = `svdd explain --model DIR (--index N[,M...] | --top-anomalies K | --input FILE...) [flags]
   attribution maps of the anomaly score (not of a class logit), every method explaining the same
@@ -245,7 +246,18 @@ function formatTable(title: string, s: FaithfulnessSummary): string[] {
   return lines;
 }
 
-export async function explainCommand(argv: string[]): Promise<void> {
+/** `stderr` gets the progress line when it is a terminal. */
+export async function explainCommand(argv: string[], stderr: NodeJS.WriteStream = process.stderr): Promise<void> {
+  const progress = progressLine(stderr, 'explain');
+  try {
+    await explainImages(argv, progress);
+  } finally {
+    progress.clear();
+  }
+}
+
+async function explainImages(argv: string[], progress: ProgressLine): Promise<void> {
+  const { onProgress } = progress;
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -287,7 +299,9 @@ export async function explainCommand(argv: string[]): Promise<void> {
   // The score as the model reports it: its own float32 scoring path (results.json, svdd predict).
   // (The hybrid's combined score has no scoring path of its own: the float32 scorer is it.)
   const combined = scoreName === 'combined' ? modelScorer(model, 'combined') : null;
-  const reported = (x: Float32Array, n: number): Float64Array => (combined ? scoreMany(combined, x, n) : scoreInputs(model, x, n, scoreName as 'svdd' | 'mahalanobis'));
+  const reported = (x: Float32Array, n: number): Float64Array => (combined
+    ? scoreMany(combined, x, n, undefined, (done) => onProgress(done, n, 'scoring'))
+    : scoreInputs(model, x, n, scoreName as 'svdd' | 'mahalanobis', onProgress));
 
   const chosen: Chosen[] = [];
   let batch: Float32Array;
@@ -310,7 +324,9 @@ export async function explainCommand(argv: string[]): Promise<void> {
       meanImage = meanOfImages(data.train.x, data.train.count, per);
     }
   } else {
+    onProgress(0, 1, 'loading the test set');
     const { raw, data } = loadModelData(meta, dataDir, testSubset);
+    onProgress(1, 1, 'loading the test set');
     const test = data.test;
     testCount = test.count;
     if (baselineKind === 'mean') meanImage = meanOfImages(data.train.x, data.train.count, per);
@@ -346,7 +362,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
     });
   }
 
-  const e: Explanation = explain(model, batch, chosen.length, { score: scoreName, methods: specs, baseline: baselineKind, meanImage, dtype });
+  const e: Explanation = explain(model, batch, chosen.length, { score: scoreName, methods: specs, baseline: baselineKind, meanImage, dtype, onProgress });
   const atts = e.attributions;
 
   const outDir = values.out ?? join(values.model, 'explain');
@@ -363,6 +379,10 @@ export async function explainCommand(argv: string[]): Promise<void> {
   const names = CLASS_NAMES[meta.dataset];
   const entries: ExplainEntry[] = [];
   const gridTiles = new Map<string, { inputs: Float32Array[]; overlays: Float32Array[] }>();
+  // Files: per image, then a grid per group and method, then a figure per group.
+  const fileSteps = chosen.length + groups.length * (atts.length + 1);
+  let filesDone = 0;
+  const fileDone = (): void => { onProgress(++filesDone, fileSteps, 'writing the images'); };
   chosen.forEach((c, k) => {
     const stem = c.index !== null ? String(c.index) : `input${k}`;
     const files = { input: `${stem}_input.png` };
@@ -395,6 +415,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
       className: c.cls === null ? '?' : names[c.cls] ?? String(c.cls), score: c.score, decision: decisionOf(c.score),
       files: { input: files.input, heatmap: first.heatmap, overlay: first.overlay }, attributions,
     });
+    fileDone();
   });
 
   const grids: string[] = [];
@@ -403,6 +424,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
     const t = gridTiles.get(`${g}/${a.id}`)!;
     writePngAtomic(join(outDir, name), inputOverlayGrid(t.inputs, t.overlays, h, w));
     grids.push(name);
+    fileDone();
   }
 
   const figures: string[] = [];
@@ -441,9 +463,11 @@ export async function explainCommand(argv: string[]): Promise<void> {
     const name = `figure_${GROUP_PREFIX[g] || 'selected'}.png`;
     writePngAtomic(join(outDir, name), png);
     figures.push(name);
+    fileDone();
   }
 
-  const say = (l: string): void => { process.stdout.write(`${l}\n`); };
+  // The progress line is cleared before each printed line, so none is left in the scroll-back.
+  const say = (l: string): void => { progress.clear(); process.stdout.write(`${l}\n`); };
   say(`${atts.map((a) => a.label).join(', ')} of the ${scoreName} score (${scoreFormula(meta, scoreName)}), ${meta.net}, ${entries.length} image(s); written to ${outDir}`);
   for (const en of entries) {
     const who = en.index !== null ? `#${String(en.index).padEnd(5)}` : en.input!;
@@ -489,7 +513,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
     say(`Faithfulness: deletion / insertion of pixels in attribution order, replaced by the ${baselineKind} baseline; areas under the normalised score curve S / S(x) clipped to [0, 1]${scorer.floor !== 0 ? ` (scores shifted by ${formatValue(-scorer.floor)} so that 0 is their lower bound)` : ''}, ${curveSteps} steps; mean ± sd over images; random = ${randomOrders} random orders averaged. Deletion: lower is better; insertion: higher is better.`);
     for (const set of sets) {
       const members = chosen.filter((c) => set.group.includes(c.group));
-      const { perImage, summary } = evaluateFaithfulness(e, batch, members.map((c) => c.row), { steps: curveSteps, randomSeeds: randomOrders, seed });
+      const { perImage, summary } = evaluateFaithfulness(e, batch, members.map((c) => c.row), { steps: curveSteps, randomSeeds: randomOrders, seed, onProgress });
       for (const l of formatTable(set.name, summary)) say(l);
       const ids = members.map((c) => c.index ?? c.input!);
       out.push({

@@ -106,9 +106,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         return 0;
       }
       case 'data': await data(rest, io); return 0;
-      case 'explain': await explainCommand(rest); return 0;
-      case 'predict': await predictCommand(rest); return 0;
-      case 'report': await reportCommand(rest); return 0;
+      case 'explain': await explainCommand(rest, io.stderrStream); return 0;
+      case 'predict': await predictCommand(rest, io.stderrStream); return 0;
+      case 'report': await reportCommand(rest, io.stderrStream); return 0;
       case 'study': return await studyCommand(rest, io.out);
       case '--version': case '-V': case 'version':
         io.out(`svdd-ts ${packageVersion()}\n`); return 0;

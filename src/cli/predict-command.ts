@@ -6,6 +6,7 @@ import { describeThreshold, predictFiles, type DecisionScore, type PredictionRep
 import { DataError } from '../svdd/data/errors.ts';
 import { UsageError } from '../svdd/run.ts';
 import { parseChoice, parseNumber } from './args.ts';
+import { progressLine } from './progress.ts';
 
 export const PREDICT_HELP = `svdd predict --model DIR --input FILE... [--score svdd|mahalanobis] [--json] [--backend auto|wasm|ts|gpujs] [--threads T]
   scores images with the model saved in DIR and decides normal / anomalous with the threshold
@@ -42,7 +43,8 @@ function formatReport(r: Omit<PredictionReport, 'failures'>): string {
   return r.predictions.map((p) => `${p.input.padEnd(width)}  ${p.score.toPrecision(6).padStart(12)}${p.decision ? `  ${p.decision}` : ''}\n`).join('');
 }
 
-export async function predictCommand(argv: string[]): Promise<void> {
+/** `stderr` gets the progress line when it is a terminal. */
+export async function predictCommand(argv: string[], stderr: NodeJS.WriteStream = process.stderr): Promise<void> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -60,7 +62,14 @@ export async function predictCommand(argv: string[]): Promise<void> {
   const threads = values.threads === undefined ? null : parseNumber('--threads', values.threads, { integer: true, min: 1, max: MAX_WASM_THREADS });
   await useBackend(parseChoice('--backend', values.backend ?? 'auto', BACKEND_NAMES), threads);
   const model = loadModel(values.model);
-  const { failures, ...report } = predictFiles(model, inputs, score);
+  const progress = progressLine(stderr, 'predict');
+  let predicted;
+  try {
+    predicted = predictFiles(model, inputs, score, progress.onProgress);
+  } finally {
+    progress.clear();
+  }
+  const { failures, ...report } = predicted;
   if (values.json) {
     const all = failures.length > 0 ? { ...report, failures } : report;
     process.stdout.write(`${JSON.stringify({ model: values.model, ...all }, null, 2)}\n`);

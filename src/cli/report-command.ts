@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../svdd/run.ts';
 import { writeReport, type LogAxis } from '../svdd/report/report.ts';
 import { parseChoice } from './args.ts';
+import { progressLine } from './progress.ts';
 
 export const REPORT_HELP = `svdd report DIR [--data-dir DIR] [--backend auto|wasm|ts] [--log-x auto|on|off] [--no-latent]
   writes DIR/report.html (one self-contained page: metrics, thresholds, ROC/PR curves, score
@@ -14,7 +15,8 @@ export const REPORT_HELP = `svdd report DIR [--data-dir DIR] [--backend auto|was
   --no-latent      skip the latent PCA (needs neither the model weights nor the dataset)
 `;
 
-export async function reportCommand(argv: string[]): Promise<void> {
+/** `stderr` gets the progress line when it is a terminal. */
+export async function reportCommand(argv: string[], stderr: NodeJS.WriteStream = process.stderr): Promise<void> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -29,7 +31,13 @@ export async function reportCommand(argv: string[]): Promise<void> {
   if (positionals.length !== 1) throw new UsageError(`svdd report: expected one run directory, got ${positionals.length}\n${REPORT_HELP}`);
   const logX = values['log-x'] === undefined ? 'auto' : parseChoice<LogAxis>('--log-x', values['log-x'], ['auto', 'on', 'off']);
   const backend = values.backend === undefined ? 'auto' : parseChoice('--backend', values.backend, ['auto', 'wasm', 'ts']);
-  const out = await writeReport(positionals[0]!, { dataDir: values['data-dir'], backend, logX, latent: !values['no-latent'] });
+  const progress = progressLine(stderr, 'report');
+  let out;
+  try {
+    out = await writeReport(positionals[0]!, { dataDir: values['data-dir'], backend, logX, latent: !values['no-latent'], onProgress: progress.onProgress });
+  } finally {
+    progress.clear();
+  }
   if (out.latentError) process.stderr.write(`svdd report: no latent PCA: ${out.latentError}\n`);
   process.stdout.write(`${out.html}\n${out.plots.length} plots in ${out.plots.length ? out.plots[0]!.replace(/[^/\\]+$/, '') : '(none)'}\n`);
 }
