@@ -1,0 +1,35 @@
+/**
+ * svdd-ts's public API: `import { … } from 'svdd-ts'`. Everything exported here is typed and kept
+ * stable; modules not reached from this file are internal.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Engine layer: tensors, autograd, layers, optimisers and safetensors, enough to build and train
+// a small network of one's own (the Deep SVDD networks are built from the same parts).
+
+export { Tensor } from './tensor/tensor.ts';
+export type { DType, FloatArray } from './tensor/kernels/types.ts';
+export { tensorFromArray } from './tensor/tensor.ts';
+export { full, ones, randNormal, randUniform, Rng, scalar, tensor, zeros } from './tensor/creation.ts';
+export type { NestedArray, RngState } from './tensor/creation.ts';
+
+export {
+  abs, add, addScalar, batchNorm, contiguous, conv2d, convTranspose2d, div, elu, exp, flatten, leakyRelu, linear, log,
+  matmul, max, maxPool2d, mean, mul, narrow, neg, permute, relu, reshape, scale, sigmoid, sqrt, square, sub, sum,
+  transpose, upsampleNearest, variance,
+} from './autograd/ops/index.ts';
+export type { BatchNormState, ConvOptions } from './autograd/ops/index.ts';
+export { backward, grad } from './autograd/engine.ts';
+export { noGrad } from './autograd/tape.ts';
+export { gradCheck } from './autograd/gradcheck.ts';
+export type { GradCheckResult } from './autograd/gradcheck.ts';
+
+export { Module } from './nn/module.ts';
+export { BatchNorm, Conv2d, ConvTranspose2d, Linear } from './nn/layers.ts';
+export type { ConvLayerOptions, LayerOptions } from './nn/layers.ts';
+export { leakyReluGain, torchDefaultBias, torchDefaultWeight, uniformInPlace, xavierUniform } from './nn/init.ts';
+export { Adam, MultiStepLR } from './nn/optim.ts';
+export type { AdamOptions, AdamState } from './nn/optim.ts';
+
+export { parseSafetensors, readSafetensors, SafetensorsError, serializeSafetensors, writeSafetensors } from './tensor/io/safetensors.ts';
+export type { SafeDType, SafeFile, SafeTensor, TensorToWrite } from './tensor/io/safetensors.ts';
