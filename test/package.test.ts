@@ -1,5 +1,5 @@
 /**
- * The package as a user gets it: `npm pack` (which builds dist/ first, the prepack script) is
+ * The package as a user gets it: `npm pack` (which builds dist/ first, the prepare script) is
  * installed into an empty project and used from there by plain `node`, with no tsx and no access to
  * this repository's sources. The install is offline whenever npm's cache holds the dependencies (it
  * does after `npm ci`): the project's lockfile is this repository's, without the dev dependencies,
