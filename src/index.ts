@@ -33,3 +33,18 @@ export type { AdamOptions, AdamState } from './nn/optim.ts';
 
 export { parseSafetensors, readSafetensors, SafetensorsError, serializeSafetensors, writeSafetensors } from './tensor/io/safetensors.ts';
 export type { SafeDType, SafeFile, SafeTensor, TensorToWrite } from './tensor/io/safetensors.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Estimator layer: Deep SVDD in the style of PyOD (fit / decisionFunction / predict / explain /
+// save / load) on arrays of images [n, c, h, w], and the errors the library throws on purpose.
+
+export { DeepSVDD } from './api/deep-svdd.ts';
+export type { DeepSVDDOptions, EpochEvent, ExplainOptions, Explanation, ScoreName, ThresholdOption } from './api/deep-svdd.ts';
+export { asNdArray } from './api/images.ts';
+export type { ImageArray, ImageInput } from './api/images.ts';
+export { DataError, InputError, ModelError, NotFittedError, OptionError, SvddError, TrainingDivergedError } from './api/errors.ts';
+export type { ModelMeta, DecisionRule, ThresholdRecord } from './svdd/model.ts';
+export type { DecisionThreshold } from './svdd/predict.ts';
+export type { NetName } from './svdd/networks.ts';
+export type { MethodName } from './svdd/explain/methods.ts';
+export type { CamTarget } from './svdd/gradcam.ts';

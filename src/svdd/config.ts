@@ -161,6 +161,11 @@ const REQUIREMENT: Record<keyof TrainConfig, string> = {
   contamination: 'must be a number in (0, 0.5] (the expected fraction of anomalies)',
 };
 
+/** What a setting must be, in words (e.g. 'must be a number in (0, 1]'). */
+export function settingRequirement(key: keyof TrainConfig): string {
+  return REQUIREMENT[key];
+}
+
 /** The flag of a config key: normalClass → --normal-class (pretrain → --no-pretrain). */
 export function flagOf(key: string): string {
   return key === 'pretrain' ? '--no-pretrain' : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

@@ -1,2 +1,10 @@
-/** A problem with what the user asked for (flags, settings, files, directories): one line, exit status 2. */
+/**
+ * Every error the library throws on purpose (bad options, bad images, a bad model file, training
+ * that diverged): its message is one line a user can act on. Catch this to tell them from bugs.
+ */
+export class SvddError extends Error {
+  override get name(): string { return this.constructor.name; }
+}
+
+/** A problem with what the user asked for on the command line (flags, settings, files, directories): one line, exit status 2. */
 export class UsageError extends Error {}

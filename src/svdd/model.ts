@@ -17,6 +17,7 @@ import { prepareOneClass, type OneClassData, type Preprocessing } from './data/p
 import { Gaussian, type GaussianJSON } from './gaussian.ts';
 import { NET_NAMES, NET_SHAPES, buildAutoencoder, buildEncoder, type NetName } from './networks.ts';
 import { svddModel, type SvddModel } from './svdd-model.ts';
+import { SvddError } from './errors.ts';
 import type { Objective } from './trainer.ts';
 
 export const MODEL_FORMAT = 'svdd-ts-model';
@@ -194,15 +195,17 @@ export function saveModel(dir: string, net: Module, meta: ModelMeta): void {
   writeFileAtomic(join(dir, 'model.json'), `${JSON.stringify(meta, null, 2)}\n`);
 }
 
-export class ModelError extends Error {}
+/** A model directory or model.json that cannot be used (missing, incomplete, invalid). */
+export class ModelError extends SvddError {}
 
 export function loadModel(dir: string): SvddModel {
   const metaPath = join(dir, 'model.json'), weightsPath = join(dir, 'model.safetensors');
   if (!existsSync(metaPath) || !existsSync(weightsPath)) {
     throw new ModelError(`${dir} holds no complete model (expected model.json and model.safetensors; was the run interrupted?)`);
   }
-  // results.json is written last: without it the run was interrupted or failed after saving its model.
-  if (!existsSync(join(dir, 'results.json'))) {
+  // A run directory (config.json is its first file) is complete only with results.json, written
+  // last; a directory with a model and no run (DeepSVDD.save) is complete with model.json, written last.
+  if (existsSync(join(dir, 'config.json')) && !existsSync(join(dir, 'results.json'))) {
     throw new ModelError(`${dir} holds an incomplete run (no results.json: it was interrupted or failed); rerun it (svdd train --out ${dir} replaces it) or continue it (svdd train --resume ${dir})`);
   }
   let parsed: unknown;

@@ -5,11 +5,12 @@
  */
 import * as ag from '../autograd/index.ts';
 import { Rng, tensor, type RngState } from '../tensor/creation.ts';
-import { withTemporaryStorage, type Tensor } from '../tensor/tensor.ts';
-import { Adam, MultiStepLR, type AdamState, type Module } from '../nn/index.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { Adam, MultiStepLR, tidy, trainStep, type AdamState, type Module } from '../nn/index.ts';
 import type { Autoencoder, Encoder } from './networks.ts';
 import { batchCount, batches, type ImageSet } from './batches.ts';
 import { quantileLinear } from './metrics.ts';
+import { SvddError } from './errors.ts';
 import { combinedScoreTensor, squaredDistance } from './svdd-model.ts';
 
 export type Objective = 'one-class' | 'soft-boundary';
@@ -28,7 +29,7 @@ export interface OptimConfig {
  * Training diverged: a loss or a weight stopped being a finite number. The run stops, says so in one
  * line and writes no model (see runTraining).
  */
-export class DivergenceError extends Error {}
+export class DivergenceError extends SvddError {}
 
 /** 'pretraining', 'training' or 'hybrid training': the phase's name in messages. */
 export const phaseName = (phase: string): string => (phase === 'pretrain' ? 'pretraining' : phase === 'train' ? 'training' : `${phase} training`);
@@ -127,15 +128,9 @@ function runEpochs(phase: string, model: Module, set: ImageSet, cfg: OptimConfig
     const extraSums = new Map<string, number>();
     for (const { x } of batches(set, cfg.batchSize, rng)) {
       if (b === nb) break; // the dropped last batch (dropsLastBatch); the shuffle already used the RNG
-      opt.zeroGrad();
-      const { loss, extra } = step(x, epoch);
-      ag.backward(loss);
-      opt.step();
-      const l = loss.item();
-      // Explicit graph release: every value of this step's graph has been read (the loss above,
-      // `extra` inside step), so its intermediate buffers go back to the array pool for the next
-      // step. Parameters, the batch and the center are leaves and are never released.
-      ag.releaseGraph(loss);
+      // nn's step scope: every value of the step's graph is read inside (the loss, `extra` inside
+      // step), so its intermediate buffers go back to the pool for the next step.
+      const { loss: l, extra } = trainStep(opt, () => step(x, epoch));
       if (!Number.isFinite(l)) {
         throw new DivergenceError(`${phaseName(phase)} diverged: the loss is ${l} at epoch ${epoch + 1}, batch ${b + 1}; no model was written (${lowerLr(phase)})`);
       }
@@ -180,9 +175,9 @@ export function encodeAll(encode: (x: Tensor) => Tensor, model: Module, set: Ima
   let out: Float64Array | null = null;
   let offset = 0, done = 0;
   ag.noGrad(() => {
-    // Each batch's activations are recycled for the next (see withTemporaryStorage).
+    // Each batch's activations are recycled for the next (see tidy).
     for (const { x } of batches(set, batchSize, null)) {
-      withTemporaryStorage(() => {
+      tidy(() => {
         const z = encode(x).values();
         out ??= new Float64Array(set.count * (z.length / x.shape[0]!));
         out.set(z, offset);
@@ -265,7 +260,7 @@ export function reconstructionScores(ae: Autoencoder, set: ImageSet, batchSize =
   let o = 0;
   ag.noGrad(() => {
     for (const { x } of batches(set, batchSize, null)) {
-      withTemporaryStorage(() => {
+      tidy(() => {
         const e = reconstructionError(ae.forward(x), x).values();
         out.set(e, o); o += e.length;
       });

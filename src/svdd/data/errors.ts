@@ -1,10 +1,12 @@
+import { SvddError } from '../errors.ts';
+
 /**
  * Every problem with a user's data files or data options surfaces as one DataError whose
  * message names the file (or option) and what is wrong, so the CLI can print it verbatim
  * instead of a stack trace from deep inside a reader.
  */
-export class DataError extends Error {
-  override readonly name = 'DataError';
+export class DataError extends SvddError {
+  override get name(): string { return 'DataError'; }
   /** The file or directory the message is about, when there is one. */
   readonly path: string | undefined;
 

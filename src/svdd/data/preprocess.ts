@@ -35,14 +35,22 @@ export function gcnL1InPlace(x: FloatArray, count: number, pixelsPerImage: numbe
 }
 
 /**
- * GCN of one uint8 image into `dst` (float64), including the reference's ToTensor /255.
+ * Raw images: uint8 pixels 0..255, or float intensities on the 0..1 scale that pixels / 255 gives
+ * (for the estimator's float input). `pixelDivisor` is what takes either to that scale (255 or 1;
+ * dividing by 1 is exact, so float input of pixels / 255 gives the uint8 path's numbers).
+ */
+export type RawPixels = Uint8Array | Float32Array | Float64Array;
+export const pixelDivisor = (images: RawPixels): number => (images instanceof Uint8Array ? 255 : 1);
+
+/**
+ * GCN of one image into `dst` (float64), including the reference's ToTensor /255 for bytes.
  * Fused so the whole pipeline needs one small scratch buffer instead of a float copy of the
  * dataset.
  */
-function gcnImageFromBytes(src: Uint8Array, srcOff: number, p: number, dst: Float64Array): void {
+function gcnImageFromBytes(src: RawPixels, srcOff: number, p: number, dst: Float64Array, divisor: number): void {
   let sum = 0;
   for (let j = 0; j < p; j++) {
-    const v = src[srcOff + j]! / 255;
+    const v = src[srcOff + j]! / divisor;
     dst[j] = v;
     sum += v;
   }
@@ -81,15 +89,16 @@ export function computeMinMax(
   return { min, max };
 }
 
-/** Min/max of the GCN-normalised versions of the listed uint8 images, without storing them. */
+/** Min/max of the GCN-normalised versions of the listed raw images, without storing them. */
 export function computeMinMaxFromBytes(
-  images: Uint8Array, pixelsPerImage: number, indices: ArrayLike<number>,
+  images: RawPixels, pixelsPerImage: number, indices: ArrayLike<number>,
 ): MinMax {
   const scratch = new Float64Array(pixelsPerImage);
+  const divisor = pixelDivisor(images);
   let min = Infinity;
   let max = -Infinity;
   for (let k = 0; k < indices.length; k++) {
-    gcnImageFromBytes(images, indices[k]! * pixelsPerImage, pixelsPerImage, scratch);
+    gcnImageFromBytes(images, indices[k]! * pixelsPerImage, pixelsPerImage, scratch, divisor);
     for (let j = 0; j < pixelsPerImage; j++) {
       const v = scratch[j]!;
       if (v < min) min = v;
@@ -120,14 +129,15 @@ export interface Preprocessed {
 }
 
 /**
- * The full pipeline for the listed uint8 images: /255, GCN-L1, then (x - min) / (max - min)
+ * The full pipeline for the listed raw images: /255 (bytes), GCN-L1, then (x - min) / (max - min)
  * with the given constants (or, for { method: 'none' }, /255 alone). Also what scoring new
  * images with a saved model's preprocessing uses.
  */
 export function applyPreprocessing(
-  images: Uint8Array, pixelsPerImage: number, indices: ArrayLike<number>, prep: MinMax | Preprocessing, float64 = false,
+  images: RawPixels, pixelsPerImage: number, indices: ArrayLike<number>, prep: MinMax | Preprocessing, float64 = false,
 ): Preprocessed {
   const p = pixelsPerImage;
+  const divisor = pixelDivisor(images);
   const n = indices.length;
   const x = new Float32Array(n * p);
   const x64 = float64 ? new Float64Array(n * p) : undefined;
@@ -135,7 +145,7 @@ export function applyPreprocessing(
     for (let k = 0; k < n; k++) {
       const src = indices[k]! * p, off = k * p;
       for (let j = 0; j < p; j++) {
-        const v = images[src + j]! / 255;
+        const v = images[src + j]! / divisor;
         x[off + j] = v;
         if (x64) x64[off + j] = v;
       }
@@ -147,7 +157,7 @@ export function applyPreprocessing(
   const range = max - min;
   if (!(range > 0)) throw new DataError(`bad preprocessing constants: max ${max} must exceed min ${min}`);
   for (let k = 0; k < n; k++) {
-    gcnImageFromBytes(images, indices[k]! * p, p, scratch);
+    gcnImageFromBytes(images, indices[k]! * p, p, scratch, divisor);
     const off = k * p;
     for (let j = 0; j < p; j++) {
       const v = (scratch[j]! - min) / range;
