@@ -95,4 +95,9 @@ export interface Backend {
    * caller allocate an ordinary one. Such arrays stay valid after the backend changes.
    */
   alloc?(dtype: DType, length: number): FloatArray | null;
+  /**
+   * Releases what the backend holds (worker threads, device memory); it must not be used
+   * afterwards. Storage it placed (alloc) stays readable as host arrays.
+   */
+  dispose?(): Promise<void>;
 }

@@ -16,7 +16,7 @@
  * binary/reduce (arbitrary strides/axes) and maxPool2dGrad (a scatter) fall back to `ts`, as
  * does all float64 work. maxPool2d on NaN inputs does not propagate NaN (GLSL has no portable isnan).
  *
- * Environment (read by `gpujsOptionsFromEnv`, used by `useBackend` in ../../backends.ts):
+ * Environment (read by `gpujsOptionsFromEnv`, used by the gpujs entry in ../../builtin-backends.ts):
  *   SVDD_GPUJS_MODE    gpu | webgl | webgl2 | headlessgl | webgpu | webasm | cpu: the gpu.js mode of
  *                      the gpujs backend. Default: 'webgpu' when `auto` detection found a real
  *                      WebGPU adapter (and no real GL renderer), else 'gpu' (gpu.js's best GL
@@ -98,7 +98,7 @@ function syncKernels(e: GpujsEngine): Partial<KernelSet> {
 
 /**
  * Creates the `gpujs` backend (float32 kernels; float64 falls back to `ts`). Register it with
- * `registerBackend` or `registerBackendLoader('gpujs', () => createGpujsBackend())`. In the worker
+ * `registerBackend`, or let the engine start it (`engine.use('gpujs')`, see ../../engine.ts). In the worker
  * (always for 'webgpu') the promise rejects with the worker's reason if gpu.js cannot run a kernel.
  */
 export async function createGpujsBackend(opts: GpujsBackendOptions = {}): Promise<GpujsBackend> {

@@ -148,6 +148,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     name: 'wasm', kernels: { float32 },
     // Large float32 tensors live in wasm memory, where kernels use them without copying.
     alloc: (dtype, length) => (dtype === 'float32' && length >= HEAP_MIN_FLOATS ? rt.heapArray(length) : null),
+    dispose: async () => { if (live.delete(rt)) await rt.dispose(); },
   };
 }
 
