@@ -10,7 +10,8 @@ import { UsageError } from './errors.ts';
 import { COMPLETE_MARKER, LOCK_FILE, fsErrorMessage, isFsError, prepareRunDir } from './run-dir.ts';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { readSafetensors, writeSafetensors } from '../tensor/io/safetensors.ts';
-import { activeWasmThreads, resolveWasmThreads, useBackend } from '../tensor/backends.ts';
+import { resolveWasmThreads } from '../tensor/backends.ts';
+import { engine } from '../tensor/engine.ts';
 import { CHECKPOINT_FILE, hasCheckpoint, readCheckpoint, removeCheckpoint, trainConfigHash, writeCheckpoint, type RunCheckpoint } from './checkpoint.ts';
 import { loadRaw } from './data/datasets.ts';
 import { prepareOneClass, type OneClassData, type Preprocessing } from './data/preprocess.ts';
@@ -119,8 +120,7 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
   const timings: Record<string, number> = {};
   const lap = (name: string, since: number): number => { const now = performance.now(); timings[name] = (now - since) / 1000; return now; };
 
-  const backend = await useBackend(cfg.backend, cfg.threads);
-  const threads = backend === 'wasm' ? activeWasmThreads() : null;
+  const { name: backend, threads } = await engine.use(cfg.backend, cfg.threads);
   if (resume) {
     log(`resuming from ${CHECKPOINT_FILE}: ${resume.stage === 'pretrain' ? 'pretraining' : 'training'} after epoch ${resume.state.epoch}`);
     if (resume.backend !== backend || resume.threads !== threads) {

@@ -16,7 +16,8 @@
  * map [n, h·w] (channels summed), which figures and deletion/insertion curves use. Positive
  * values push the score up (towards "anomalous").
  */
-import { tensorFromArray, withTemporaryStorage } from '../../tensor/tensor.ts';
+import { tensorFromArray } from '../../tensor/tensor.ts';
+import { tidy } from '../../tensor/engine.ts';
 import { convLayerNames, gradCam, lastConvLayer, type CamTarget } from '../gradcam.ts';
 import { asDtype, inputGradients, scoreMany, type ImageScorer, type Pixels } from './score.ts';
 
@@ -199,7 +200,7 @@ export function gradCamAttribution(scorer: ImageScorer, x: Pixels, count: number
     const n = Math.min(batch, count - start);
     const xt = tensorFromArray(asDtype(x.subarray(start * per, (start + n) * per), scorer.dtype), [n, ...scorer.shape]);
     // The graph's storage is recycled once the CAM (plain arrays) has been copied out.
-    withTemporaryStorage(() => {
+    tidy(() => {
       const r = gradCam(xt, { net: scorer.net, encode: scorer.encode, scoreImages: (t) => scorer.score(t), layer: name, at, activation: scorer.activation });
       camH = r.camHeight; camW = r.camWidth;
       linear ??= new Float64Array(count * camH * camW);

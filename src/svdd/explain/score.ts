@@ -7,7 +7,8 @@ import * as ag from '../../autograd/index.ts';
 import { grad } from '../../autograd/engine.ts';
 import type { Module } from '../../nn/index.ts';
 import type { DType } from '../../tensor/kernels/types.ts';
-import { tensorFromArray, withTemporaryStorage, type Tensor } from '../../tensor/tensor.ts';
+import { tensorFromArray, type Tensor } from '../../tensor/tensor.ts';
+import { tidy } from '../../tensor/engine.ts';
 import { combinedScoreTensor, radiusSquared, type SvddModel } from '../svdd-model.ts';
 import { modelScoreFn, netActivation, type BlockActivation, type ScoreFn } from '../gradcam.ts';
 import { ModelError, type ModelMeta } from '../model.ts';
@@ -122,7 +123,7 @@ export function scoreMany(scorer: ImageScorer, images: Pixels, count: number, ba
     for (let start = 0; start < count; start += batch) {
       const n = Math.min(batch, count - start);
       const chunk = images.subarray(start * per, (start + n) * per);
-      withTemporaryStorage(() => {
+      tidy(() => {
         const s = scorer.score(tensorFromArray(asDtype(chunk, scorer.dtype), [n, ...scorer.shape])).values();
         for (let i = 0; i < n; i++) out[start + i] = s[i]!;
       });
@@ -149,7 +150,7 @@ export function inputGradients(scorer: ImageScorer, images: Pixels, count: numbe
       for (let start = 0; start < count; start += batch) {
         const n = Math.min(batch, count - start);
         const chunk = images.subarray(start * per, (start + n) * per);
-        withTemporaryStorage(() => {
+        tidy(() => {
           const x = tensorFromArray(asDtype(chunk, scorer.dtype), [n, ...scorer.shape]).requireGrad();
           const s = scorer.score(x);
           const [g] = grad(ag.sum(s), [x]) as [Tensor];

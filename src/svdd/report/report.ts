@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../tensor/io/atomic.ts';
-import { useBackend } from '../../tensor/backends.ts';
+import { engine } from '../../tensor/engine.ts';
 import { CLASS_NAMES, type DatasetName } from '../data/datasets.ts';
 import { loadModel, loadModelData, type ModelMeta } from '../model.ts';
 import { auroc, prCurve, quantileLinear, rocCurve } from '../metrics.ts';
@@ -110,7 +110,7 @@ export interface LatentOptions {
  * against the saved scores so a different dataset copy cannot silently produce a wrong picture.
  */
 export async function latentProjection(run: RunDir, opts: LatentOptions = {}): Promise<LatentProjection> {
-  await useBackend(opts.backend ?? 'auto');
+  await engine.use(opts.backend ?? 'auto');
   const model = loadModel(run.dir);
   const dataDir = opts.dataDir ?? (typeof run.config.dataDir === 'string' ? run.config.dataDir : undefined);
   const testSubset = typeof run.config.testSubset === 'number' ? run.config.testSubset : undefined;
