@@ -8,7 +8,7 @@ import { UsageError } from '../svdd/run.ts';
 import { parseChoice, parseNumber } from './args.ts';
 import { progressLine } from './progress.ts';
 
-export const PREDICT_HELP = `svdd predict --model DIR --input FILE... [--score svdd|mahalanobis] [--json] [--backend auto|wasm|ts|gpujs] [--threads T]
+export const PREDICT_HELP = `svdd predict --model DIR --input FILE... [--score svdd|mahalanobis] [--json] [--backend ${BACKEND_NAMES.join('|')}] [--threads T]
   scores images with the model saved in DIR and decides normal / anomalous with the threshold
   saved with it (anomalous when score > τ; the quantile threshold is preferred over χ²)
 

@@ -2,10 +2,11 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from '../svdd/run.ts';
 import { writeReport, type LogAxis } from '../svdd/report/report.ts';
+import { BACKEND_NAMES } from '../tensor/backends.ts';
 import { parseChoice } from './args.ts';
 import { progressLine } from './progress.ts';
 
-export const REPORT_HELP = `svdd report DIR [--data-dir DIR] [--backend auto|wasm|ts] [--log-x auto|on|off] [--no-latent]
+export const REPORT_HELP = `svdd report DIR [--data-dir DIR] [--backend ${BACKEND_NAMES.join('|')}] [--log-x auto|on|off] [--no-latent]
   writes DIR/report.html (one self-contained page: metrics, thresholds, ROC/PR curves, score
   histograms, loss curves, latent PCA, image grids, Grad-CAM when DIR/explain has it) and every
   plot as a standalone SVG in DIR/plots/
@@ -30,7 +31,7 @@ export async function reportCommand(argv: string[], stderr: NodeJS.WriteStream =
   if (values.help) { process.stdout.write(REPORT_HELP); return; }
   if (positionals.length !== 1) throw new UsageError(`svdd report: expected one run directory, got ${positionals.length}\n${REPORT_HELP}`);
   const logX = values['log-x'] === undefined ? 'auto' : parseChoice<LogAxis>('--log-x', values['log-x'], ['auto', 'on', 'off']);
-  const backend = values.backend === undefined ? 'auto' : parseChoice('--backend', values.backend, ['auto', 'wasm', 'ts']);
+  const backend = values.backend === undefined ? 'auto' : parseChoice('--backend', values.backend, BACKEND_NAMES);
   const progress = progressLine(stderr, 'report');
   let out;
   try {

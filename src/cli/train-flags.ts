@@ -6,7 +6,7 @@ import { PREPROCESSING_METHODS } from '../svdd/data/preprocess.ts';
 import { PRESETS, configSchemaProblems, defaultConfig, flagOf, noEffectSettings, validateConfig, type Preset, type TrainConfig } from '../svdd/config.ts';
 import { UsageError } from '../svdd/run.ts';
 import { parseChoice, parseList, parseNumber } from './args.ts';
-import { BACKEND_NAMES } from '../tensor/backends.ts';
+import { BACKEND_NAMES, backendHelp } from '../tensor/backends.ts';
 
 type Kind = 'int' | 'number' | 'list' | 'string' | 'bool' | { choices: readonly string[] };
 interface Flag { flag: string; key: keyof TrainConfig | 'config' | 'out'; kind: Kind; help: string }
@@ -22,7 +22,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { flag: 'objective', key: 'objective', kind: { choices: ['one-class', 'soft-boundary'] }, help: 'one-class (default) | soft-boundary' },
   { flag: 'nu', key: 'nu', kind: 'number', help: 'ν of the soft-boundary objective, in (0, 1] (default 0.1)' },
   { flag: 'seed', key: 'seed', kind: 'int', help: 'random seed for initialisation, shuffling and splits (default 0)' },
-  { flag: 'backend', key: 'backend', kind: { choices: BACKEND_NAMES }, help: 'auto (default: the fastest available) | wasm | ts | gpujs; env SVDD_BACKEND' },
+  { flag: 'backend', key: 'backend', kind: { choices: BACKEND_NAMES }, help: `${backendHelp()}; env SVDD_BACKEND` },
   { flag: 'threads', key: 'threads', kind: 'int', help: 'worker threads of the wasm backend (default: all cores)' },
   { flag: 'subset', key: 'subset', kind: 'int', help: 'use only the first N normal training images' },
   { flag: 'test-subset', key: 'testSubset', kind: 'int', help: 'use only the first N test images' },
