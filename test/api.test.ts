@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import ndarray from 'ndarray';
 import { DeepSVDD, InputError, ModelError, NotFittedError, OptionError, SvddError, type EpochEvent, type ImageArray } from '../src/index.ts';
 import { loadRaw } from '../src/svdd/data/datasets.ts';
+import { runAccess } from '../src/api/deep-svdd.ts';
+import { defaultConfig, type TrainConfig } from '../src/svdd/config.ts';
+import { estimatorOptions } from '../src/svdd/run.ts';
 import { runCli } from './cli-run.ts';
 
 const NORMAL = 1, TRAIN = 200, TEST = 300;
@@ -129,6 +132,36 @@ describe('DeepSVDD estimator', function () {
     }
   });
 
+  it("svdd train's settings reach the estimator unchanged (every setting that can change a number)", () => {
+    const configs: Partial<TrainConfig>[] = [
+      {}, { objective: 'soft-boundary', nu: 0.05, warmUpEpochs: 3 }, { hybrid: true, mu1: 2, mu2: 0.25 },
+      { threshold: 'adaptive', valFraction: 0.2, alpha: 0.01, chi2: true, shrinkage: 0.3 }, { valFraction: 0.1, alpha: 0.1 },
+      { pretrain: false, optimizer: 'amsgrad', gamma: 0.5, seed: 7 }, { contamination: 0.2, preprocessing: 'none' },
+      { aeEpochs: 3, aeLr: 1e-3, aeMilestones: [1, 2], aeWeightDecay: 0, aeBatchSize: 16, epochs: 4, lr: 2e-3, milestones: [3], weightDecay: 1e-4, batchSize: 32 },
+    ];
+    for (const [dataset, net] of [['mnist', 'mnist_LeNet'], ['cifar10', 'cifar10_LeNet_ELU']] as const) {
+      for (const part of configs) {
+        const cfg: TrainConfig = { ...defaultConfig(dataset, 3), net, ...part };
+        const got = runAccess.settings(new DeepSVDD(estimatorOptions(cfg)));
+        const adaptive = cfg.threshold === 'adaptive', held = cfg.valFraction > 0;
+        const want: Record<string, unknown> = {
+          dataset: 'arrays', normalClass: 0, net: cfg.net, objective: cfg.objective, nu: cfg.nu, seed: cfg.seed, pretrain: cfg.pretrain,
+          aeEpochs: cfg.aeEpochs, aeLr: cfg.aeLr, aeMilestones: cfg.aeMilestones, aeWeightDecay: cfg.aeWeightDecay, aeBatchSize: cfg.aeBatchSize,
+          epochs: cfg.epochs, lr: cfg.lr, milestones: cfg.milestones, weightDecay: cfg.weightDecay, batchSize: cfg.batchSize,
+          gamma: cfg.gamma, optimizer: cfg.optimizer, warmUpEpochs: cfg.warmUpEpochs, hybrid: cfg.hybrid, threshold: cfg.threshold,
+        };
+        const have: Record<string, unknown> = { ...got };
+        // Settings a mode does not use are not handed over (the estimator's defaults stand in).
+        if (cfg.hybrid) Object.assign(want, { mu1: cfg.mu1, mu2: cfg.mu2 }); else { delete have.mu1; delete have.mu2; }
+        if (adaptive) Object.assign(want, { chi2: cfg.chi2, shrinkage: cfg.shrinkage }); else { delete have.chi2; delete have.shrinkage; }
+        if (held) want.alpha = cfg.alpha; else delete have.alpha;
+        if (!held && cfg.contamination !== undefined) want.contamination = cfg.contamination;
+        if (!cfg.pretrain) for (const k of ['aeEpochs', 'aeLr', 'aeMilestones', 'aeWeightDecay', 'aeBatchSize']) { delete want[k]; delete have[k]; }
+        expect(have, JSON.stringify(part)).to.deep.equal(want);
+      }
+    }
+  });
+
   describe('refuses bad input with one typed error each', () => {
     const refuse = async (f: () => unknown, type: typeof SvddError, pattern: RegExp): Promise<void> => {
       let thrown: unknown = null;
@@ -154,7 +187,7 @@ describe('DeepSVDD estimator', function () {
       await refuse(() => new DeepSVDD({ threshold: { contamination: 0.9 } }), OptionError, /^option threshold must be/);
       await refuse(() => new DeepSVDD({ batchSize: 1 }), OptionError, /batchSize must be an integer ≥ 2/);
       await refuse(() => new DeepSVDD({ epoch: 3 } as never), OptionError, /^unknown option epoch$/);
-      await refuse(() => new DeepSVDD({ nu: 0.2 }), OptionError, /nu is the soft-boundary/);
+      await refuse(() => new DeepSVDD({ threshold: { valFraction: 0.1, chi2: true } }), OptionError, /chi2 is the χ² threshold of the Mahalanobis score/);
       await refuse(() => new DeepSVDD({ hybrid: true, pretrain: false }), OptionError, /hybrid starts from the pretrained autoencoder/);
       await refuse(() => new DeepSVDD({ onEpoch: 3 as never }), OptionError, /^option onEpoch must be a function/);
       await refuse(() => model.explain(data.test, { method: 'lime' as 'ig' }), OptionError, /option method must be one of/);

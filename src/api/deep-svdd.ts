@@ -8,15 +8,15 @@
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { useBackend, BACKEND_NAMES } from '../tensor/backends.ts';
+import { useBackend } from '../tensor/backends.ts';
 import type { ImageSet } from '../svdd/batches.ts';
 import { TrainConfigSchema, settingRequirement } from '../svdd/config.ts';
 import { applyPreprocessing, computeMinMaxFromBytes, preprocessingOf, splitValidation, type Preprocessing } from '../svdd/data/preprocess.ts';
-import { scoreImages } from '../svdd/evaluate.ts';
+import { scoreImages, type TestScores } from '../svdd/evaluate.ts';
 import { explain as explainImages } from '../svdd/explain/explain.ts';
 import type { MethodName, MethodSpec } from '../svdd/explain/methods.ts';
 import { CAM_TARGETS, type CamTarget } from '../svdd/gradcam.ts';
-import { fitSvdd, type FitSettings } from '../svdd/fit.ts';
+import { fitSvdd, type FitData, type FitIo, type FitResult, type FitSettings } from '../svdd/fit.ts';
 import { loadModel, saveModel, type ModelMeta } from '../svdd/model.ts';
 import { NET_SHAPES, type NetName } from '../svdd/networks.ts';
 import { decide, decisionRuleFor, type DecisionThreshold } from '../svdd/predict.ts';
@@ -56,7 +56,7 @@ export interface DeepSVDDOptions {
   net?: NetName;
   /** Default 'one-class'. */
   objective?: 'one-class' | 'soft-boundary';
-  /** Soft-boundary ν in (0, 1] (default 0.1). */
+  /** Soft-boundary ν in (0, 1] (default 0.1; saved with any model, used by the soft-boundary objective). */
   nu?: number;
   /** Soft-boundary: epochs before the radius is first updated (default 10). */
   warmUpEpochs?: number;
@@ -142,7 +142,7 @@ const OptionsSchema = z.object({
     z.object({ contamination: z.number().gt(0).lte(0.5) }).strict(),
     z.object({ valFraction: z.number().gt(0).lt(1), alpha: T.alpha.optional(), adaptive: z.boolean().optional(), chi2: z.boolean().optional(), shrinkage: T.shrinkage.optional() }).strict(),
   ]),
-  backend: z.enum(BACKEND_NAMES), threads: z.number().int().min(1).max(64),
+  backend: T.backend, threads: T.threads.unwrap(),
   onEpoch: fn, onBatch: fn, onLog: fn,
 }).partial().strict();
 
@@ -206,7 +206,6 @@ function resolveOptions(options: unknown): Resolved {
   const problems: string[] = [];
   if (hybrid && objective !== 'one-class') problems.push("option hybrid trains the one-class objective; drop objective: 'soft-boundary'");
   if (hybrid && pre === null) problems.push('option hybrid starts from the pretrained autoencoder; drop pretrain: false');
-  if (v.nu !== undefined && objective !== 'soft-boundary') problems.push("option nu is the soft-boundary objective's ν; add objective: 'soft-boundary'");
   if (held?.chi2 && !held.adaptive) problems.push('option threshold.chi2 is the χ² threshold of the Mahalanobis score; add threshold.adaptive: true');
   if (problems.length > 0) throw new OptionError(problems.join('\n'));
   const cifar = net !== 'mnist_LeNet';
@@ -236,7 +235,31 @@ function divergenceInWords(e: DivergenceError): TrainingDivergedError {
   return new TrainingDivergedError(msg);
 }
 
+/**
+ * `svdd train`'s and `svdd test`'s way in (src/svdd/run.ts, src/cli/test-command.ts; not exported
+ * from the package): fit on images the run has already preprocessed, with the run directory's
+ * hooks (checkpoints, --ae-weights, the test-set evaluation of the autoencoder), naming the
+ * dataset and class in the model; and every score of the model on preprocessed images.
+ */
+export const runAccess: {
+  fit(est: DeepSVDD, source: Pick<FitSettings, 'dataset' | 'normalClass'>, data: FitData, io: FitIo): FitResult;
+  scores(est: DeepSVDD, set: ImageSet): TestScores;
+  model(est: DeepSVDD): SvddModel;
+  settings(est: DeepSVDD): Readonly<FitSettings>;
+} = {} as never;
+
 export class DeepSVDD {
+  static {
+    runAccess.fit = (est, source, data, io) => {
+      const fitted = fitSvdd({ ...est.#resolved.settings, ...source }, data, io);
+      est.#model = fitted.model;
+      return fitted;
+    };
+    runAccess.scores = (est, set) => scoreImages(est.#fitted('scores'), set);
+    runAccess.model = (est) => est.#fitted('model');
+    runAccess.settings = (est) => est.#resolved.settings;
+  }
+
   readonly #resolved: Resolved;
   #model: SvddModel | null = null;
   #history: { pretrain: EpochEvent[]; train: EpochEvent[] } = { pretrain: [], train: [] };

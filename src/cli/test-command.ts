@@ -2,8 +2,9 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { BACKEND_NAMES, MAX_WASM_THREADS, useBackend } from '../tensor/backends.ts';
-import { evaluate, scoreImages } from '../svdd/evaluate.ts';
-import { ModelError, loadModel, loadModelData, readRunConfig } from '../svdd/model.ts';
+import { evaluate } from '../svdd/evaluate.ts';
+import { DeepSVDD, runAccess } from '../api/deep-svdd.ts';
+import { ModelError, loadModelData, readRunConfig } from '../svdd/model.ts';
 import { fsErrorMessage, isFsError } from '../svdd/run-dir.ts';
 import { UsageError, logEvaluation, perSampleScores, toImageSet } from '../svdd/run.ts';
 import { parseNumber } from './args.ts';
@@ -27,7 +28,8 @@ export async function testCommand(values: Record<string, string | boolean | unde
   if (values.out !== undefined && (typeof values.out !== 'string' || values.out === '')) throw new UsageError('svdd test: --out needs a file name');
   const resultsPath = typeof values.out === 'string' ? values.out : join(values.model, 'test_results.json');
   await useBackend(typeof values.backend === 'string' ? values.backend : 'auto', threads);
-  const model = loadModel(values.model);
+  const estimator = await DeepSVDD.load(values.model);
+  const model = runAccess.model(estimator);
   // The run's own data directory and test subset, unless given: the run's test set, as it was scored.
   const cfg = readRunConfig(values.model);
   if (dataDir === undefined && typeof cfg?.dataDir === 'string' && cfg.dataDir !== '') dataDir = cfg.dataDir;
@@ -36,7 +38,7 @@ export async function testCommand(values: Record<string, string | boolean | unde
     out(`test subset: the first ${testSubset} test images, as the run was evaluated (--test-subset N to change it)\n`);
   }
   const { data } = loadModelData(model.meta, dataDir, testSubset);
-  const scores = scoreImages(model, toImageSet(data.test, data));
+  const scores = runAccess.scores(estimator, toImageSet(data.test, data));
   const evaluation = evaluate(model, scores, data.test.labels);
   logEvaluation((l) => out(`${l}\n`), evaluation);
   const nonFinite = scores.svdd.filter((v) => !Number.isFinite(v)).length;

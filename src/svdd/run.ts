@@ -19,7 +19,8 @@ import type { ImageSet } from './batches.ts';
 import type { TrainConfig } from './config.ts';
 import { validateConfig } from './config.ts';
 import { detectCollapse, evaluate, rankingMetrics, scoreImages, type EvaluationResult, type TestScores } from './evaluate.ts';
-import { fitSvdd, stopOnDivergence, type FitIo } from './fit.ts';
+import { stopOnDivergence, type FitIo } from './fit.ts';
+import { DeepSVDD, runAccess, type DeepSVDDOptions } from '../api/deep-svdd.ts';
 import { imageGridPng, writePngAtomic } from './images.ts';
 import { packageVersion, saveModel, stateToTensors, weightProblems } from './model.ts';
 import type { Autoencoder } from './networks.ts';
@@ -185,7 +186,8 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
     // Divergence stops the run: no model, no checkpoint to resume a diverged state from.
     onDivergence: () => { removeCheckpoint(outDir); },
   };
-  const fitted = fitSvdd(cfg, { train: trainSet, val: toImageSet(data.val, data), preprocessing: data.preprocessing }, fitIo);
+  const estimator = new DeepSVDD(estimatorOptions(cfg));
+  const fitted = runAccess.fit(estimator, { dataset: cfg.dataset, normalClass: cfg.normalClass }, { train: trainSet, val: toImageSet(data.val, data), preprocessing: data.preprocessing }, fitIo);
   const { model, radiusR, trainingCollapse, pretrainHistory, trainHistory } = fitted;
   saveModel(outDir, model.net, model.meta);
 
@@ -210,6 +212,28 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
   removeCheckpoint(outDir);
   log(`done in ${timings.total.toFixed(1)} s; results in ${outDir}`);
   return { results, outDir };
+}
+
+/**
+ * The estimator's options for a training config: the same settings, nested as DeepSVDD takes them.
+ * Settings a mode does not use are left out (the estimator refuses some of them: χ² without the
+ * adaptive threshold), except ν, which model.json keeps for every objective. Data, preprocessing
+ * constants and the hold-out come from the run (prepareOneClass), not from these options.
+ */
+export function estimatorOptions(cfg: TrainConfig): DeepSVDDOptions {
+  const adaptive = cfg.threshold === 'adaptive';
+  const threshold: DeepSVDDOptions['threshold'] = cfg.valFraction > 0
+    ? { valFraction: cfg.valFraction, alpha: cfg.alpha, adaptive, ...(adaptive ? { chi2: cfg.chi2, shrinkage: cfg.shrinkage } : {}) }
+    : cfg.contamination !== undefined ? { contamination: cfg.contamination } : undefined;
+  return {
+    net: cfg.net, objective: cfg.objective, nu: cfg.nu, warmUpEpochs: cfg.warmUpEpochs,
+    hybrid: cfg.hybrid ? { mu1: cfg.mu1, mu2: cfg.mu2 } : false,
+    pretrain: cfg.pretrain ? { epochs: cfg.aeEpochs, lr: cfg.aeLr, milestones: cfg.aeMilestones, weightDecay: cfg.aeWeightDecay, batchSize: cfg.aeBatchSize } : false,
+    epochs: cfg.epochs, lr: cfg.lr, milestones: cfg.milestones, weightDecay: cfg.weightDecay, batchSize: cfg.batchSize,
+    gamma: cfg.gamma, optimizer: cfg.optimizer, seed: cfg.seed, preprocessing: cfg.preprocessing,
+    ...(threshold ? { threshold } : {}),
+    backend: cfg.backend as DeepSVDDOptions['backend'], ...(cfg.threads !== null ? { threads: cfg.threads } : {}),
+  };
 }
 
 export function perSampleScores(data: OneClassData, scores: TestScores): RunResults['scores'] {
