@@ -12,6 +12,7 @@ export interface GradNode {
   readonly saved?: readonly FloatArray[];
 }
 
+/** Module-level on purpose: tensor ids key autograd's maps, so they must be unique across every engine. */
 let nextId = 1;
 
 /**

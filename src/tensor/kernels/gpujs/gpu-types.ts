@@ -49,6 +49,7 @@ export interface GpujsModule {
   input(value: Float32Array, size: number[]): GpuInput;
 }
 
+/** The loaded gpu.js module: a module cache, process-wide like require's. */
 let cached: GpujsModule | undefined;
 
 /** Loads gpu.js (CommonJS) once. */

@@ -70,7 +70,10 @@ export interface GpujsBackend extends Backend {
   dispose(): Promise<void>;
 }
 
-/** Something `disposeGpujsBackend` must release: an in-process engine or a worker bridge. */
+/**
+ * Something `disposeGpujsBackend` must release: an in-process engine or a worker bridge. Module-level
+ * on purpose, as wasm's: it reaches instances made without an engine (tests, scripts).
+ */
 const live = new Set<{ dispose(): unknown }>();
 
 function newEngine(mode: GpujsMode, opts: EngineOptions): GpujsEngine {

@@ -40,6 +40,7 @@ export function conv2dGradWeightWasm(rt: WasmRuntime, x: Float32Array, gy: Float
   gw.set(rt.f32.subarray(C0 >> 2, (C0 >> 2) + cout * K));
 }
 
+/** A memo of a pure function of the shape (bounded), so it holds no state that could change a result. */
 const flips = new Map<string, Int32Array>();
 /**
  * perm[i] = index in a [cout, cin, kh, kw] kernel of entry i of its flipped, channel-transposed

@@ -26,6 +26,10 @@ const MAX_PAGES = 32768;
 /** Smaller arrays are cheaper to copy than to track as heap blocks. */
 const HEAP_MIN_FLOATS = 1 << 14;
 
+/**
+ * Module-level on purpose: V8's flags are process-wide and must be set before the first module is
+ * compiled, so the probe (which sets them) runs once per process.
+ */
 let features: WasmFeatures | undefined;
 
 /** What this engine supports. Turns on relaxed SIMD first (Node 20 keeps it behind a flag). */
@@ -66,6 +70,10 @@ const unaryGradWasm: Record<UnaryName, UnaryGradWasm | null> = {
   relu: null, exp: null, log: null, neg: null, sqrt: null, abs: null, square: null,
 };
 
+/**
+ * Every runtime created in the process, module-level on purpose: disposeWasmBackend and the memory
+ * figures reach runtimes made without an engine (tests, benchmarks); an engine disposes its own.
+ */
 const live = new Set<WasmRuntime>();
 
 const isF32 = (...xs: FloatArray[]): boolean => xs.every((x) => x instanceof Float32Array);

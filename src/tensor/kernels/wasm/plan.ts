@@ -62,6 +62,7 @@ export function threadsFor(rt: WasmRuntime, flops: number, units: number): numbe
 interface Setup { top: number; at: Record<string, number>; tables: [number, Int32Array][]; phases: number[][][] }
 /** The table writer handed to a setup's builder: records [at, ints) as a table to restore on replay. */
 export type TableFn = (at: number, ints: number) => Int32Array;
+/** Setups per runtime: state of each backend instance, keyed by its runtime and collected with it. */
 const setups = new WeakMap<WasmRuntime, Map<string, Setup>>();
 /** Distinct shapes kept per runtime; a network has a few dozen, so this only bounds pathological use. */
 export const MAX_SETUPS = 512;

@@ -7,7 +7,11 @@ import { MR, NR } from './kernels.ts';
 import type { WasmRuntime } from './runtime.ts';
 import { KC, Plan, type TableFn, geomKey, operandAt, pushGemm, runPhases, setupFor, split, threadsFor, up } from './plan.ts';
 
-/** Whether 5×5 stride-1 convolutions take the Winograd path: on unless SVDD_WINOGRAD=0. */
+/**
+ * Whether 5×5 stride-1 convolutions take the Winograd path: on unless SVDD_WINOGRAD=0. Module-level
+ * on purpose: a process-wide override of the kernel path, which tests and benchmarks flip on
+ * runtimes they create without an engine to compare both paths in one process.
+ */
 let winogradEnabled = process.env['SVDD_WINOGRAD'] !== '0';
 /** Turns the Winograd path on or off, returning the previous setting (benchmarks and tests compare both in one process). */
 export function setWinograd(enabled: boolean): boolean {
