@@ -18,6 +18,7 @@ import { loadModel, loadModelData, readRunConfig, type ThresholdRecord } from '.
 import type { SvddModel } from '../svdd/svdd-model.ts';
 import { decide, decisionThreshold, preprocessRaw, readInputImages, scoreInputs } from '../svdd/predict.ts';
 import { UsageError } from '../svdd/run.ts';
+import { removeDeadTemporaries } from '../svdd/run-dir.ts';
 import { BASELINE_KINDS, evaluateFaithfulness, explain, meanOfImages, type BaselineKind, type Explanation } from '../svdd/explain/explain.ts';
 import { meanNormalizedCurves, type FaithfulnessSummary, type ImageFaithfulness } from '../svdd/explain/faithfulness.ts';
 import { attributionRgb, formatValue, maxAbs, renderFigure, type FigureRow, type Scaling } from '../svdd/explain/figure.ts';
@@ -367,6 +368,8 @@ async function explainImages(argv: string[], progress: ProgressLine): Promise<vo
 
   const outDir = values.out ?? join(values.model, 'explain');
   mkdirSync(outDir, { recursive: true });
+  // A killed explain into this directory may have left a temporary; its files are rewritten below.
+  removeDeadTemporaries(outDir);
   const groups = [...new Set(chosen.map((c) => c.group))];
   // Colour range per group and method: the largest |value| over the group's maps (shared scaling).
   const sharedRange = new Map<string, number>();

@@ -107,6 +107,23 @@ export function prepareRunDir(dir: string, opts: { resume?: boolean; takeOverLoc
 }
 
 /**
+ * Removes the `*.tmp-<pid>` files directly in `dir` whose writer is gone (a process of this host
+ * that is not running: killed while writing); a live writer's temporary is left alone. For the
+ * output directories without a lock (explain --out, a report's plots). Returns the names removed.
+ */
+export function removeDeadTemporaries(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const removed: string[] = [];
+  for (const f of readdirSync(dir)) {
+    const pid = /\.tmp-(\d+)$/.exec(f)?.[1];
+    if (pid === undefined || alive(Number(pid))) continue;
+    rmSync(join(dir, f), { force: true });
+    removed.push(f);
+  }
+  return removed;
+}
+
+/**
  * A new directory `root/<prefix>-<date>T<time>-<ms>` (`-2`, `-3`, … when taken), created here so
  * that two runs started in the same millisecond never share it.
  */

@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../tensor/io/atomic.ts';
+import { removeDeadTemporaries } from '../run-dir.ts';
 import { engine } from '../../tensor/engine.ts';
 import { CLASS_NAMES, type DatasetName } from '../data/datasets.ts';
 import { loadModel, loadModelData, type ModelMeta } from '../model.ts';
@@ -554,6 +555,9 @@ export async function writeReport(dir: string, opts: WriteReportOptions = {}): P
   progress?.(1, 1, 'drawing the plots');
   const plotsDir = join(dir, 'plots');
   mkdirSync(plotsDir, { recursive: true });
+  // What a killed report (or test) left half-written: temporaries of processes that are gone.
+  removeDeadTemporaries(plotsDir);
+  removeDeadTemporaries(dir);
   const plots = rendered.plots.map((p, k) => {
     const path = join(plotsDir, p.name);
     writeFileAtomic(path, p.svg);
