@@ -34,6 +34,14 @@ export type { AdamOptions, AdamState } from './nn/optim.ts';
 export { parseSafetensors, readSafetensors, SafetensorsError, serializeSafetensors, writeSafetensors } from './tensor/io/safetensors.ts';
 export type { SafeDType, SafeFile, SafeTensor, TensorToWrite } from './tensor/io/safetensors.ts';
 
+// The engine context: which backend runs the kernels (withBackend; 'auto' picks the fastest that
+// starts), and storage scopes (tidy, trainStep) that hand a step's temporary buffers back.
+export { backendChoices, BackendError } from './tensor/backend-registry.ts';
+export { Engine, engine, tidy, withBackend } from './tensor/engine.ts';
+export type { BackendChoice } from './tensor/engine.ts';
+export { trainStep } from './nn/step.ts';
+export type { StepOptimizer } from './nn/step.ts';
+
 // ---------------------------------------------------------------------------------------------
 // Estimator layer: Deep SVDD in the style of PyOD (fit / decisionFunction / predict / explain /
 // save / load) on arrays of images [n, c, h, w], and the errors the library throws on purpose.
