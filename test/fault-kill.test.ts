@@ -224,6 +224,21 @@ describe('fault suite: SIGKILL at random points (every output absent or complete
     expect(filesUnder(dir)).to.deep.equal(filesUnder(refReport));
   });
 
+  it('report shows the figures of a finished explanation only: an explain killed before explain.json (its last file) is not shown', async () => {
+    const dir = fresh('report-explain');
+    cpSync(ref, dir, { recursive: true });
+    const figure = readFileSync(join(refExplain, 'figure_top_anomalies.png'));
+    const shown = (): boolean => readFileSync(join(dir, 'report.html'), 'utf8').includes(figure.toString('base64'));
+    // What an explain killed after its figures and before explain.json leaves in DIR/explain.
+    cpSync(refExplain, join(dir, 'explain'), { recursive: true });
+    rmSync(join(dir, 'explain', 'explain.json'));
+    expectOk(await runCli(['report', dir, '--no-latent']));
+    expect(shown(), 'the figure of an interrupted explanation').to.equal(false);
+    cpSync(join(refExplain, 'explain.json'), join(dir, 'explain', 'explain.json'));
+    expectOk(await runCli(['report', dir, '--no-latent']));
+    expect(shown(), 'the figure of a finished explanation').to.equal(true);
+  });
+
   const commands: [string, (fraction: number) => Promise<void>][] = [['train', killTrain], ['test', killTest], ['explain --out', killExplain], ['report', killReport]];
   for (const [name, kill] of commands) {
     it(`svdd ${name}: ${KILLS_PER_COMMAND} kills at random points of its run`, async () => {

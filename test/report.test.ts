@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
@@ -7,7 +7,7 @@ import { main } from '../src/cli/main.ts';
 import { reportCommand } from '../src/cli/report-command.ts';
 import { rocCurve } from '../src/svdd/metrics.ts';
 import type { RunResults } from '../src/svdd/run.ts';
-import { GRADCAM_FILE, REPORT_SECTIONS, latentProjection, readRunDir, renderReport, wantsLogAxis } from '../src/svdd/report/report.ts';
+import { EXPLAIN_INDEX_FILE, GRADCAM_FILE, REPORT_SECTIONS, latentProjection, readRunDir, renderReport, wantsLogAxis } from '../src/svdd/report/report.ts';
 import { pca2, symmetricEigen } from '../src/svdd/report/pca.ts';
 import { Frame, binEdges, esc, formatTick, histogramCounts, logTicks, niceNumber, niceTicks } from '../src/svdd/report/svg.ts';
 
@@ -247,6 +247,7 @@ describe('report: svdd report on a tiny run', function () {
   it('embeds Grad-CAM when present, works without the latent codes, and warns loudly on collapse', async () => {
     mkdirSync(join(run, 'explain'), { recursive: true });
     copyFileSync(join(run, 'anomalies.png'), join(run, GRADCAM_FILE));
+    writeFileSync(join(run, EXPLAIN_INDEX_FILE), '{}\n'); // explain's last file: the explanation is finished
     await silently(() => reportCommand([run, '--no-latent', '--log-x', 'on']));
     const page = html();
     expect([...page.matchAll(/src="data:image\/png;base64,/g)]).to.have.length(3);

@@ -32,6 +32,8 @@ export const GRADCAM_NORMAL_FILE = join('explain', 'most_normal_gradcam.png');
 /** The captioned figures of `svdd explain --top-anomalies` (score, methods, scaling, colour bars); preferred over the bare grids. */
 export const EXPLAIN_FIGURE_FILE = join('explain', 'figure_top_anomalies.png');
 export const EXPLAIN_FIGURE_NORMAL_FILE = join('explain', 'figure_most_normal.png');
+/** Written last by `svdd explain`: without it the explanation in DIR/explain was interrupted, and none of its images is shown. */
+export const EXPLAIN_INDEX_FILE = join('explain', 'explain.json');
 
 export type LogAxis = 'auto' | 'on' | 'off';
 
@@ -70,16 +72,18 @@ export function readRunDir(dir: string): RunDir {
   const config = existsSync(join(dir, 'config.json')) ? readJson<RunConfigJson>(join(dir, 'config.json'), 'the run configuration') : {};
   const meta = existsSync(join(dir, 'model.json')) ? readJson<ModelMeta>(join(dir, 'model.json'), 'the model metadata') : null;
   const timings = existsSync(join(dir, 'timings.json')) ? readJson<RunDir['timings']>(join(dir, 'timings.json'), 'timings') : null;
+  const explained = existsSync(join(dir, EXPLAIN_INDEX_FILE));
+  const explainImage = (file: string): Uint8Array | null => (explained ? bytes(readOptional(join(dir, file))) : null);
   return {
     dir, config, results, meta, timings,
     log: readOptional(join(dir, 'log.txt'))?.toString('utf8') ?? null,
     images: {
       normals: bytes(readOptional(join(dir, 'normals.png'))),
       anomalies: bytes(readOptional(join(dir, 'anomalies.png'))),
-      gradcam: bytes(readOptional(join(dir, GRADCAM_FILE))),
-      gradcamNormal: bytes(readOptional(join(dir, GRADCAM_NORMAL_FILE))),
-      explainFigure: bytes(readOptional(join(dir, EXPLAIN_FIGURE_FILE))),
-      explainFigureNormal: bytes(readOptional(join(dir, EXPLAIN_FIGURE_NORMAL_FILE))),
+      gradcam: explainImage(GRADCAM_FILE),
+      gradcamNormal: explainImage(GRADCAM_NORMAL_FILE),
+      explainFigure: explainImage(EXPLAIN_FIGURE_FILE),
+      explainFigureNormal: explainImage(EXPLAIN_FIGURE_NORMAL_FILE),
     },
   };
 }
