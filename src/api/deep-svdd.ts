@@ -242,7 +242,7 @@ function divergenceInWords(e: DivergenceError): TrainingDivergedError {
  * dataset and class in the model; and every score of the model on preprocessed images.
  */
 export const runAccess: {
-  fit(est: DeepSVDD, source: Pick<FitSettings, 'dataset' | 'normalClass'>, data: FitData, io: FitIo): FitResult;
+  fit(est: DeepSVDD, source: Pick<FitSettings, 'dataset' | 'normalClass' | 'resize'>, data: FitData, io: FitIo): FitResult;
   scores(est: DeepSVDD, set: ImageSet): TestScores;
   model(est: DeepSVDD): SvddModel;
   settings(est: DeepSVDD): Readonly<FitSettings>;

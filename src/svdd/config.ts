@@ -1,7 +1,8 @@
 /** Everything a training run needs, with the paper's protocol as defaults. */
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { DATASET_NAMES, type DatasetName } from './data/datasets.ts';
+import { TRAIN_DATASET_NAMES, type TrainDatasetName } from './data/datasets.ts';
+import { RESIZE_MODES, type ResizeMode } from './data/folder.ts';
 import { PREPROCESSING_METHODS, type PreprocessingMethod } from './data/preprocess.ts';
 import { NET_NAMES, type NetName } from './networks.ts';
 import type { Objective } from './trainer.ts';
@@ -11,7 +12,7 @@ export type Preset = 'paper' | 'short' | 'quick';
 export const PRESETS: readonly Preset[] = ['paper', 'short', 'quick'];
 
 export interface TrainConfig {
-  dataset: DatasetName;
+  dataset: TrainDatasetName;
   normalClass: number;
   dataDir: string | null;
   net: NetName;
@@ -50,6 +51,12 @@ export interface TrainConfig {
    * Optional, so that configs without it keep their hashes (study records, checkpoints).
    */
   contamination?: number;
+  /**
+   * --dataset folder: how images of any size become the network's input ('bilinear': stretched;
+   * 'center-crop': scaled to cover, centre cut out; data/folder.ts). Optional, so that configs
+   * without it keep their hashes.
+   */
+  resize?: ResizeMode;
 }
 
 /**
@@ -59,7 +66,7 @@ export interface TrainConfig {
  * dataset in every preset (0.5e-3 for MNIST, 0.5e-6 for CIFAR-10: see defaultConfig). 'short' is 30+30 with milestone 20 (the comparison runs in
  * the issue). 'quick' is a demo on a subset (10 + 10 epochs at lr 1e-3 on 1000 images; says so in its log).
  */
-export function presetDefaults(preset: Preset, dataset: DatasetName): Partial<TrainConfig> {
+export function presetDefaults(preset: Preset, dataset: TrainDatasetName): Partial<TrainConfig> {
   if (preset === 'quick') {
     // A demo, not the paper's protocol: 3 + 3 epochs at lr 1e-4 (15 steps per stage) could land below
     // chance (MNIST class 1, seed 7: AUROC 45); 10 + 10 at lr 1e-3 gives 83–99 over classes and seeds in
@@ -71,7 +78,7 @@ export function presetDefaults(preset: Preset, dataset: DatasetName): Partial<Tr
   return { aeEpochs: 150, aeMilestones: [50], epochs: 150, milestones: [50] };
 }
 
-export function defaultConfig(dataset: DatasetName, normalClass: number, preset: Preset = 'paper'): TrainConfig {
+export function defaultConfig(dataset: TrainDatasetName, normalClass: number, preset: Preset = 'paper'): TrainConfig {
   const base: TrainConfig = {
     dataset, normalClass, dataDir: null,
     net: dataset === 'cifar10' ? 'cifar10_LeNet' : 'mnist_LeNet',
@@ -87,7 +94,7 @@ export function defaultConfig(dataset: DatasetName, normalClass: number, preset:
     preprocessing: 'gcn-minmax',
     preset,
   };
-  return { ...base, ...presetDefaults(preset, dataset) };
+  return { ...base, ...(dataset === 'folder' ? { resize: 'bilinear' as const } : {}), ...presetDefaults(preset, dataset) };
 }
 
 const OBJECTIVES = ['one-class', 'soft-boundary'] as const;
@@ -99,7 +106,7 @@ const milestones = z.array(int.min(1)).refine((a) => a.every((m, i) => i === 0 |
 
 /** Every setting of a run with its type and range; .strict(): an unknown key is a problem too. */
 export const TrainConfigSchema = z.object({
-  dataset: choice(DATASET_NAMES),
+  dataset: choice(TRAIN_DATASET_NAMES),
   normalClass: int.min(0).max(9),
   dataDir: z.string().min(1).nullable(),
   net: choice(NET_NAMES),
@@ -126,11 +133,12 @@ export const TrainConfigSchema = z.object({
   preprocessing: choice(PREPROCESSING_METHODS),
   preset: choice(PRESETS),
   contamination: z.number().gt(0).lte(0.5).optional(),
+  resize: choice(RESIZE_MODES).optional(),
 }).strict();
 
 /** What each setting must be, in words: the text of its one-line error. */
 const REQUIREMENT: Record<keyof TrainConfig, string> = {
-  dataset: `must be one of ${DATASET_NAMES.join(', ')}`,
+  dataset: `must be one of ${TRAIN_DATASET_NAMES.join(', ')}`,
   normalClass: 'must be an integer 0..9',
   dataDir: 'must be a directory name (a non-empty string) or null',
   net: `must be one of ${NET_NAMES.join(', ')}`,
@@ -159,6 +167,7 @@ const REQUIREMENT: Record<keyof TrainConfig, string> = {
   preprocessing: `must be one of ${PREPROCESSING_METHODS.join(', ')}`,
   preset: `must be one of ${PRESETS.join(', ')}`,
   contamination: 'must be a number in (0, 0.5] (the expected fraction of anomalies)',
+  resize: `must be one of ${RESIZE_MODES.join(', ')}`,
 };
 
 /** What a setting must be, in words (e.g. 'must be a number in (0, 1]'). */
@@ -217,7 +226,9 @@ export function validateConfig(c: TrainConfig): string[] {
   if (typed.length > 0) return typed;
   const errs: string[] = [];
   if (c.dataset === 'cifar10' && c.net === 'mnist_LeNet') errs.push('--net mnist_LeNet does not fit CIFAR-10 images (use cifar10_LeNet or cifar10_LeNet_ELU)');
-  if (c.dataset !== 'cifar10' && c.net !== 'mnist_LeNet') errs.push(`--net ${c.net} does not fit ${c.dataset} images (use mnist_LeNet)`);
+  if (c.dataset !== 'cifar10' && c.dataset !== 'folder' && c.net !== 'mnist_LeNet') errs.push(`--net ${c.net} does not fit ${c.dataset} images (use mnist_LeNet)`);
+  if (c.dataset === 'folder' && c.dataDir === null) errs.push('--dataset folder needs --data-dir ROOT (ROOT/train/good/*.png, ROOT/test/good/*.png and ROOT/test/<defect>/*.png)');
+  if (c.dataset === 'folder' && c.normalClass !== 0) errs.push('--normal-class has no meaning for --dataset folder: the normal images are ROOT/train/good and ROOT/test/good');
   errs.push(...scheduleProblems('--ae-lr', '--ae-milestones', c.aeLr, c.aeMilestones, c.gamma));
   errs.push(...scheduleProblems('--lr', '--milestones', c.lr, c.milestones, c.gamma));
   if (c.threshold === 'adaptive' && c.valFraction === 0) errs.push('--threshold adaptive needs a validation hold-out (--val-fraction > 0)');
@@ -240,6 +251,7 @@ export function noEffectSettings(c: TrainConfig, given: ReadonlySet<string>): [k
   add('shrinkage', c.threshold !== 'adaptive', 'it shrinks the covariance of the Gaussian of --threshold adaptive');
   add('alpha', noVal, 'it sets the false-positive rate of the thresholds calibrated on a validation hold-out, and there is none (add --val-fraction, or use --contamination)');
   add('contamination', !noVal, 'with a validation hold-out τ is calibrated on it at --alpha (drop --val-fraction to use the training scores)');
+  add('resize', c.dataset !== 'folder', 'it fits the images of --dataset folder to the network (the other datasets have the network\'s size)');
   add('mu1', !c.hybrid, 'it weights the hybrid objective (add --hybrid)');
   add('mu2', !c.hybrid, 'it weights the hybrid objective (add --hybrid)');
   add('nu', c.objective !== 'soft-boundary', 'it is the soft-boundary objective\'s ν (add --objective soft-boundary)');

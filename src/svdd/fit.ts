@@ -11,6 +11,7 @@ import type { TrainConfig } from './config.ts';
 import type { ImageSet } from './batches.ts';
 import type { RunCheckpoint } from './checkpoint.ts';
 import type { Preprocessing } from './data/preprocess.ts';
+import type { ResizeMode } from './data/folder.ts';
 import { detectCollapse, scoreImages, type Collapse } from './evaluate.ts';
 import { fitGaussian } from './gaussian.ts';
 import { packageVersion, type DecisionRule, type ModelDataset, type ModelMeta, type ThresholdRecord } from './model.ts';
@@ -27,7 +28,7 @@ export type FitSettings = Pick<TrainConfig,
   'net' | 'objective' | 'nu' | 'seed' | 'pretrain' | 'aeEpochs' | 'aeLr' | 'aeMilestones' | 'aeWeightDecay' | 'aeBatchSize'
   | 'epochs' | 'lr' | 'milestones' | 'weightDecay' | 'batchSize' | 'gamma' | 'optimizer' | 'warmUpEpochs'
   | 'hybrid' | 'mu1' | 'mu2' | 'threshold' | 'alpha' | 'shrinkage' | 'chi2' | 'contamination'>
-  & { dataset: ModelDataset; normalClass: number };
+  & { dataset: ModelDataset; normalClass: number; resize?: ResizeMode };
 
 /** Preprocessed images: the normal training images, the held-out normal images (count 0: none) and what was applied. */
 export interface FitData { train: ImageSet; val: ImageSet; preprocessing: Preprocessing }
@@ -177,6 +178,7 @@ export function fitSvdd(cfg: FitSettings, data: FitData, io: FitIo): FitResult {
     preprocessing: data.preprocessing,
     gaussian: null, thresholds: [], decisionScore: 'svdd',
     versions: { svddTs: packageVersion(), node: process.version },
+    ...(cfg.resize !== undefined ? { resize: cfg.resize } : {}),
   };
   const model = svddModel(meta, scoring.net);
 

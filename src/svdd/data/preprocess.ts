@@ -1,5 +1,5 @@
 import seedrandom from 'seedrandom';
-import type { DatasetName, RawDataset } from './datasets.ts';
+import type { TrainDatasetName, RawDataset } from './datasets.ts';
 import { DataError } from './errors.ts';
 
 export type FloatArray = Float32Array | Float64Array;
@@ -235,7 +235,7 @@ export interface PreparedTest extends PreparedSplit {
 }
 
 export interface OneClassData {
-  dataset: DatasetName;
+  dataset: TrainDatasetName;
   normalClass: number;
   channels: number;
   height: number;
