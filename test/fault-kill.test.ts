@@ -118,12 +118,13 @@ describe('fault suite: SIGKILL at random points (every output absent or complete
   });
 
   /** Each file under `dir` is the reference's file of that name, or a temporary of the killed process. */
-  function expectAbsentOrComplete(dir: string, reference: string, killed: Killed, special: Record<string, (path: string) => void> = {}): string[] {
+  function expectAbsentOrComplete(dir: string, reference: string, killed: Killed | Killed[], special: Record<string, (path: string) => void> = {}): string[] {
+    const pids = (Array.isArray(killed) ? killed : [killed]).map((k) => k.pid);
     const leftovers: string[] = [];
     for (const f of filesUnder(dir)) {
       const tmpOf = TMP.exec(f);
       if (tmpOf) {
-        expect(Number(tmpOf[1]), `${f}: a temporary of another process`).to.equal(killed.pid);
+        expect(pids, `${f}: a temporary of another process`).to.include(Number(tmpOf[1]));
         leftovers.push(f);
         continue;
       }
@@ -142,13 +143,24 @@ describe('fault suite: SIGKILL at random points (every output absent or complete
     'checkpoint.safetensors': (p: string) => { expect(() => readCheckpoint(join(p, '..')), p).not.to.throw(); },
   };
 
-  async function killTrain(fraction: number): Promise<void> {
+  /** The recovery of an incomplete run: --resume from its checkpoint, else a rerun into the same --out. */
+  const recovery = (out: string): string[] => (existsSync(join(out, 'checkpoint.safetensors')) ? ['train', '--resume', out] : ['train', ...TRAIN, '--out', out]);
+
+  /** Kills a run at `fraction`, and its recovery too at `again` (when not null), then checks and recovers. */
+  async function killTrain([fraction, again]: [number, number | null]): Promise<void> {
     const out = fresh('train');
-    const killed = await svdd(['train', ...TRAIN, '--out', out], delay('train', fraction));
-    const leftovers = expectAbsentOrComplete(out, ref, killed, trainSpecial);
+    const killed = [await svdd(['train', ...TRAIN, '--out', out], delay('train', fraction))];
+    const state = (): string => (existsSync(join(out, 'results.json')) ? 'complete' : existsSync(join(out, 'checkpoint.safetensors')) ? 'checkpoint'
+      : existsSync(join(out, 'config.json')) ? 'started' : 'nothing');
+    let leftovers = expectAbsentOrComplete(out, ref, killed, trainSpecial);
+    tally(`train:${state()}${leftovers.length ? '+tmp' : ''}`);
+    if (again !== null && state() !== 'complete') {
+      // A recovery killed in turn (a resume that is itself interrupted) must leave a run that recovers.
+      killed.push(await svdd(recovery(out), delay('train', again)));
+      leftovers = expectAbsentOrComplete(out, ref, killed, trainSpecial);
+      tally(`train, recovery killed:${state()}${leftovers.length ? '+tmp' : ''}`);
+    }
     const complete = existsSync(join(out, 'results.json'));
-    const checkpoint = existsSync(join(out, 'checkpoint.safetensors'));
-    tally(`train:${complete ? 'complete' : checkpoint ? 'checkpoint' : existsSync(join(out, 'config.json')) ? 'started' : 'nothing'}${leftovers.length ? '+tmp' : ''}`);
     if (complete) {
       // results.json is written last: everything else of the run is there.
       for (const f of filesUnder(ref)) if (f !== 'log.txt') expect(existsSync(join(out, f)), f).to.equal(true);
@@ -157,7 +169,7 @@ describe('fault suite: SIGKILL at random points (every output absent or complete
       expectOneLine(await runCli(['test', '--model', out, '--threads', '1']), /incomplete|no complete/);
     }
     if (!complete) {
-      expectOk(await runCli(checkpoint ? ['train', '--resume', out] : ['train', ...TRAIN, '--out', out]));
+      expectOk(await runCli(recovery(out)));
       expect(readFileSync(join(out, 'results.json')).equals(readFileSync(join(ref, 'results.json'))), 'results.json after the rerun / --resume').to.equal(true);
       expect(filesUnder(out).filter((f) => TMP.test(f) || f === '.svdd-lock' || f === 'checkpoint.safetensors')).to.deep.equal([]);
       expectAbsentOrComplete(out, ref, killed, trainSpecial);
@@ -239,12 +251,16 @@ describe('fault suite: SIGKILL at random points (every output absent or complete
     expect(shown(), 'the figure of a finished explanation').to.equal(true);
   });
 
-  const commands: [string, (fraction: number) => Promise<void>][] = [['train', killTrain], ['test', killTest], ['explain --out', killExplain], ['report', killReport]];
-  for (const [name, kill] of commands) {
+  // Uniform over the run (fast-check's default bias would put most kills near 0: in Node's start-up).
+  const fraction = fc.noBias(fc.integer({ min: Math.round(EARLY * 1000), max: Math.round(LATE * 1000) })).map((k) => k / 1000);
+  const property = (kill: (fraction: number) => Promise<void>) => fc.asyncProperty(fraction, kill);
+  const commands: [string, fc.IAsyncProperty<[number]> | fc.IAsyncProperty<[[number, number | null]]>][] = [
+    ['train (and, in half of the runs, its recovery)', fc.asyncProperty(fc.tuple(fraction, fc.option(fraction, { freq: 2, nil: null })), killTrain)],
+    ['test', property(killTest)], ['explain --out', property(killExplain)], ['report', property(killReport)],
+  ];
+  for (const [name, prop] of commands) {
     it(`svdd ${name}: ${KILLS_PER_COMMAND} kills at random points of its run`, async () => {
-      // Uniform over the run (fast-check's default bias would put most kills near 0: in Node's start-up).
-      const fraction = fc.noBias(fc.integer({ min: Math.round(EARLY * 1000), max: Math.round(LATE * 1000) })).map((k) => k / 1000);
-      await fc.assert(fc.asyncProperty(fraction, kill), { numRuns: KILLS_PER_COMMAND, seed: SEED, endOnFailure: true });
+      await fc.assert(prop as fc.IAsyncProperty<unknown[]>, { numRuns: KILLS_PER_COMMAND, seed: SEED, endOnFailure: true });
     });
   }
 });
