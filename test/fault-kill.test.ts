@@ -11,11 +11,12 @@
  *   log.txt (a log, appended line by line), timings.json (wall-clock times; it must parse) and
  *   checkpoint.safetensors (it must load as a checkpoint);
  * - a temporary `*.tmp-<pid>` is left only by the killed process and never under a final name;
- * - without results.json the run is incomplete, and `svdd predict` and `svdd test` refuse it in one
- *   line; explain.json (report.html) exists only with every other file of the explanation (report);
+ * - without results.json the run is incomplete, and `svdd predict`, `test`, `explain` and `report`
+ *   refuse it in one line, writing nothing; explain.json (report.html) exists only with every other
+ *   file of the explanation (report), and report shows an explanation's images only with it;
  * - a rerun into the same place succeeds, replaces what the killed one left (temporaries included)
  *   and gives the uninterrupted outputs; `svdd train --resume` from a checkpoint gives a results.json
- *   byte-identical to the uninterrupted run's.
+ *   byte-identical to the uninterrupted run's, also when that recovery was itself killed.
  *
  * `npm test`: KILLS_PER_COMMAND kills of each command with a fixed seed. `npm run fuzz`:
  * SVDD_KILL_RUNS kills of each, with a fresh seed (printed; SVDD_FUZZ_SEED replays one).
@@ -167,6 +168,9 @@ describe('fault suite: SIGKILL at random points (every output absent or complete
     } else if (existsSync(join(out, 'model.json')) || existsSync(join(out, 'config.json'))) {
       expectOneLine(await runCli(['predict', '--model', out, '--input', png, '--threads', '1']), /incomplete|no complete/);
       expectOneLine(await runCli(['test', '--model', out, '--threads', '1']), /incomplete|no complete/);
+      expectOneLine(await runCli(['explain', '--model', out, '--index', '0', '--out', join(out, 'explain')]), /incomplete|no complete/);
+      expectOneLine(await runCli(['report', out, '--no-latent']), /no results\.json/);
+      expect(existsSync(join(out, 'explain')) || existsSync(join(out, 'report.html')), 'written by a refused command').to.equal(false);
     }
     if (!complete) {
       expectOk(await runCli(recovery(out)));
