@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -291,6 +291,36 @@ describe('the packed package (npm pack, installed into an empty project)', funct
     const predictions = (JSON.parse(predict.stdout) as { predictions: { score: number; decision: string }[] }).predictions;
     expect(predictions.map((p) => p.score)).to.deep.equal(r.scores);
     expect(predictions.map((p) => (p.decision === 'anomalous' ? 1 : 0))).to.deep.equal(r.flags);
+  });
+
+  it('runs a study on two worker processes from the build, recording no commit of the project it is installed in', () => {
+    // The project is a git repository of its own: its commit is not the package's.
+    const git = (...args: string[]): void => {
+      const r = spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args], { cwd: project, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
+    };
+    git('init', '-q');
+    git('commit', '-q', '--allow-empty', '-m', 'a project using svdd-ts');
+    const spec = {
+      name: 'package-test',
+      groups: [{
+        dataset: 'mnist', classes: [0, 1], seeds: [0], methods: [{ kind: 'one-class' }],
+        protocol: { base: 'quick', aeEpochs: 1, epochs: 1, aeMilestones: [], milestones: [], subset: 200, testSubset: 200 },
+      }],
+    };
+    writeFileSync(join(tmp, 'spec.json'), JSON.stringify(spec));
+    const out = join(tmp, 'study');
+    const run = spawnSync(join(project, 'node_modules', '.bin', 'svdd'), ['study', 'run', join(tmp, 'spec.json'), '--out', out, '--jobs', '2', '--threads', '1'],
+      { cwd: project, env: plainEnv(), encoding: 'utf8' });
+    expect(run.status, run.stderr).to.equal(0);
+    expect(run.stdout).to.match(/\[job 0\].*1 cells run/s);
+    expect(run.stdout).to.match(/\[job 1\].*1 cells run/s);
+    const cells = readdirSync(join(out, 'cells'));
+    expect(cells).to.have.length(2);
+    for (const cell of cells) {
+      const record = JSON.parse(readFileSync(join(out, 'cells', cell), 'utf8')) as { versions: { svddTs: string; commit: string | null } };
+      expect(record.versions.commit, cell).to.equal(null);
+    }
   });
 
   it('installs the svdd command, which runs the build', () => {

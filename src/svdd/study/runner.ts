@@ -14,9 +14,9 @@
  * backend and thread count, so a resumed study equals an uninterrupted one.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../tensor/io/atomic.ts';
 import { hasCheckpoint, readCheckpoint, trainConfigHash } from '../checkpoint.ts';
 import { alive } from '../run-dir.ts';
@@ -146,9 +146,20 @@ export class CellLock {
 }
 
 let commitCache: string | null | undefined;
+/**
+ * The commit of the checkout this code runs from, or null. Only a repository whose top level is the
+ * package's own root counts: an installed copy (node_modules/svdd-ts) may sit inside another
+ * project's repository, whose commit says nothing about this code.
+ */
 function gitCommit(): string | null {
   if (commitCache !== undefined) return commitCache;
-  try { commitCache = execFileSync('git', ['rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'], cwd: new URL('.', import.meta.url).pathname }).toString().trim(); } catch { commitCache = null; }
+  commitCache = null;
+  const here = new URL('.', import.meta.url).pathname;
+  const git = (...args: string[]): string => execFileSync('git', args, { stdio: ['ignore', 'pipe', 'ignore'], cwd: here }).toString().trim();
+  try {
+    // This module is <root>/src/svdd/study/ (sources) or <root>/dist/svdd/study/ (the build).
+    if (realpathSync(git('rev-parse', '--show-toplevel')) === realpathSync(resolve(here, '../../..'))) commitCache = git('rev-parse', 'HEAD');
+  } catch { /* no git, or not a repository: no commit */ }
   return commitCache;
 }
 
