@@ -14,6 +14,8 @@ import { DataError } from '../src/svdd/data/errors.ts';
 import { fitImage, readImageFolder } from '../src/svdd/data/folder.ts';
 import { errorLines, runCli } from './cli-run.ts';
 
+const folderFile = (root: string, sub: string, k: number): string => join(root, sub, `${String(k).padStart(3, '0')}.png`);
+
 /** Writes a PNG of `width` × `height` from a pixel function giving [r, g, b] (grayscale when gray). */
 function writePng(path: string, width: number, height: number, pixel: (x: number, y: number) => [number, number, number], gray = false): void {
   const png = new PNG({ width, height, colorType: gray ? 0 : 2, inputHasAlpha: true });
@@ -88,6 +90,12 @@ describe('--dataset folder', function () {
     expect(test.code, test.err).to.equal(0);
     const retest = JSON.parse(readFileSync(join(run, 'test_results.json'), 'utf8')) as { scores: { score: number }[] };
     expect(retest.scores.map((s) => s.score)).to.deep.equal(results.scores.map((s) => s.score));
+
+    // svdd predict fits a PNG of any size as the run's images were fitted: the score results.json has for it.
+    const png = folderFile(root, 'test/seven', 2);
+    const predicted = await runCli(['predict', '--model', run, '--input', png, '--json', '--backend', 'wasm', '--threads', '1']);
+    expect(predicted.code, predicted.err).to.be.oneOf([0, 1]);
+    expect((JSON.parse(predicted.out) as { predictions: { score: number }[] }).predictions[0]!.score).to.equal(results.scores[12 + 2]!.score);
 
     // The estimator on the same folder: its min-max constants come from the same train/good images.
     const folder = await loadImageFolder(root, { resize: 'center-crop' });

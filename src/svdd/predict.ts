@@ -5,6 +5,7 @@
  */
 import { decodePng, pngInfo } from './images.ts';
 import { DataError } from './data/errors.ts';
+import { fitImage, type ResizeMode } from './data/folder.ts';
 import { contentHead, readInputFile, readMaybeGzip } from './data/files.ts';
 import { gunzipBounded, isGzip, type GunzipResult } from '../tensor/io/bounded.ts';
 import { readIdxImages, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './data/idx.ts';
@@ -64,16 +65,19 @@ function pngToModelBytes(path: string, bytes: Uint8Array, shape: readonly [numbe
 
 /**
  * Reads every image in `path`, recognised by content: PNG (one image), IDX3 unsigned-byte image
- * file (MNIST layout, gzipped or not) or CIFAR-10 binary batch. Sizes must match the model.
+ * file (MNIST layout, gzipped or not) or CIFAR-10 binary batch. Sizes must match the model, but
+ * for PNGs when `resize` is given (a --dataset folder model's, data/folder.ts).
  * Only regular files are read, and nothing is decompressed beyond what the format allows.
  */
-export function readInputImages(path: string, shape: readonly [number, number, number]): RawImageBatch {
+export function readInputImages(path: string, shape: readonly [number, number, number], resize?: ResizeMode): RawImageBatch {
   const raw = readInputFile(path);
   const head = contentHead(path, raw, 16);
   const [c, h, w] = shape;
   if (PNG_SIGNATURE.every((b, i) => head[i] === b)) {
     const bytes = isGzip(raw) ? readMaybeGzip(path, { what: 'a PNG file' }) : raw;
-    return { names: [path], images: pngToModelBytes(path, bytes, shape), count: 1 };
+    // A --dataset folder model fits PNGs of any size as its training images were fitted.
+    const images = resize ? fitImage(decodePng(bytes, path), shape, resize) : pngToModelBytes(path, bytes, shape);
+    return { names: [path], images, count: 1 };
   }
   const magic = head.length >= 4 ? ((head[0]! << 24) >>> 0) + (head[1]! << 16) + (head[2]! << 8) + head[3]! : -1;
   const numbered = (count: number): string[] => Array.from({ length: count }, (_, i) => `${path}#${i}`);
@@ -203,7 +207,7 @@ export function predictFiles(model: SvddModel, paths: readonly string[], score: 
   paths.forEach((p, k) => {
     onProgress?.(k, paths.length, 'reading the input files');
     try {
-      batches.push(readInputImages(p, shape));
+      batches.push(readInputImages(p, shape, meta.resize));
     } catch (e) {
       if (!(e instanceof DataError)) throw e;
       failures.push({ input: p, error: e.message });
