@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ndarray from 'ndarray';
-import { DeepSVDD, InputError, ModelError, NotFittedError, OptionError, SvddError, type EpochEvent, type ImageArray } from '../src/index.ts';
+import { DeepSVDD, InputError, ModelError, NotFittedError, OptionError, SvddError, TrainingDivergedError, type EpochEvent, type ImageArray } from '../src/index.ts';
 import { loadRaw } from '../src/svdd/data/datasets.ts';
 import { runAccess } from '../src/api/deep-svdd.ts';
 import { defaultConfig, type TrainConfig } from '../src/svdd/config.ts';
@@ -43,7 +43,7 @@ describe('DeepSVDD estimator', function () {
 
   for (const variant of [
     { name: 'one-class', flags: [] as string[], options: {} },
-    { name: 'soft-boundary, hybrid-free, radius rule', flags: ['--objective', 'soft-boundary', '--warm-up-epochs', '0'], options: { objective: 'soft-boundary' as const, warmUpEpochs: 0 } },
+    { name: 'soft-boundary, radius rule', flags: ['--objective', 'soft-boundary', '--warm-up-epochs', '0'], options: { objective: 'soft-boundary' as const, warmUpEpochs: 0 } },
     { name: 'hybrid with an adaptive threshold on a hold-out', flags: ['--hybrid', '--threshold', 'adaptive', '--val-fraction', '0.1'], options: { hybrid: true, threshold: { valFraction: 0.1, adaptive: true } } },
   ]) {
     it(`fits in memory to exactly the scores svdd train writes (${variant.name}); predict follows τ`, async () => {
@@ -190,6 +190,7 @@ describe('DeepSVDD estimator', function () {
       await refuse(() => new DeepSVDD({ threshold: { valFraction: 0.1, chi2: true } }), OptionError, /chi2 is the χ² threshold of the Mahalanobis score/);
       await refuse(() => new DeepSVDD({ hybrid: true, pretrain: false }), OptionError, /hybrid starts from the pretrained autoencoder/);
       await refuse(() => new DeepSVDD({ onEpoch: 3 as never }), OptionError, /^option onEpoch must be a function/);
+      await refuse(() => new DeepSVDD({ lr: 1e-300, gamma: 1e-200, milestones: [1, 2] }), OptionError, /option lr 1e-300 × gamma 1e-200 at milestone 1 of \[1, 2\] is 0/);
       await refuse(() => model.explain(data.test, { method: 'lime' as 'ig' }), OptionError, /option method must be one of/);
       await refuse(() => model.explain(data.test, { method: 'gradcam', layer: 'fc1' }), OptionError, /not a conv layer/);
       await refuse(() => model.decisionFunction(data.test, { score: 'mahalanobis' }), OptionError, /no mahalanobis score/);
@@ -208,6 +209,10 @@ describe('DeepSVDD estimator', function () {
       await refuse(() => new DeepSVDD().fit({ data: Float64Array.from({ length: 2 * 784 }, (_, i) => (i === 9 ? Infinity : 0.5)), shape: [2, 1, 28, 28] }), InputError, /image 0 holds Infinity/);
       await refuse(() => new DeepSVDD().decisionFunction(data.test), NotFittedError, /call fit\(images\) or DeepSVDD\.load\(dir\) first/);
       await refuse(() => DeepSVDD.load(join(dir, 'nothing-here')), ModelError, /holds no complete model/);
+      // Training that diverges: no model, the learning rate named as an option.
+      const diverging = new DeepSVDD({ pretrain: false, epochs: 1, lr: 1e30, backend: 'wasm', threads: 1 });
+      await refuse(() => diverging.fit(data.train), TrainingDivergedError, /diverged: .*\(lower the learning rate, option lr\)/);
+      expect(diverging.fitted).to.equal(false);
     });
   });
 });

@@ -207,6 +207,16 @@ function resolveOptions(options: unknown): Resolved {
   if (hybrid && objective !== 'one-class') problems.push("option hybrid trains the one-class objective; drop objective: 'soft-boundary'");
   if (hybrid && pre === null) problems.push('option hybrid starts from the pretrained autoencoder; drop pretrain: false');
   if (held?.chi2 && !held.adaptive) problems.push('option threshold.chi2 is the χ² threshold of the Mahalanobis score; add threshold.adaptive: true');
+  // Every learning rate a schedule reaches, lr·γ^k for k up to the number of milestones, must be a finite positive number.
+  const gamma = v.gamma ?? 0.1;
+  const schedule = (name: string, lr: number, milestones: readonly number[]): void => {
+    for (let k = 1; k <= milestones.length; k++) {
+      const at = lr * gamma ** k;
+      if (!(Number.isFinite(at) && at > 0)) { problems.push(`option ${name} ${lr} × gamma ${gamma} at milestone ${k} of [${milestones.join(', ')}] is ${at}, not a finite positive learning rate`); return; }
+    }
+  };
+  if (pre !== null) schedule('pretrain.lr', pre.lr ?? 1e-4, pre.milestones ?? [50]);
+  schedule('lr', v.lr ?? 1e-4, v.milestones ?? [50]);
   if (problems.length > 0) throw new OptionError(problems.join('\n'));
   const cifar = net !== 'mnist_LeNet';
   const mu = typeof v.hybrid === 'object' ? v.hybrid : {};
@@ -218,7 +228,7 @@ function resolveOptions(options: unknown): Resolved {
     // The paper's autoencoder weight decay: 0.5e-3 for MNIST's net, 0.5e-6 for CIFAR-10's.
     aeWeightDecay: pre?.weightDecay ?? (cifar ? 0.5e-6 : 0.5e-3), aeBatchSize: pre?.batchSize ?? 200,
     epochs: v.epochs ?? 150, lr: v.lr ?? 1e-4, milestones: v.milestones ?? [50], weightDecay: v.weightDecay ?? 0.5e-6, batchSize: v.batchSize ?? 200,
-    gamma: v.gamma ?? 0.1, optimizer: v.optimizer ?? 'adam', warmUpEpochs: v.warmUpEpochs ?? 10,
+    gamma, optimizer: v.optimizer ?? 'adam', warmUpEpochs: v.warmUpEpochs ?? 10,
     hybrid, mu1: mu.mu1 ?? 1, mu2: mu.mu2 ?? 0.5,
     threshold: held?.adaptive ? 'adaptive' : 'fixed', alpha: held?.alpha ?? 0.05, shrinkage: held?.shrinkage ?? 'ledoit-wolf', chi2: held?.chi2 ?? false,
     ...(th !== null && 'contamination' in th ? { contamination: th.contamination } : {}),
@@ -272,8 +282,9 @@ export class DeepSVDD {
   /** Reads a model saved by save() or a finished `svdd train` run directory. */
   static async load(dir: string, options: Pick<DeepSVDDOptions, 'backend' | 'threads'> = {}): Promise<DeepSVDD> {
     if (typeof dir !== 'string' || dir === '') throw new OptionError(`DeepSVDD.load: dir must be a directory name, got ${show(dir)}`);
-    const est = new DeepSVDD({ ...options });
     const model = loadModel(dir);
+    // A later fit() trains the loaded model's network.
+    const est = new DeepSVDD({ ...options, net: model.meta.net });
     est.#model = model;
     return est;
   }
