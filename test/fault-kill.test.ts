@@ -36,6 +36,9 @@ const LONG = process.env.SVDD_KILL_RUNS !== undefined;
 const SEED = process.env.SVDD_FUZZ_SEED !== undefined ? Number(process.env.SVDD_FUZZ_SEED) : LONG ? Date.now() % 2 ** 31 : 20261202;
 /** Delays are drawn from start-up + [EARLY, LATE] × (duration − start-up). */
 const EARLY = -0.05, LATE = 1.05;
+/** Durations drift with the machine's load: a long campaign times each command again every this many kills. */
+const REMEASURE_EVERY = LONG ? 5 : Infinity;
+type Command = 'train' | 'test' | 'explain' | 'report';
 
 const SVDD_BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'bin', 'svdd.js');
 const TRAIN = ['--subset', '200', '--test-subset', '300', '--ae-epochs', '2', '--epochs', '2', '--threads', '1', '--checkpoint-every', '1'];
@@ -91,9 +94,25 @@ describe('fault suite: SIGKILL at random points (every output absent or complete
   let tmp = '', ref = '', refTest = '', refExplain = '', refReport = '', png = '';
   const ms = { startup: 0, train: 0, test: 0, explain: 0, report: 0 };
   /** The kill delay for a point `fraction` of `command`'s run. */
-  const delay = (command: 'train' | 'test' | 'explain' | 'report', fraction: number): number => Math.max(0, ms.startup + fraction * (ms[command] - ms.startup));
+  const delay = (command: Command, fraction: number): number => Math.max(0, ms.startup + fraction * (ms[command] - ms.startup));
   let n = 0;
   const fresh = (what: string): string => join(tmp, `${what}-${n++}`);
+  const killsOf: Record<Command, number> = { train: 0, test: 0, explain: 0, report: 0 };
+  const measured: Record<Command, number[]> = { train: [], test: [], explain: [], report: [] };
+
+  /** Times an uninterrupted `command` (into a scratch place) and the start-up again, every REMEASURE_EVERY-th kill. */
+  async function remeasure(command: Command): Promise<void> {
+    if (++killsOf[command] % REMEASURE_EVERY !== 0) return;
+    ms.startup = await timed(['--version']);
+    const scratch = fresh(`timing-${command}`);
+    if (command === 'report') cpSync(ref, scratch, { recursive: true });
+    ms[command] = await timed({
+      train: ['train', ...TRAIN, '--out', scratch], test: ['test', '--model', ref, '--threads', '1', '--out', `${scratch}.json`],
+      explain: ['explain', '--model', ref, ...EXPLAIN, '--out', scratch], report: ['report', scratch, '--backend', 'wasm'],
+    }[command]);
+    measured[command].push(Math.round(ms[command]));
+    rmSync(scratch, { recursive: true, force: true });
+  }
 
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'svdd-kill-'));
@@ -113,6 +132,7 @@ describe('fault suite: SIGKILL at random points (every output absent or complete
   after(() => {
     if (LONG || process.env.SVDD_FUZZ_REPORT) {
       console.log(`\n      seed ${SEED}, ${KILLS_PER_COMMAND} kills per command; uninterrupted durations (ms): ${JSON.stringify(Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Math.round(v)])))}`);
+      if (LONG) console.log(`      durations timed again (ms): ${JSON.stringify(measured)}`);
       console.log(`      outcomes: ${[...outcomes].sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
     }
     rmSync(tmp, { recursive: true, force: true });
@@ -149,6 +169,7 @@ describe('fault suite: SIGKILL at random points (every output absent or complete
 
   /** Kills a run at `fraction`, and its recovery too at `again` (when not null), then checks and recovers. */
   async function killTrain([fraction, again]: [number, number | null]): Promise<void> {
+    await remeasure('train');
     const out = fresh('train');
     const killed = [await svdd(['train', ...TRAIN, '--out', out], delay('train', fraction))];
     const state = (): string => (existsSync(join(out, 'results.json')) ? 'complete' : existsSync(join(out, 'checkpoint.safetensors')) ? 'checkpoint'
@@ -181,6 +202,7 @@ describe('fault suite: SIGKILL at random points (every output absent or complete
   }
 
   async function killTest(fraction: number): Promise<void> {
+    await remeasure('test');
     const dir = fresh('test');
     const out = join(dir, 'scores.json');
     cpSync(ref, dir, { recursive: true });
@@ -192,6 +214,7 @@ describe('fault suite: SIGKILL at random points (every output absent or complete
   }
 
   async function killExplain(fraction: number): Promise<void> {
+    await remeasure('explain');
     const out = fresh('explain');
     const killed = await svdd(['explain', '--model', ref, ...EXPLAIN, '--out', out], delay('explain', fraction));
     const leftovers = expectAbsentOrComplete(out, refExplain, killed);
@@ -208,6 +231,7 @@ describe('fault suite: SIGKILL at random points (every output absent or complete
   const page = (path: string, dir: string): string => readFileSync(path, 'utf8').split(dir).join('DIR').replace(/generated [0-9-]+ [0-9:]+ UTC/, 'generated T');
 
   async function killReport(fraction: number): Promise<void> {
+    await remeasure('report');
     const dir = fresh('report');
     cpSync(ref, dir, { recursive: true });
     const killed = await svdd(['report', dir, '--backend', 'wasm'], delay('report', fraction));
