@@ -209,6 +209,11 @@ describe('DeepSVDD estimator', function () {
       await refuse(() => new DeepSVDD().fit({ data: Float64Array.from({ length: 2 * 784 }, (_, i) => (i === 9 ? Infinity : 0.5)), shape: [2, 1, 28, 28] }), InputError, /image 0 holds Infinity/);
       await refuse(() => new DeepSVDD().decisionFunction(data.test), NotFittedError, /call fit\(images\) or DeepSVDD\.load\(dir\) first/);
       await refuse(() => DeepSVDD.load(join(dir, 'nothing-here')), ModelError, /holds no complete model/);
+      const saved = process.env.SVDD_THREADS;
+      process.env.SVDD_THREADS = 'many';
+      try {
+        await refuse(() => new DeepSVDD({ backend: 'wasm' }).fit(data.train), OptionError, /option backend 'wasm': SVDD_THREADS must be an integer/);
+      } finally { if (saved === undefined) delete process.env.SVDD_THREADS; else process.env.SVDD_THREADS = saved; }
       // Training that diverges: no model, the learning rate named as an option.
       const diverging = new DeepSVDD({ pretrain: false, epochs: 1, lr: 1e30, backend: 'wasm', threads: 1 });
       await refuse(() => diverging.fit(data.train), TrainingDivergedError, /diverged: .*\(lower the learning rate, option lr\)/);

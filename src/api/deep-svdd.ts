@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { useBackend } from '../tensor/backends.ts';
+import { BackendError, useBackend } from '../tensor/backends.ts';
 import type { ImageSet } from '../svdd/batches.ts';
 import { TrainConfigSchema, settingRequirement } from '../svdd/config.ts';
 import { applyPreprocessing, computeMinMaxFromBytes, preprocessingOf, splitValidation, type Preprocessing } from '../svdd/data/preprocess.ts';
@@ -312,7 +312,7 @@ export class DeepSVDD {
    * threshold { valFraction } a seeded part of them is held out to calibrate τ.
    */
   async fit(images: ImageInput): Promise<this> {
-    const { settings, valFraction, preprocessing, backend, threads, options } = this.#resolved;
+    const { settings, valFraction, preprocessing, options } = this.#resolved;
     const x = readImages(images, NET_SHAPES[settings.net].inputShape, 'fit: images', 2);
     const per = x.shape[0] * x.shape[1] * x.shape[2];
     const all = Int32Array.from({ length: x.count }, (_, i) => i);
@@ -325,7 +325,7 @@ export class DeepSVDD {
     const { train, val } = splitValidation(all, valFraction, settings.seed);
     if (train.length < 2) throw new InputError(`fit: ${train.length} training image after the hold-out of threshold.valFraction; training needs at least 2`);
     const set = (idx: Int32Array): ImageSet => ({ x: applyPreprocessing(x.data, per, idx, prep).x, count: idx.length, shape: x.shape });
-    await useBackend(backend, threads);
+    await this.#useBackend();
     const history: { pretrain: EpochEvent[]; train: EpochEvent[] } = { pretrain: [], train: [] };
     const event = (phase: string, rec: EpochRecord, epochs: number): EpochEvent => ({
       phase: phase as EpochEvent['phase'], epoch: rec.epoch, epochs, loss: rec.loss, lr: rec.lr, seconds: rec.seconds, ...(rec.radius !== undefined ? { radius: rec.radius } : {}),
@@ -424,6 +424,14 @@ export class DeepSVDD {
     saveModel(dir, model.net, model.meta);
   }
 
+  /** Activates the chosen backend on the default engine; a backend that cannot run here (or a bad SVDD_THREADS) is an OptionError. */
+  async #useBackend(): Promise<void> {
+    try { await useBackend(this.#resolved.backend, this.#resolved.threads); } catch (e) {
+      if (e instanceof BackendError) throw new OptionError(`option backend '${this.#resolved.backend}': ${e.message}`);
+      throw e;
+    }
+  }
+
   #fitted(what: string): SvddModel {
     if (!this.#model) throw new NotFittedError(`${what}: the estimator has no model yet; call fit(images) or DeepSVDD.load(dir) first`);
     return this.#model;
@@ -446,7 +454,7 @@ export class DeepSVDD {
     const images: Images = readImages(x, model.meta.inputShape, what, 1);
     const per = images.shape[0] * images.shape[1] * images.shape[2];
     const idx = Int32Array.from({ length: images.count }, (_, i) => i);
-    await useBackend(this.#resolved.backend, this.#resolved.threads);
+    await this.#useBackend();
     return { x: applyPreprocessing(images.data, per, idx, model.meta.preprocessing).x, count: images.count, shape: images.shape };
   }
 }
