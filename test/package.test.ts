@@ -323,12 +323,24 @@ describe('the packed package (npm pack, installed into an empty project)', funct
     }
   });
 
-  it('installs the svdd command, which runs the build', () => {
+  it('installs the svdd command, which runs the build (and refuses to when sources beside it are newer)', () => {
     const bin = join(project, 'node_modules', '.bin', 'svdd');
     const help = spawnSync(bin, ['--help'], { cwd: project, env: plainEnv(), encoding: 'utf8' });
     expect(help.status).to.equal(0);
     expect(help.stdout).to.match(/^svdd: Deep SVDD/);
     const version = spawnSync(bin, ['--version'], { cwd: project, env: plainEnv(), encoding: 'utf8' });
     expect(version.stdout.trim()).to.equal(`svdd-ts ${(JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string }).version}`);
+    // Beside sources edited after it was built (a checkout), the build refuses to answer for them.
+    const installed = join(project, 'node_modules', 'svdd-ts');
+    mkdirSync(join(installed, 'src', 'cli'), { recursive: true });
+    writeFileSync(join(installed, 'src', 'cli', 'main.ts'), 'export {};\n');
+    try {
+      const stale = spawnSync(bin, ['--version'], { cwd: project, env: plainEnv(), encoding: 'utf8' });
+      expect(stale.status).to.equal(2);
+      expect(stale.stdout).to.equal('');
+      expect(stale.stderr).to.equal(`svdd: this build (dist/) is older than ${join('src', 'cli', 'main.ts')}; run npm run build, or node bin/svdd.js to run the sources\n`);
+    } finally {
+      rmSync(join(installed, 'src'), { recursive: true, force: true });
+    }
   });
 });
