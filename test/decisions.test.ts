@@ -101,6 +101,13 @@ describe('a decision rule for every model', function () {
     expect(p.out).to.match(/(normal|anomalous)\n$/);
     expect(p.err).to.match(/contamination 0\.1/);
     expect(p.err).to.match(/training scores/);
+    // explain decides with the same rule, and says which.
+    const x = await runCli(['explain', '--model', dir, '--input', png, '--method', 'gradxinput', '--baseline', 'black', '--out', join(tmp, 'oc-explain')]);
+    expect(x.code, x.err).to.equal(0);
+    expect(x.out).to.match(/decision: anomalous when score > τ = .*contamination 0\.1/);
+    const index = JSON.parse(readFileSync(join(tmp, 'oc-explain', 'explain.json'), 'utf8'));
+    expect(index.threshold).to.deep.equal(meta.decisionRule);
+    expect(index.images[0].decision).to.equal(p.out.trim().split(/\s+/).at(-1));
   });
 
   it('--contamination 0.25 sets it', async () => {
@@ -124,6 +131,12 @@ describe('a decision rule for every model', function () {
     const p = await runCli(['predict', '--model', dir, '--input', png, '--threads', '1']);
     expect(p.code, p.err).to.equal(0);
     expect(p.err).to.match(/radius R/);
+    const x = await runCli(['explain', '--model', dir, '--input', png, '--method', 'gradxinput', '--baseline', 'black', '--out', join(tmp, 'sb-explain')]);
+    expect(x.code, x.err).to.equal(0);
+    expect(x.out).to.match(/decision: anomalous when score > τ = 0(\.0*)? .*radius R/);
+    const index = JSON.parse(readFileSync(join(tmp, 'sb-explain', 'explain.json'), 'utf8'));
+    expect(index.threshold).to.include({ method: 'radius', tau: 0 });
+    expect(index.images[0].decision).to.equal(p.out.trim().split(/\s+/).at(-1));
   });
 
   it('with a validation split the calibrated τ is used, and predict names it', async () => {

@@ -14,9 +14,9 @@ import { Rng } from '../tensor/creation.ts';
 import { CLASS_NAMES } from '../svdd/data/datasets.ts';
 import { CAM_TARGETS, convLayerNames, lastConvLayer, type CamTarget } from '../svdd/gradcam.ts';
 import { imageGridPng, imagePng, writePngAtomic } from '../svdd/images.ts';
-import { loadModel, loadModelData, readRunConfig, type ThresholdRecord } from '../svdd/model.ts';
+import { loadModel, loadModelData, readRunConfig } from '../svdd/model.ts';
 import type { SvddModel } from '../svdd/svdd-model.ts';
-import { decide, decisionThreshold, preprocessRaw, readInputImages, scoreInputs } from '../svdd/predict.ts';
+import { decide, decisionRuleFor, describeThreshold, preprocessRaw, readInputImages, scoreInputs, type DecisionThreshold } from '../svdd/predict.ts';
 import { UsageError } from '../svdd/run.ts';
 import { removeDeadTemporaries } from '../svdd/run-dir.ts';
 import { BASELINE_KINDS, evaluateFaithfulness, explain, meanOfImages, type BaselineKind, type Explanation } from '../svdd/explain/explain.ts';
@@ -130,7 +130,7 @@ export interface ExplainEntry {
   className: string;
   /** The score as the model reports it (results.json, svdd predict). */
   score: number;
-  /** At the saved τ of this score; null without one. */
+  /** By the model's decision rule for this score (as svdd predict decides); null without one. */
   decision: 'normal' | 'anomalous' | null;
   /** The first method's files (the per-method ones are under attributions). */
   files: { input: string; heatmap: string; overlay: string };
@@ -149,7 +149,8 @@ export interface ExplainReport {
   baseline: BaselineKind;
   scale: Scaling;
   dtype: string;
-  threshold: ThresholdRecord | null;
+  /** The model's decision rule for the score: its calibrated τ, else (svdd score) contamination or the soft-boundary radius. */
+  threshold: DecisionThreshold | null;
   testImages: number | null;
   images: ExplainEntry[];
   grids: string[];
@@ -296,7 +297,8 @@ async function explainImages(argv: string[], progress: ProgressLine): Promise<vo
   const scorer = modelScorer(model, scoreName, { dtype });
   const [ch, h, w] = meta.inputShape;
   const plane = h * w, per = ch * plane;
-  const threshold = scoreName === 'combined' ? null : decisionThreshold(meta, scoreName);
+  // The rule svdd predict decides with: a calibrated τ, else the model's contamination or radius rule.
+  const threshold = scoreName === 'combined' ? null : decisionRuleFor(meta, scoreName);
   // The score as the model reports it: its own float32 scoring path (results.json, svdd predict).
   // (The hybrid's combined score has no scoring path of its own: the float32 scorer is it.)
   const combined = scoreName === 'combined' ? modelScorer(model, 'combined') : null;
@@ -432,9 +434,10 @@ async function explainImages(argv: string[], progress: ProgressLine): Promise<vo
 
   const figures: string[] = [];
   const modelWords = `model ${values.model} (${meta.net}, ${meta.dataset} normal class ${meta.normalClass})`;
-  const tauWords = threshold
-    ? `decision: anomalous when S > τ = ${formatValue(threshold.tau)} (${threshold.method}, α ${threshold.alpha})`
-    : `decision: none (no threshold τ saved for the ${scoreName} score)`;
+  const tauWords = threshold === null ? `decision: none (no threshold τ saved for the ${scoreName} score)`
+    : threshold.method === 'quantile' || threshold.method === 'chi2'
+      ? `decision: anomalous when S > τ = ${formatValue(threshold.tau)} (${threshold.method}, α ${threshold.alpha})`
+      : `decision: anomalous when S > τ = ${formatValue(threshold.tau)} (${describeThreshold(threshold)})`;
   const scaleWords = scaling === 'shared'
     ? 'scale: shared - one colour range per method row over all images of this figure (compare images; the numbers at the right)'
     : 'scale: per-image - every map stretched to its own max |value| (compare regions within an image, not images)';
@@ -472,6 +475,9 @@ async function explainImages(argv: string[], progress: ProgressLine): Promise<vo
   // The progress line is cleared before each printed line, so none is left in the scroll-back.
   const say = (l: string): void => { progress.clear(); process.stdout.write(`${l}\n`); };
   say(`${atts.map((a) => a.label).join(', ')} of the ${scoreName} score (${scoreFormula(meta, scoreName)}), ${meta.net}, ${entries.length} image(s); written to ${outDir}`);
+  say(threshold === null
+    ? `  decision: none (no decision rule for the ${scoreName} score)`
+    : `  decision: anomalous when score > τ = ${threshold.tau.toPrecision(6)} (${describeThreshold(threshold)})`);
   for (const en of entries) {
     const who = en.index !== null ? `#${String(en.index).padEnd(5)}` : en.input!;
     const cls = en.label === null ? 'class ?' : `class ${en.className.padEnd(11)} ${en.label === 0 ? 'normal ' : 'anomaly'}`;
