@@ -8,7 +8,8 @@
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { BackendError, useBackend } from '../tensor/backends.ts';
+import { BackendError } from '../tensor/backend-registry.ts';
+import { engine } from '../tensor/engine.ts';
 import type { ImageSet } from '../svdd/batches.ts';
 import { TrainConfigSchema, settingRequirement } from '../svdd/config.ts';
 import { applyPreprocessing, computeMinMaxFromBytes, preprocessingOf, splitValidation, type Preprocessing } from '../svdd/data/preprocess.ts';
@@ -82,9 +83,15 @@ export interface DeepSVDDOptions {
   preprocessing?: 'gcn-minmax' | 'none' | { min: number; max: number };
   /** Default { contamination: 0.1 } (a soft-boundary model without it decides with its radius). */
   threshold?: ThresholdOption;
-  /** Default 'auto' (the fastest available). */
+  /**
+   * The backend every call of this estimator (fit, decisionFunction, predict, explain, save, load)
+   * runs on. Set: each call runs inside `withBackend(backend, …)`, so the backend the caller had
+   * active is active again when it returns. Unset (the default): the backend the program chose on
+   * the default engine (an enclosing `withBackend`, `engine.use`), left as it is; when the program
+   * chose none, 'auto' (the fastest available) for the call, as a scope too.
+   */
   backend?: 'auto' | 'wasm' | 'ts' | 'gpujs';
-  /** Worker threads of the wasm backend, 1 to 64 (default: all cores). */
+  /** Worker threads of a wasm backend this estimator starts (backend set, or 'auto' when none was chosen), 1 to 64 (default: all cores). */
   threads?: number;
   onEpoch?: (event: EpochEvent) => void;
   /** After each batch: phase, epoch (0-based), batch (1-based), batches per epoch, the batch's loss. */
@@ -169,7 +176,8 @@ interface Resolved {
   settings: FitSettings;
   valFraction: number;
   preprocessing: 'gcn-minmax' | 'none' | { min: number; max: number };
-  backend: string;
+  /** null: the caller's backend (see DeepSVDDOptions.backend). */
+  backend: string | null;
   threads: number | null;
   options: DeepSVDDOptions;
 }
@@ -235,8 +243,26 @@ function resolveOptions(options: unknown): Resolved {
   };
   return {
     settings, valFraction: held?.valFraction ?? 0, preprocessing: v.preprocessing ?? 'gcn-minmax',
-    backend: v.backend ?? 'auto', threads: v.threads ?? null, options: o as DeepSVDDOptions,
+    backend: v.backend ?? null, threads: v.threads ?? null, options: o as DeepSVDDOptions,
   };
+}
+
+/**
+ * Runs fn on the backend of an estimator's options (see DeepSVDDOptions.backend): inside
+ * withBackend on the default engine when the option is set or the program chose no backend, else
+ * on the caller's backend as it is. A backend that cannot run here (or a bad SVDD_THREADS) is an
+ * OptionError, before fn runs.
+ */
+async function onBackend<T>({ backend, threads }: Pick<Resolved, 'backend' | 'threads'>, fn: () => T): Promise<T> {
+  const name = backend ?? (engine.backendChosen ? null : 'auto');
+  if (name === null) return fn();
+  let started = false;
+  try {
+    return await engine.withBackend(name, () => { started = true; return fn(); }, threads);
+  } catch (e) {
+    if (!started && e instanceof BackendError) throw new OptionError(`option backend '${name}'${backend === null ? ' (unset, and the program chose none)' : ''}: ${e.message}`);
+    throw e;
+  }
 }
 
 /** A library user's words for a divergence (the trainer's names the command-line flags). */
@@ -282,7 +308,8 @@ export class DeepSVDD {
   /** Reads a model saved by save() or a finished `svdd train` run directory. */
   static async load(dir: string, options: Pick<DeepSVDDOptions, 'backend' | 'threads'> = {}): Promise<DeepSVDD> {
     if (typeof dir !== 'string' || dir === '') throw new OptionError(`DeepSVDD.load: dir must be a directory name, got ${show(dir)}`);
-    const model = loadModel(dir);
+    // The options are checked before the model is read.
+    const model = await onBackend(resolveOptions(options), () => loadModel(dir));
     // A later fit() trains the loaded model's network.
     const est = new DeepSVDD({ ...options, net: model.meta.net });
     est.#model = model;
@@ -325,13 +352,12 @@ export class DeepSVDD {
     const { train, val } = splitValidation(all, valFraction, settings.seed);
     if (train.length < 2) throw new InputError(`fit: ${train.length} training image after the hold-out of threshold.valFraction; training needs at least 2`);
     const set = (idx: Int32Array): ImageSet => ({ x: applyPreprocessing(x.data, per, idx, prep).x, count: idx.length, shape: x.shape });
-    await this.#useBackend();
     const history: { pretrain: EpochEvent[]; train: EpochEvent[] } = { pretrain: [], train: [] };
     const event = (phase: string, rec: EpochRecord, epochs: number): EpochEvent => ({
       phase: phase as EpochEvent['phase'], epoch: rec.epoch, epochs, loss: rec.loss, lr: rec.lr, seconds: rec.seconds, ...(rec.radius !== undefined ? { radius: rec.radius } : {}),
     });
     try {
-      const fitted = fitSvdd(settings, { train: set(train), val: set(val), preprocessing: prep }, {
+      const fitted = await this.#onBackend(() => fitSvdd(settings, { train: set(train), val: set(val), preprocessing: prep }, {
         log: (line) => options.onLog?.(line),
         hooks: {
           onEpoch: (phase, rec, epochs) => {
@@ -341,7 +367,7 @@ export class DeepSVDD {
           },
           onBatch: options.onBatch ? (phase, epoch, b, nb, loss) => options.onBatch!(phase as EpochEvent['phase'], epoch, b, nb, loss) : undefined,
         },
-      });
+      }));
       this.#model = fitted.model;
     } catch (e) {
       if (e instanceof DivergenceError) throw divergenceInWords(e);
@@ -359,8 +385,8 @@ export class DeepSVDD {
   async decisionFunction(x: ImageInput, opts: { score?: ScoreName } = {}): Promise<Float64Array> {
     const model = this.#fitted('decisionFunction');
     const score = this.#scoreName(opts.score, 'decisionFunction');
-    const set = await this.#prepare(model, x, 'decisionFunction: x');
-    const s = scoreImages(model, set);
+    const set = this.#prepare(model, x, 'decisionFunction: x');
+    const s = await this.#onBackend(() => scoreImages(model, set));
     const out = score === 'svdd' ? s.svdd : score === 'mahalanobis' ? s.mahalanobis : s.combined;
     if (!out) throw new OptionError(`decisionFunction: the model has no ${score} score (${score === 'mahalanobis' ? 'fit with threshold.adaptive' : 'fit with hybrid'})`);
     return out;
@@ -393,10 +419,10 @@ export class DeepSVDD {
       : method === 'ig' ? { method, steps: posInt('steps', 32) }
         : method === 'occlusion' ? { method, patch: posInt('patch', 4), stride: posInt('stride', 2) }
           : { method };
-    const set = await this.#prepare(model, x, 'explain: x');
+    const set = this.#prepare(model, x, 'explain: x');
     let result;
     try {
-      result = explainImages(model, set.x, set.count, { score, methods: [spec], baseline: 'black' });
+      result = await this.#onBackend(() => explainImages(model, set.x, set.count, { score, methods: [spec], baseline: 'black' }));
     } catch (e) {
       if (e instanceof Error && /not a conv layer/.test(e.message)) throw new OptionError(`explain: option layer: ${e.message}`);
       throw e;
@@ -421,15 +447,12 @@ export class DeepSVDD {
     mkdirSync(dir, { recursive: true });
     // model.json last: a directory whose save was interrupted has no model.json and is refused on load.
     rmSync(join(dir, 'model.json'), { force: true });
-    saveModel(dir, model.net, model.meta);
+    await this.#onBackend(() => saveModel(dir, model.net, model.meta));
   }
 
-  /** Activates the chosen backend on the default engine; a backend that cannot run here (or a bad SVDD_THREADS) is an OptionError. */
-  async #useBackend(): Promise<void> {
-    try { await useBackend(this.#resolved.backend, this.#resolved.threads); } catch (e) {
-      if (e instanceof BackendError) throw new OptionError(`option backend '${this.#resolved.backend}': ${e.message}`);
-      throw e;
-    }
+  /** Runs fn on this estimator's backend (see onBackend). */
+  #onBackend<T>(fn: () => T): Promise<T> {
+    return onBackend(this.#resolved, fn);
   }
 
   #fitted(what: string): SvddModel {
@@ -449,12 +472,11 @@ export class DeepSVDD {
     return score as ScoreName;
   }
 
-  /** Checks and preprocesses images with the model's saved preprocessing, on the chosen backend. */
-  async #prepare(model: SvddModel, x: ImageInput, what: string): Promise<ImageSet> {
+  /** Checks and preprocesses images with the model's saved preprocessing. */
+  #prepare(model: SvddModel, x: ImageInput, what: string): ImageSet {
     const images: Images = readImages(x, model.meta.inputShape, what, 1);
     const per = images.shape[0] * images.shape[1] * images.shape[2];
     const idx = Int32Array.from({ length: images.count }, (_, i) => i);
-    await this.#useBackend();
     return { x: applyPreprocessing(images.data, per, idx, model.meta.preprocessing).x, count: images.count, shape: images.shape };
   }
 }

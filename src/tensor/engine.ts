@@ -32,6 +32,11 @@ export class Engine {
 
   readonly storage = new StoragePool();
   private active: Backend = tsBackend;
+  /**
+   * Whether the program chose the active backend (use, setBackend, or a withBackend scope); false
+   * on a new or disposed engine, whose reference backend is a default nobody asked for.
+   */
+  private chosen = false;
   /** Backends that `setBackend(name)` activates: started by `use`, or handed in with `register`. */
   private readonly registered = new Map<string, Backend>([['ts', tsBackend]]);
   /** Instances this engine started (and disposes), by backend name. */
@@ -42,6 +47,9 @@ export class Engine {
   private resolved: Partial<Record<DType, KernelSet>> = {};
 
   get backend(): Backend { return this.active; }
+
+  /** Whether the program chose the active backend (see DeepSVDD's backend option, which inherits a chosen one). */
+  get backendChosen(): boolean { return this.chosen; }
 
   /** Makes an instance created elsewhere available to setBackend under its name (it stays the caller's to dispose). */
   register(backend: Backend): void {
@@ -57,6 +65,7 @@ export class Engine {
     const b = this.registered.get(name);
     if (!b) throw new Error(`unknown backend '${name}' (available: ${this.registeredNames().join(', ')})`);
     this.activate(b);
+    this.chosen = true;
     return b;
   }
 
@@ -79,6 +88,7 @@ export class Engine {
     if (chosen === 'auto') chosen = await this.pickAuto(factories, settings);
     const factory = factories.find((f) => f.name === chosen)!;
     this.activate(await this.start(factory, settings));
+    this.chosen = true;
     return { name: this.active.name, threads: factory.usesThreads ? settings.threads : null };
   }
 
@@ -137,15 +147,17 @@ export class Engine {
   /**
    * Runs fn with `name` active (started as `use` does) and then reactivates the backend that was
    * active before, even when fn throws; a previous backend that was disposed meanwhile gives way
-   * to the reference.
+   * to the reference. Whether the program had chosen the backend (backendChosen) is restored too.
    */
   async withBackend<T>(name: string, fn: () => T | Promise<T>, threads: number | null = null): Promise<T> {
-    const previous = this.active;
+    const previous = this.active, previousChosen = this.chosen;
     await this.use(name, threads);
     try {
       return await fn();
     } finally {
-      this.activate(this.registered.get(previous.name) === previous ? previous : tsBackend);
+      const alive = this.registered.get(previous.name) === previous;
+      this.activate(alive ? previous : tsBackend);
+      this.chosen = alive && previousChosen;
     }
   }
 
@@ -177,9 +189,13 @@ export class Engine {
     return this.active.kernels[dtype]?.[name] ? this.active.name : 'ts';
   }
 
-  /** Disposes every instance this engine started (worker threads, device memory); the reference stays active. */
+  /**
+   * Disposes every instance this engine started (worker threads, device memory); the reference
+   * stays active, as on a new engine (no backend chosen).
+   */
   async dispose(): Promise<void> {
     for (const inst of [...this.instances.values()]) if (inst.backend !== tsBackend) await this.retire(inst.factory, inst.backend);
+    this.chosen = false;
   }
 }
 
