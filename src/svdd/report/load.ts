@@ -99,37 +99,39 @@ export interface LatentOptions {
  * against the saved scores so a different dataset copy cannot silently produce a wrong picture.
  */
 export async function latentProjection(run: RunDir, opts: LatentOptions = {}): Promise<LatentProjection> {
-  await engine.use(opts.backend ?? 'auto');
-  const model = loadModel(run.dir);
-  const dataDir = opts.dataDir ?? (typeof run.config.dataDir === 'string' ? run.config.dataDir : undefined);
-  const testSubset = typeof run.config.testSubset === 'number' ? run.config.testSubset : undefined;
-  const progress = opts.onProgress;
-  progress?.(0, 1, 'loading the test set');
-  const { data } = loadModelData(model.meta, dataDir, testSubset);
-  const set = toImageSet(data.test, data);
-  progress?.(1, 1, 'loading the test set');
-  const codes = encodeAll(model.encode, model.net, set, undefined, progress && ((done, total) => progress(done, total, 'encoding the test set')));
-  const d = model.meta.repDim;
-  progress?.(0, 1, 'latent PCA');
-  const pca = pca2(codes, set.count, d);
-  const saved = run.results.scores;
-  let scoreMismatch: number | null = null;
-  if (saved.length === set.count && saved.every((s, i) => s.index === data.test.indices[i])) {
-    const distances = squaredDistances(codes, set.count, model.meta.centerC), r2 = radiusSquared(model.meta);
-    scoreMismatch = 0;
-    for (let i = 0; i < set.count; i++) {
-      const dist = distances[i]!;
-      const s = saved[i]!.score;
-      if (typeof s !== 'number' || !Number.isFinite(s)) continue;
-      scoreMismatch = Math.max(scoreMismatch, Math.abs(dist - r2 - s) / Math.max(1e-6, Math.abs(s), dist));
+  // The backend for the encoding only: the caller's is active again afterwards.
+  return engine.withBackend(opts.backend ?? 'auto', () => {
+    const model = loadModel(run.dir);
+    const dataDir = opts.dataDir ?? (typeof run.config.dataDir === 'string' ? run.config.dataDir : undefined);
+    const testSubset = typeof run.config.testSubset === 'number' ? run.config.testSubset : undefined;
+    const progress = opts.onProgress;
+    progress?.(0, 1, 'loading the test set');
+    const { data } = loadModelData(model.meta, dataDir, testSubset);
+    const set = toImageSet(data.test, data);
+    progress?.(1, 1, 'loading the test set');
+    const codes = encodeAll(model.encode, model.net, set, undefined, progress && ((done, total) => progress(done, total, 'encoding the test set')));
+    const d = model.meta.repDim;
+    progress?.(0, 1, 'latent PCA');
+    const pca = pca2(codes, set.count, d);
+    const saved = run.results.scores;
+    let scoreMismatch: number | null = null;
+    if (saved.length === set.count && saved.every((s, i) => s.index === data.test.indices[i])) {
+      const distances = squaredDistances(codes, set.count, model.meta.centerC), r2 = radiusSquared(model.meta);
+      scoreMismatch = 0;
+      for (let i = 0; i < set.count; i++) {
+        const dist = distances[i]!;
+        const s = saved[i]!.score;
+        if (typeof s !== 'number' || !Number.isFinite(s)) continue;
+        scoreMismatch = Math.max(scoreMismatch, Math.abs(dist - r2 - s) / Math.max(1e-6, Math.abs(s), dist));
+      }
     }
-  }
-  const points = pca.projectAll(codes, set.count);
-  progress?.(1, 1, 'latent PCA');
-  return {
-    count: set.count, repDim: d, points, labels: data.test.labels,
-    center: pca.project(c64(model.meta.centerC)), variances: pca.variances, totalVariance: pca.totalVariance, scoreMismatch,
-  };
+    const points = pca.projectAll(codes, set.count);
+    progress?.(1, 1, 'latent PCA');
+    return {
+      count: set.count, repDim: d, points, labels: data.test.labels,
+      center: pca.project(c64(model.meta.centerC)), variances: pca.variances, totalVariance: pca.totalVariance, scoreMismatch,
+    };
+  });
 }
 
 const c64 = (v: number[]): Float64Array => Float64Array.from(v);
