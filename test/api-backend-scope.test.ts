@@ -91,8 +91,11 @@ describe('DeepSVDD backend scope', function () {
     process.env.SVDD_THREADS = 'many';
     try {
       let thrown: unknown = null;
-      try { await new DeepSVDD({ ...small, backend: 'wasm' }).fit(train); } catch (e) { thrown = e; }
+      const ran = await kernelBackends(async () => {
+        try { await new DeepSVDD({ ...small, backend: 'wasm' }).fit(train); } catch (e) { thrown = e; }
+      });
       expect(String(thrown)).to.match(/OptionError: option backend 'wasm': SVDD_THREADS must be an integer/);
+      expect(ran.size, 'kernels ran').to.equal(0);
       expect(engine.backend.name).to.equal('ts');
     } finally { if (saved === undefined) delete process.env.SVDD_THREADS; else process.env.SVDD_THREADS = saved; }
   });
