@@ -96,6 +96,11 @@ describe('--dataset folder', function () {
     const predicted = await runCli(['predict', '--model', run, '--input', png, '--json', '--backend', 'wasm', '--threads', '1']);
     expect(predicted.code, predicted.err).to.be.oneOf([0, 1]);
     expect((JSON.parse(predicted.out) as { predictions: { score: number }[] }).predictions[0]!.score).to.equal(results.scores[12 + 2]!.score);
+    // So does svdd explain --input: it explains the image the run scored, to the same score.
+    const explained = await runCli(['explain', '--model', run, '--input', png, '--method', 'gradxinput', '--backend', 'wasm', '--out', join(dir, 'explain')]);
+    expect(explained.code, explained.err).to.equal(0);
+    const index = JSON.parse(readFileSync(join(dir, 'explain', 'explain.json'), 'utf8')) as { images: { score: number }[] };
+    expect(index.images[0]!.score).to.equal(results.scores[12 + 2]!.score);
 
     // The estimator on the same folder: its min-max constants come from the same train/good images.
     const folder = await loadImageFolder(root, { resize: 'center-crop' });

@@ -34,8 +34,9 @@ export const EXPLAIN_HELP = `svdd explain --model DIR (--index N[,M...] | --top-
   images (exactly one of):
   --index N,M,...        test-set indices to explain
   --top-anomalies K      the K highest-scoring test images and the K lowest-scoring normal ones
-  --input FILE...        PNGs (or IDX / CIFAR-10 batch files) of the model's input size, preprocessed
-                         as 'svdd predict' does
+  --input FILE...        PNGs (or IDX / CIFAR-10 batch files) of the model's input size (PNGs of any
+                         size for a --dataset folder model: its saved --resize), preprocessed as
+                         'svdd predict' does
 
   methods:
   --method M[,M...]      gradcam (default) | gradxinput | ig | occlusion | all
@@ -311,7 +312,8 @@ async function explainImages(argv: string[], progress: ProgressLine): Promise<vo
   let meanImage: Float64Array | undefined;
   let testCount: number | null = null;
   if (inputs.length > 0) {
-    const files = inputs.map((p) => readInputImages(p, meta.inputShape));
+    // A --dataset folder model fits PNGs of any size with its saved resize, as svdd predict does.
+    const files = inputs.map((p) => readInputImages(p, meta.inputShape, meta.resize));
     const count = files.reduce((a, f) => a + f.count, 0);
     const bytes = new Uint8Array(count * per);
     let at = 0;
