@@ -88,7 +88,7 @@ describe('progress of report, explain and predict (terminal only, cleared, bound
     const plainErr: string[] = [];
     const pipe = { isTTY: false, columns: 80, write: (s: string) => { plainErr.push(s); return true; } } as unknown as NodeJS.WriteStream;
     let plainOut = '';
-    const code2 = await withStdout((s) => { plainOut += s; }, () => main(argv, { out: (t) => { plainOut += t; }, err: () => undefined, stderrStream: pipe }));
+    const code2 = await withStdout((s) => { plainOut += s; }, () => main(argv, { out: (t) => { plainOut += t; }, err: (t) => { plainOut += t; }, stderrStream: pipe }));
     expect(code2).to.equal(0);
     return { term, frames: framesOf(writes), termOut, plainOut, plainErr };
   }

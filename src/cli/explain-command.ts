@@ -7,7 +7,6 @@
  */
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { BACKEND_NAMES, useBackend } from '../tensor/backends.ts';
 import { Rng } from '../tensor/creation.ts';
@@ -24,89 +23,60 @@ import { meanNormalizedCurves, type FaithfulnessSummary, type ImageFaithfulness 
 import { attributionRgb, formatValue, maxAbs, renderFigure, type FigureRow, type Scaling } from '../svdd/explain/figure.ts';
 import { METHOD_NAMES, type Attribution, type MethodName, type MethodSpec } from '../svdd/explain/methods.ts';
 import { EXPLAIN_SCORES, modelScorer, scoreFormula, scoreMany, type ExplainScore } from '../svdd/explain/score.ts';
-import { parseChoice, parseList, parseNumber } from './args.ts';
+import { parseChoice, parseNumber } from './args.ts';
+import { defineCommand, invoke, processIo, type CliIo, type FlagTable, type FlagValues, type Parsed } from './command.ts';
 import { progressLine, type ProgressLine } from './progress.ts';
 
-export const EXPLAIN_HELP = `svdd explain --model DIR (--index N[,M...] | --top-anomalies K | --input FILE...) [flags]
-  attribution maps of the anomaly score (not of a class logit), every method explaining the same
-  score S, positive values pushing S up (towards "anomalous")
+const EXPLAIN_FLAGS = {
+  model: { kind: 'string', arg: 'DIR', required: true, help: 'the model directory (a finished svdd train run)' },
+  index: { kind: 'list', arg: 'N,M,...', section: 'images (exactly one of):', help: 'test-set indices to explain' },
+  'top-anomalies': { kind: 'int', min: 1, arg: 'K', help: 'the K highest-scoring test images and the K lowest-scoring normal ones' },
+  input: { kind: 'strings', arg: 'FILE...', help: 'PNGs (or IDX / CIFAR-10 batch files) of the model\'s input size (PNGs of any\nsize for a --dataset folder model: its saved --resize), preprocessed as\n\'svdd predict\' does' },
+  method: { kind: 'string', arg: 'M[,M...]', default: 'gradcam', section: 'methods:', help: 'gradcam (default) | gradxinput | ig | occlusion | all' },
+  layer: { kind: 'string', arg: 'L[,L...]', help: 'Grad-CAM conv layer(s) (default: the last one, conv2 for MNIST, conv3 for CIFAR-10)' },
+  at: { kind: 'string', arg: 'T[,T...]', help: 'Grad-CAM features of the layer\'s block: bn (default: the BatchNorm output,\n0 = as in normal images) | act (after BatchNorm and activation, what the\nnext layer sees) | conv (the raw conv output before BatchNorm, the original\ndefinition; its maps are often empty: see README, Explanations)' },
+  steps: { kind: 'int', min: 1, max: 4096, arg: 'N', default: '64', help: 'integrated gradients: points of the midpoint rule (default 64)' },
+  patch: { kind: 'int', min: 1, arg: 'P', default: '4', help: 'occlusion: patch size in pixels, at most the image\'s side (default 4)' },
+  stride: { kind: 'int', min: 1, arg: 'S', default: '2', help: 'occlusion: stride in pixels (default 2)' },
+  baseline: { kind: { choices: BASELINE_KINDS }, arg: 'B', default: 'mean', help: 'mean (default: the mean preprocessed normal training image) | black (all\nzeros, the bottom of the model\'s input range); used by ig, occlusion and\nthe faithfulness curves' },
+  score: { kind: { choices: EXPLAIN_SCORES }, arg: 'S', default: 'svdd', help: 'svdd (default; ||phi(x) - c||^2, - R^2 soft-boundary) | mahalanobis (needs\n--threshold adaptive) | combined (hybrid models: mu1*svdd + mu2*reconstruction)' },
+  float64: { kind: 'boolean', help: 'compute in float64 (a float64 copy of the network; slower, exact gradients)' },
+  scale: { kind: { choices: ['shared', 'per-image'] as const satisfies readonly Scaling[] }, arg: 'S', default: 'shared', section: 'figures:', help: 'shared (default: one colour range per method over all images of a figure,\nso maps can be compared across images) | per-image (each map to its own max)' },
+  zoom: { kind: 'int', min: 1, max: 32, arg: 'Z', help: 'nearest-neighbour upscaling of the figures (default: 5 for 28x28, 4 for 32x32)' },
+  evaluate: { kind: 'boolean', section: 'faithfulness:', help: 'deletion / insertion curves (pixels replaced by the baseline in attribution\norder) and their areas, against random orders; printed as a table and\nwritten to faithfulness.json. With --top-anomalies K: on the top K and on a\nrandom sample of anomalies; otherwise on the given images' },
+  'random-anomalies': { kind: 'int', min: 0, arg: 'N', help: 'size of the random sample of anomalies (default K)' },
+  'curve-steps': { kind: 'int', min: 1, max: 10000, arg: 'N', default: '50', help: 'points per curve - 1 (default 50)' },
+  'random-orders': { kind: 'int', min: 0, max: 100, arg: 'N', default: '3', help: 'random orders averaged for the floor (default 3)' },
+  seed: { kind: 'int', min: 0, arg: 'N', default: '0', help: 'seed of the random sample, the random orders and tie-breaking (default 0)' },
+  out: { kind: 'string', arg: 'DIR', section: '', help: 'output directory (default: <model>/explain)' },
+  'data-dir': { kind: 'string', arg: 'DIR', help: 'directory with the dataset files (default: the run\'s own, from its config.json)' },
+  'test-subset': { kind: 'int', min: 1, arg: 'N', help: 'use only the first N test images' },
+  backend: { kind: { choices: BACKEND_NAMES }, arg: 'B', default: 'auto', help: 'compute backend (default auto)' },
+} as const satisfies FlagTable;
 
-  images (exactly one of):
-  --index N,M,...        test-set indices to explain
-  --top-anomalies K      the K highest-scoring test images and the K lowest-scoring normal ones
-  --input FILE...        PNGs (or IDX / CIFAR-10 batch files) of the model's input size (PNGs of any
-                         size for a --dataset folder model: its saved --resize), preprocessed as
-                         'svdd predict' does
-
-  methods:
-  --method M[,M...]      gradcam (default) | gradxinput | ig | occlusion | all
-  --layer L[,L...]       Grad-CAM conv layer(s) (default: the last one, conv2 for MNIST, conv3 for CIFAR-10)
-  --at T[,T...]          Grad-CAM features of the layer's block: bn (default: the BatchNorm output,
-                         0 = as in normal images) | act (after BatchNorm and activation, what the
-                         next layer sees) | conv (the raw conv output before BatchNorm, the original
-                         definition; its maps are often empty: see README, Explanations)
-  --steps N              integrated gradients: points of the midpoint rule (default 64)
-  --patch P --stride S   occlusion: patch size and stride in pixels (default 4 and 2)
-  --baseline B           mean (default: the mean preprocessed normal training image) | black (all
-                         zeros, the bottom of the model's input range); used by ig, occlusion and
-                         the faithfulness curves
-  --score S              svdd (default; ||phi(x) - c||^2, - R^2 soft-boundary) | mahalanobis (needs
-                         --threshold adaptive) | combined (hybrid models: mu1*svdd + mu2*reconstruction)
-  --float64              compute in float64 (a float64 copy of the network; slower, exact gradients)
-
-  figures:
-  --scale S              shared (default: one colour range per method over all images of a figure,
-                         so maps can be compared across images) | per-image (each map to its own max)
-  --zoom Z               nearest-neighbour upscaling of the figures (default: 5 for 28x28, 4 for 32x32)
-
-  faithfulness:
-  --evaluate             deletion / insertion curves (pixels replaced by the baseline in attribution
-                         order) and their areas, against random orders; printed as a table and
-                         written to faithfulness.json. With --top-anomalies K: on the top K and on a
-                         random sample of anomalies; otherwise on the given images
-  --random-anomalies N   size of the random sample of anomalies (default K)
-  --curve-steps N        points per curve - 1 (default 50)
-  --random-orders N      random orders averaged for the floor (default 3)
-  --seed N               seed of the random sample, the random orders and tie-breaking (default 0)
-
-  --out DIR              output directory (default: <model>/explain)
-  --data-dir DIR         directory with the dataset files (default: the run's own, from its config.json)
-  --test-subset N        use only the first N test images
-  --backend B            compute backend (default auto)
-
-  writes <image>_input.png, <image>_<method>_heatmap.png and _overlay.png (28x28 for MNIST),
+export const explainCli = defineCommand({
+  name: 'explain',
+  synopsis: 'svdd explain --model DIR --top-anomalies K',
+  summary: 'Grad-CAM of the anomaly score',
+  usage: 'svdd explain --model DIR (--index N[,M...] | --top-anomalies K | --input FILE...) [flags]',
+  description: `  attribution maps of the anomaly score (not of a class logit), every method explaining the same
+  score S, positive values pushing S up (towards "anomalous")`,
+  notes: `  writes <image>_input.png, <image>_<method>_heatmap.png and _overlay.png (28x28 for MNIST),
   grids <group>_<method>.png (inputs over overlays; --index: <method>.png), captioned figures
   figure_<group>.png with every method side by side, explain.json and, with --evaluate,
-  faithfulness.json
-`;
-
-const OPTIONS = {
-  model: { type: 'string' },
-  index: { type: 'string' },
-  'top-anomalies': { type: 'string' },
-  input: { type: 'string', multiple: true },
-  method: { type: 'string' },
-  layer: { type: 'string' },
-  at: { type: 'string' },
-  steps: { type: 'string' },
-  patch: { type: 'string' },
-  stride: { type: 'string' },
-  baseline: { type: 'string' },
-  score: { type: 'string' },
-  float64: { type: 'boolean' },
-  scale: { type: 'string' },
-  zoom: { type: 'string' },
-  evaluate: { type: 'boolean' },
-  'random-anomalies': { type: 'string' },
-  'curve-steps': { type: 'string' },
-  'random-orders': { type: 'string' },
-  seed: { type: 'string' },
-  out: { type: 'string' },
-  'data-dir': { type: 'string' },
-  'test-subset': { type: 'string' },
-  backend: { type: 'string' },
-  help: { type: 'boolean' },
-} as const;
+  faithfulness.json`,
+  flags: EXPLAIN_FLAGS,
+  positionals: { min: 0, max: Infinity, what: 'input files after --input' },
+  helpColumn: 25,
+  run: async (p, io) => {
+    const progress = progressLine(io.stderrStream, 'explain');
+    try {
+      await explainImages(p, io, progress);
+    } finally {
+      progress.clear();
+    }
+  },
+});
 
 /** Tiles per grid row before the input/overlay row pair wraps. */
 const GRID_COLS = 16;
@@ -215,18 +185,18 @@ function rowLabel(a: Attribution): string[] {
   }
 }
 
-function parseMethods(values: Record<string, unknown>, model: SvddModel): MethodSpec[] {
-  const list = String(values.method ?? 'gradcam').split(',').map((s) => s.trim()).filter(Boolean);
+function parseMethods(values: FlagValues<typeof EXPLAIN_FLAGS>, model: SvddModel): MethodSpec[] {
+  const list = values.method.split(',').map((s) => s.trim()).filter(Boolean);
   const names = list.includes('all') ? [...METHOD_NAMES] : list.map((m) => parseChoice<MethodName>('--method', m, METHOD_NAMES));
   if (names.length === 0) throw new UsageError('--method: expected at least one of gradcam, gradxinput, ig, occlusion, all');
   const conv = convLayerNames(model.net);
-  const layers = values.layer === undefined ? [lastConvLayer(model.net)] : String(values.layer).split(',').map((s) => s.trim());
+  const layers = values.layer === undefined ? [lastConvLayer(model.net)] : values.layer.split(',').map((s) => s.trim());
   for (const l of layers) if (!conv.includes(l)) throw new UsageError(`--layer: '${l}' is not a conv layer of ${model.meta.net} (conv layers: ${conv.join(', ')})`);
-  const ats = values.at === undefined ? ['bn' as CamTarget] : String(values.at).split(',').map((s) => parseChoice<CamTarget>('--at', s.trim(), CAM_TARGETS));
-  const steps = parseNumber('--steps', String(values.steps ?? '64'), { integer: true, min: 1, max: 4096 });
+  const ats = values.at === undefined ? ['bn' as CamTarget] : values.at.split(',').map((s) => parseChoice<CamTarget>('--at', s.trim(), CAM_TARGETS));
+  const { steps, stride } = values;
   const [, h, w] = model.meta.inputShape;
-  const patch = parseNumber('--patch', String(values.patch ?? '4'), { integer: true, min: 1, max: Math.min(h, w) });
-  const stride = parseNumber('--stride', String(values.stride ?? '2'), { integer: true, min: 1 });
+  // The patch's upper bound is the model's: checked here, worded as the parser words a range.
+  const patch = parseNumber('--patch', String(values.patch), { integer: true, min: 1, max: Math.min(h, w) });
   const specs: MethodSpec[] = [];
   for (const m of [...new Set(names)]) {
     if (m === 'gradcam') for (const layer of layers) for (const at of ats) specs.push({ method: 'gradcam', layer, at });
@@ -249,47 +219,33 @@ function formatTable(title: string, s: FaithfulnessSummary): string[] {
   return lines;
 }
 
-/** `stderr` gets the progress line when it is a terminal. */
+/** `svdd explain` with argv, output on this process's stdout and stderr (`stderr` gets the progress line when it is a terminal). */
 export async function explainCommand(argv: string[], stderr: NodeJS.WriteStream = process.stderr): Promise<void> {
-  const progress = progressLine(stderr, 'explain');
-  try {
-    await explainImages(argv, progress);
-  } finally {
-    progress.clear();
-  }
+  await invoke(explainCli, argv, { ...processIo, stderrStream: stderr });
 }
 
-async function explainImages(argv: string[], progress: ProgressLine): Promise<void> {
+async function explainImages({ values, positionals }: Parsed<typeof EXPLAIN_FLAGS>, io: CliIo, progress: ProgressLine): Promise<void> {
   const { onProgress } = progress;
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
-  }
-  const { values, positionals } = parsed;
-  if (values.help) { process.stdout.write(EXPLAIN_HELP); return; }
-  if (typeof values.model !== 'string') throw new UsageError('svdd explain: --model DIR is required');
   // Files after the first --input (shell globs) arrive as positionals.
   const inputs = [...(values.input ?? []), ...positionals];
   if (positionals.length > 0 && (values.input ?? []).length === 0) throw new UsageError(`svdd explain: unexpected argument '${positionals[0]}' (input files follow --input)`);
   const modes = [values.index !== undefined, values['top-anomalies'] !== undefined, inputs.length > 0].filter(Boolean).length;
   if (modes !== 1) throw new UsageError('svdd explain: give exactly one of --index N[,M...], --top-anomalies K and --input FILE...');
-  const indices = values.index !== undefined ? parseList('--index', values.index) : null;
+  const indices = values.index ?? null;
   if (indices && indices.length === 0) throw new UsageError('--index: expected at least one test-set index');
-  const topK = values['top-anomalies'] !== undefined ? parseNumber('--top-anomalies', values['top-anomalies'], { integer: true, min: 1 }) : 0;
-  const scoreName = parseChoice<ExplainScore>('--score', values.score ?? 'svdd', EXPLAIN_SCORES);
-  const baselineKind = parseChoice<BaselineKind>('--baseline', values.baseline ?? 'mean', BASELINE_KINDS);
-  const scaling = parseChoice<Scaling>('--scale', values.scale ?? 'shared', ['shared', 'per-image']);
-  const zoom = values.zoom !== undefined ? parseNumber('--zoom', values.zoom, { integer: true, min: 1, max: 32 }) : undefined;
-  const testSubset = values['test-subset'] !== undefined ? parseNumber('--test-subset', values['test-subset'], { integer: true, min: 1 }) : undefined;
-  const randomK = values['random-anomalies'] !== undefined ? parseNumber('--random-anomalies', values['random-anomalies'], { integer: true, min: 0 }) : topK;
-  const curveSteps = parseNumber('--curve-steps', values['curve-steps'] ?? '50', { integer: true, min: 1, max: 10000 });
-  const randomOrders = parseNumber('--random-orders', values['random-orders'] ?? '3', { integer: true, min: 0, max: 100 });
-  const seed = parseNumber('--seed', values.seed ?? '0', { integer: true, min: 0 });
+  const topK = values['top-anomalies'] ?? 0;
+  const scoreName = values.score;
+  const baselineKind = values.baseline;
+  const scaling = values.scale;
+  const zoom = values.zoom;
+  const testSubset = values['test-subset'];
+  const randomK = values['random-anomalies'] ?? topK;
+  const curveSteps = values['curve-steps'];
+  const randomOrders = values['random-orders'];
+  const seed = values.seed;
   const dtype = values.float64 ? 'float64' as const : 'float32' as const;
 
-  await useBackend(parseChoice('--backend', values.backend ?? 'auto', BACKEND_NAMES));
+  await useBackend(values.backend);
   const model = loadModel(values.model);
   const { meta } = model;
   const runDataDir = readRunConfig(values.model)?.dataDir;
@@ -475,7 +431,7 @@ async function explainImages(argv: string[], progress: ProgressLine): Promise<vo
   }
 
   // The progress line is cleared before each printed line, so none is left in the scroll-back.
-  const say = (l: string): void => { progress.clear(); process.stdout.write(`${l}\n`); };
+  const say = (l: string): void => { progress.clear(); io.out(`${l}\n`); };
   say(`${atts.map((a) => a.label).join(', ')} of the ${scoreName} score (${scoreFormula(meta, scoreName)}), ${meta.net}, ${entries.length} image(s); written to ${outDir}`);
   say(threshold === null
     ? `  decision: none (no decision rule for the ${scoreName} score)`

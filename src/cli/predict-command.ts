@@ -1,88 +1,83 @@
 /** `svdd predict --model DIR --input FILE…`: scores new images and decides normal / anomalous. */
-import { parseArgs } from 'node:util';
-import { BACKEND_NAMES, MAX_WASM_THREADS, useBackend } from '../tensor/backends.ts';
+import { BACKEND_NAMES, useBackend } from '../tensor/backends.ts';
+import { backendFlag, threadsFlag } from './common-flags.ts';
 import { ModelError, loadModel } from '../svdd/model.ts';
-import { describeThreshold, predictFiles, type DecisionScore, type PredictionReport } from '../svdd/predict.ts';
+import { describeThreshold, predictFiles, type PredictionReport } from '../svdd/predict.ts';
 import { DataError } from '../svdd/data/errors.ts';
 import { UsageError } from '../svdd/run.ts';
-import { parseChoice, parseNumber } from './args.ts';
+import { defineCommand, invoke, processIo, type CliIo, type FlagTable, type Parsed } from './command.ts';
 import { progressLine } from './progress.ts';
 
-export const PREDICT_HELP = `svdd predict --model DIR --input FILE... [--score svdd|mahalanobis] [--json] [--backend ${BACKEND_NAMES.join('|')}] [--threads T]
-  scores images with the model saved in DIR and decides normal / anomalous with the threshold
-  saved with it (anomalous when score > τ; the quantile threshold is preferred over χ²)
+const DESCRIPTION = `  scores images with the model saved in DIR and decides normal / anomalous with the threshold
+  saved with it (anomalous when score > τ; the quantile threshold is preferred over χ²)`;
 
-  --input FILE      a PNG (grayscale or RGB, of the model's input size), an IDX image file or a
-                    CIFAR-10 .bin batch (every image in it); repeat the flag or list several files
-  --score S         svdd | mahalanobis (default: the model's decision score)
-  --json            print one JSON object instead of one line per image
-  --backend B       auto (default: the fastest available) | wasm | ts | gpujs; env SVDD_BACKEND
-  --threads T       worker threads of the wasm backend, 1 to 64 (default: all cores); env SVDD_THREADS
-
-  a file that cannot be read (missing, malformed, wrong size) gets one line on stderr and is
+const NOTES = `  a file that cannot be read (missing, malformed, wrong size) gets one line on stderr and is
   skipped; the others are scored, and the command then exits with status 2. Only regular files
   are read; PNGs of more than SVDD_MAX_PNG_PIXELS pixels (default 4096×4096) and inputs of more
   than SVDD_MAX_INPUT_BYTES bytes (default 1 GiB) are refused.
 
   images are preprocessed as the training data: pixel/255, global contrast normalisation (L1)
-  per image, then min-max scaling with the model's saved constants.
-`;
+  per image, then min-max scaling with the model's saved constants.`;
 
-const OPTIONS = {
-  model: { type: 'string' },
-  input: { type: 'string', multiple: true },
-  score: { type: 'string' },
-  json: { type: 'boolean' },
-  backend: { type: 'string' },
-  threads: { type: 'string' },
-  help: { type: 'boolean' },
-} as const;
+const PREDICT_FLAGS = {
+  model: { kind: 'string', arg: 'DIR', required: true, help: 'the model directory (a finished svdd train run, or DeepSVDD.save)' },
+  input: { kind: 'strings', arg: 'FILE', help: 'a PNG (grayscale or RGB, of the model\'s input size; any size for a --dataset folder\nmodel), an IDX image file or a CIFAR-10 .bin batch (every image in it); repeat the flag\nor list several files' },
+  score: { kind: { choices: ['svdd', 'mahalanobis'] as const }, arg: 'S', help: 'svdd | mahalanobis (default: the model\'s decision score)' },
+  json: { kind: 'boolean', help: 'print one JSON object instead of one line per image' },
+  backend: backendFlag,
+  threads: threadsFlag,
+} as const satisfies FlagTable;
+
+export const predict = defineCommand({
+  name: 'predict',
+  synopsis: 'svdd predict --model DIR --input FILE...',
+  summary: 'score images, decide with the saved threshold',
+  usage: `svdd predict --model DIR --input FILE... [--score svdd|mahalanobis] [--json] [--backend ${BACKEND_NAMES.join('|')}] [--threads T]`,
+  description: DESCRIPTION,
+  notes: NOTES,
+  flags: PREDICT_FLAGS,
+  positionals: { min: 0, max: Infinity, what: 'input files after --input' },
+  run: (p, io) => predictFromFiles(p, io),
+});
 
 function formatReport(r: Omit<PredictionReport, 'failures'>): string {
   const width = Math.max(...r.predictions.map((p) => p.input.length));
   return r.predictions.map((p) => `${p.input.padEnd(width)}  ${p.score.toPrecision(6).padStart(12)}${p.decision ? `  ${p.decision}` : ''}\n`).join('');
 }
 
-/** `stderr` gets the progress line when it is a terminal. */
+/** `svdd predict` with argv, output on this process's stdout and stderr (`stderr` gets the progress line when it is a terminal). */
 export async function predictCommand(argv: string[], stderr: NodeJS.WriteStream = process.stderr): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
-  }
-  const { values, positionals } = parsed;
-  if (values.help) { process.stdout.write(PREDICT_HELP); return; }
-  if (typeof values.model !== 'string') throw new UsageError('svdd predict: --model DIR is required');
+  await invoke(predict, argv, { ...processIo, stderrStream: stderr });
+}
+
+async function predictFromFiles({ values, positionals }: Parsed<typeof PREDICT_FLAGS>, io: CliIo): Promise<void> {
   // Files after the first --input (shell globs) arrive as positionals.
   const inputs = [...(values.input ?? []), ...positionals];
   if (inputs.length === 0) throw new UsageError('svdd predict: --input FILE is required (a PNG, an IDX image file or a CIFAR-10 batch)');
   if ((values.input ?? []).length === 0) throw new UsageError(`svdd predict: unexpected argument '${positionals[0]}' (input files follow --input)`);
-  const score = values.score === undefined ? undefined : parseChoice<DecisionScore>('--score', values.score, ['svdd', 'mahalanobis']);
-  const threads = values.threads === undefined ? null : parseNumber('--threads', values.threads, { integer: true, min: 1, max: MAX_WASM_THREADS });
-  await useBackend(parseChoice('--backend', values.backend ?? 'auto', BACKEND_NAMES), threads);
+  await useBackend(values.backend, values.threads ?? null);
   const model = loadModel(values.model);
-  const progress = progressLine(stderr, 'predict');
+  const progress = progressLine(io.stderrStream, 'predict');
   let predicted;
   try {
-    predicted = predictFiles(model, inputs, score, progress.onProgress);
+    predicted = predictFiles(model, inputs, values.score, progress.onProgress);
   } finally {
     progress.clear();
   }
   const { failures, ...report } = predicted;
   if (values.json) {
     const all = failures.length > 0 ? { ...report, failures } : report;
-    process.stdout.write(`${JSON.stringify({ model: values.model, ...all }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ model: values.model, ...all }, null, 2)}\n`);
   } else {
-    process.stdout.write(formatReport(report));
+    io.out(formatReport(report));
     const th = report.threshold;
     if (report.predictions.length === 0) {
       // Nothing was scored: the lines below say why.
     } else if (th) {
       const flagged = report.predictions.filter((p) => p.decision === 'anomalous').length;
-      process.stderr.write(`${report.predictions.length} image(s), ${report.score} score, anomalous when score > τ = ${th.tau.toPrecision(6)} (${describeThreshold(th)}): ${flagged} anomalous\n`);
+      io.err(`${report.predictions.length} image(s), ${report.score} score, anomalous when score > τ = ${th.tau.toPrecision(6)} (${describeThreshold(th)}): ${flagged} anomalous\n`);
     } else {
-      process.stderr.write(`no decision threshold for the ${report.score} score was saved with this model, so only scores are printed (train with --threshold adaptive to get one${report.score === 'svdd' ? '; a model trained now always has a rule: τ from --val-fraction, else --contamination' : ''})\n`);
+      io.err(`no decision threshold for the ${report.score} score was saved with this model, so only scores are printed (train with --threshold adaptive to get one${report.score === 'svdd' ? '; a model trained now always has a rule: τ from --val-fraction, else --contamination' : ''})\n`);
     }
   }
   // A score that is not a finite number is decided anomalous (decide fails closed); say so and fail.
@@ -92,7 +87,7 @@ export async function predictCommand(argv: string[], stderr: NodeJS.WriteStream 
   }
   if (failures.length > 0) {
     // One line per unreadable file, then a summary that makes the command exit non-zero.
-    for (const f of failures) process.stderr.write(`svdd: ${f.error}\n`);
+    for (const f of failures) io.err(`svdd: ${f.error}\n`);
     const scored = report.predictions.length;
     throw new DataError(`${failures.length} of ${inputs.length} input files could not be read (listed above)`
       + (scored > 0 ? `; the ${scored} image(s) of the others were scored` : '; nothing was scored'));

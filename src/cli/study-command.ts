@@ -8,7 +8,6 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { DATASET_NAMES, isDatasetName } from '../svdd/data/datasets.ts';
 import { UsageError } from '../svdd/run.ts';
 import { initStudyDir, runStudy, StopStudy, studyStatus, type CellFilter, type Shard } from '../svdd/study/runner.ts';
@@ -17,7 +16,7 @@ import { slurmScript } from '../svdd/study/slurm.ts';
 import { writeSummary } from '../svdd/study/summary.ts';
 import { BACKEND_NAMES, MAX_WASM_THREADS, resolveWasmThreads } from '../tensor/backends.ts';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
-import { parseChoice, parseList, parseNumber } from './args.ts';
+import { defineCommand, helpText, type CliIo, type CommandGroup, type FlagTable, type Parsed } from './command.ts';
 
 const SPEC_DOC = `A spec is JSON (or a built-in name: ${Object.keys(BUILTIN_SPECS).join(', ')}):
   { "name": "my-study",                       lower-case letters, digits, dashes
@@ -40,37 +39,6 @@ the others start from that same autoencoder and the same validation split. Every
 SVDD distance and, with a validation split, the Mahalanobis distance (the "adaptive" threshold); hybrid
 models also by reconstruction error and the combined score.
 `;
-
-export const STUDY_HELP = `svdd study <run|status|summarize|slurm|specs> …: a grid of Deep SVDD runs
-
-  svdd study run SPEC --out DIR [--jobs K] [--shard i/n] [--threads T] [--backend B]
-                 [--data-dir DATASET=DIR …] [--datasets a,b] [--classes 0,1] [--seeds 0,1] [--stale-after S]
-      runs the cells not yet done (a cell is done when DIR/cells/<cell>.json exists); killed at any
-      point, a rerun skips finished cells and finished methods of the interrupted cell.
-      --jobs K       K worker processes on this machine, the cores split between them (default: one per
-                     core, at most 16 and one per 1.5 GB of memory; measured faster than fewer, wider workers)
-      --shard i/n    this worker's share: cells i, i+n, i+2n, … (default from SLURM_ARRAY_TASK_ID /
-                     SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX with --shard-count n; else 0/1)
-      --threads T    wasm threads per worker (default: cores / jobs)
-      --data-dir D=P data directory of dataset D (CIFAR-10 needs one), repeatable
-      --datasets, --classes, --seeds   run only the matching cells
-      --stale-after S  take over a cell lock whose heartbeat is older than S seconds (default 900)
-      --checkpoint-every N  epochs between training checkpoints (default 5); an interrupted method resumes from its last
-  svdd study status DIR        done / running / failed / pending cells, with an ETA
-  svdd study summarize DIR… [--out OUT]   OUT/summary.md, summary.csv, summary.html (default OUT: the first DIR)
-  svdd study slurm SPEC --out DIR --shards N [--time HH:MM:SS] [--cpus C] [--partition P] [--data-dir D=P …]
-      prints a ready sbatch job-array script (one array task per shard)
-  svdd study specs [NAME]      lists the built-in specs, or prints one as JSON
-
-${SPEC_DOC}`;
-
-function parse(argv: string[], options: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>) {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
-  }
-}
 
 /** A built-in spec's name or a JSON file's path, validated. */
 export function loadSpec(nameOrPath: string): StudySpec {
@@ -126,15 +94,15 @@ function parseDataDirs(values: string[] | undefined): Partial<Record<string, str
   return out;
 }
 
-function parseFilter(values: Record<string, unknown>): CellFilter {
+function parseFilter(values: { datasets?: string; classes?: number[]; seeds?: number[] }): CellFilter {
   const datasets = typeof values.datasets === 'string' ? values.datasets.split(',').map((d) => {
     if (!isDatasetName(d)) throw new UsageError(`--datasets: unknown dataset '${d}'`);
     return d;
   }) : null;
   return {
     datasets,
-    classes: typeof values.classes === 'string' ? parseList('--classes', values.classes) : null,
-    seeds: typeof values.seeds === 'string' ? parseList('--seeds', values.seeds) : null,
+    classes: values.classes ?? null,
+    seeds: values.seeds ?? null,
   };
 }
 
@@ -145,31 +113,52 @@ const PARENT_ENV = 'SVDD_STUDY_PARENT';
 // installed package's built bin.
 const svddBin = import.meta.url.endsWith('.ts') ? resolve(here, '../../bin/svdd.js') : resolve(here, 'bin.js');
 
-async function run(argv: string[], out: (t: string) => void): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    out: { type: 'string' }, jobs: { type: 'string' }, shard: { type: 'string' }, 'shard-count': { type: 'string' },
-    threads: { type: 'string' }, backend: { type: 'string' }, 'data-dir': { type: 'string', multiple: true },
-    datasets: { type: 'string' }, classes: { type: 'string' }, seeds: { type: 'string' }, 'stale-after': { type: 'string' },
-    'checkpoint-every': { type: 'string' }, help: { type: 'boolean' },
-  });
-  if (values.help) { out(STUDY_HELP); return 0; }
-  if (positionals.length !== 1) throw new UsageError('svdd study run: expected one SPEC (a JSON file or a built-in name)');
-  if (typeof values.out !== 'string') throw new UsageError('svdd study run: --out DIR is required');
+const RUN_FLAGS = {
+  out: { kind: 'string', arg: 'DIR', nonEmpty: true, required: true, help: 'the study directory (created; a rerun resumes it)' },
+  jobs: { kind: 'int', min: 1, max: 64, arg: 'K', help: 'K worker processes on this machine, the cores split between them (default: one per\ncore, at most 16 and one per 1.5 GB of memory; measured faster than fewer, wider workers)' },
+  shard: { kind: 'string', arg: 'i/n', help: 'this worker\'s share: cells i, i+n, i+2n, … (default from SLURM_ARRAY_TASK_ID /\nSLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX with --shard-count n; else 0/1)' },
+  'shard-count': { kind: 'string', arg: 'n', help: 'the number of indexes of a Kubernetes Indexed Job (with JOB_COMPLETION_INDEX)' },
+  threads: { kind: 'int', min: 1, max: MAX_WASM_THREADS, arg: 'T', help: 'wasm threads per worker (default: cores / jobs)' },
+  backend: { kind: { choices: BACKEND_NAMES }, arg: 'B', default: 'auto', help: 'compute backend of every cell (default auto)' },
+  'data-dir': { kind: 'strings', arg: 'D=P', help: 'data directory of dataset D (CIFAR-10 needs one), repeatable' },
+  datasets: { kind: 'string', arg: 'a,b', help: 'run only the cells of these datasets' },
+  classes: { kind: 'list', arg: '0,1', help: 'run only the cells of these normal classes' },
+  seeds: { kind: 'list', arg: '0,1', help: 'run only the cells of these seeds' },
+  'stale-after': { kind: 'number', min: 1, arg: 'S', default: '900', help: 'take over a cell lock whose heartbeat is older than S seconds (default 900)' },
+  'checkpoint-every': { kind: 'int', min: 0, arg: 'N', help: 'epochs between training checkpoints (default 5); an interrupted method resumes from its last' },
+} as const satisfies FlagTable;
+
+const runCommand = defineCommand({
+  name: 'study run',
+  synopsis: 'svdd study run',
+  summary: 'run the cells of a study not yet done',
+  usage: 'svdd study run SPEC --out DIR [--jobs K] [--shard i/n] [--threads T] [--backend B]\n               [--data-dir DATASET=DIR …] [--datasets a,b] [--classes 0,1] [--seeds 0,1] [--stale-after S]',
+  description: `  runs the cells not yet done (a cell is done when DIR/cells/<cell>.json exists); killed at any
+  point, a rerun skips finished cells and finished methods of the interrupted cell.`,
+  flags: RUN_FLAGS,
+  positionals: { min: 1, max: 1, what: 'one SPEC (a JSON file or a built-in name)' },
+  helpColumn: 24,
+  run: (p, io) => run(p, io),
+});
+
+async function run({ values, positionals, argv }: Parsed<typeof RUN_FLAGS>, io: CliIo): Promise<number> {
+  const out = io.out;
+  const env = io.env ?? process.env;
   const spec = loadSpec(positionals[0]!);
   const cores = os.availableParallelism();
   // One single-threaded worker per core by default: on this 2-core machine two MNIST cells at once with one
   // thread each finish 1.56× faster than one cell with two threads (npx tsx bench/study-jobs.ts); a
   // worker holds up to ~1.5 GB (a CIFAR-10 cell), so memory caps the count too.
   const defaultJobs = Math.max(1, Math.min(cores, 16, Math.floor(os.totalmem() / 1.5e9)));
-  const jobs = values.jobs === undefined ? defaultJobs : parseNumber('--jobs', values.jobs as string, { integer: true, min: 1, max: 64 });
-  const threads = values.threads === undefined ? Math.min(MAX_WASM_THREADS, Math.max(1, Math.floor(cores / jobs))) : parseNumber('--threads', values.threads as string, { integer: true, min: 1, max: MAX_WASM_THREADS });
+  const jobs = values.jobs ?? defaultJobs;
+  const threads = values.threads ?? Math.min(MAX_WASM_THREADS, Math.max(1, Math.floor(cores / jobs)));
   resolveWasmThreads(threads); // a bad SVDD_THREADS is one line here, not a failure in every cell
-  const backend = values.backend === undefined ? 'auto' : parseChoice('--backend', values.backend as string, BACKEND_NAMES);
-  const staleAfterSeconds = values['stale-after'] === undefined ? 900 : parseNumber('--stale-after', values['stale-after'] as string, { min: 1 });
-  const shard = shardFromEnv(values.shard as string | undefined, values['shard-count'] as string | undefined, process.env);
-  const dataDirs = parseDataDirs(values['data-dir'] as string[] | undefined);
+  const backend = values.backend;
+  const staleAfterSeconds = values['stale-after'];
+  const shard = shardFromEnv(values.shard, values['shard-count'], env);
+  const dataDirs = parseDataDirs(values['data-dir']);
   const filter = parseFilter(values);
-  const checkpointEvery = values['checkpoint-every'] === undefined ? undefined : parseNumber('--checkpoint-every', values['checkpoint-every'] as string, { integer: true, min: 0 });
+  const checkpointEvery = values['checkpoint-every'];
   const dir = resolve(values.out);
 
   // Checked here once, so that a wrong directory is one line, not one per worker.
@@ -180,7 +169,7 @@ async function run(argv: string[], out: (t: string) => void): Promise<number> {
     const codes = await Promise.all(Array.from({ length: jobs }, (_, j) => new Promise<number>((done) => {
       const sub = `${shard.index * jobs + j}/${shard.count * jobs}`;
       const child = spawn(process.execPath, [svddBin, 'study', 'run', ...passOn, '--shard', sub, '--threads', String(threads), '--jobs', '1'],
-        { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, [PARENT_ENV]: String(process.pid) } });
+        { stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, [PARENT_ENV]: String(process.pid) } });
       let buf = '';
       child.stdout.on('data', (d: Buffer) => {
         buf += d.toString();
@@ -194,7 +183,7 @@ async function run(argv: string[], out: (t: string) => void): Promise<number> {
   }
   // A --jobs worker whose parent is gone (killed without passing the signal on) stops at its next batch;
   // its cell is resumed by the next run (its lock is taken over: its owner is dead).
-  const parent = process.env[PARENT_ENV] ? Number(process.env[PARENT_ENV]) : null;
+  const parent = env[PARENT_ENV] ? Number(env[PARENT_ENV]) : null;
   const beat = parent === null ? undefined : (): void => { if (process.ppid !== parent) throw new StopStudy('the parent process is gone'); };
   let res;
   try {
@@ -210,12 +199,19 @@ async function run(argv: string[], out: (t: string) => void): Promise<number> {
   return res.failed.length > 0 ? 1 : 0;
 }
 
-function status(argv: string[], out: (t: string) => void): number {
-  const { values, positionals } = parse(argv, { 'stale-after': { type: 'string' }, help: { type: 'boolean' } });
-  if (values.help) { out(STUDY_HELP); return 0; }
-  if (positionals.length !== 1) throw new UsageError('svdd study status: expected one study directory');
-  const stale = values['stale-after'] === undefined ? 900 : parseNumber('--stale-after', values['stale-after'] as string, { min: 1 });
-  const st = studyStatus(resolve(positionals[0]!), stale);
+const statusCommand = defineCommand({
+  name: 'study status',
+  synopsis: 'svdd study status',
+  summary: 'done / running / failed / pending cells, with an ETA',
+  usage: 'svdd study status DIR',
+  description: '  done / running / failed / pending cells, with an ETA',
+  flags: { 'stale-after': { kind: 'number', min: 1, arg: 'S', default: '900', help: 'a running cell whose heartbeat is older than S seconds is stale (default 900)' } },
+  positionals: { min: 1, max: 1, what: 'one study directory' },
+  run: ({ values, positionals }, io) => status(positionals[0]!, values['stale-after'], io.out),
+});
+
+function status(dir: string, stale: number, out: (t: string) => void): number {
+  const st = studyStatus(resolve(dir), stale);
   const count = (s: string): number => st.cells.filter((c) => c.state === s).length;
   const groups = new Map<string, typeof st.cells>();
   for (const c of st.cells) {
@@ -247,61 +243,98 @@ function status(argv: string[], out: (t: string) => void): number {
   return 0;
 }
 
-function summarize(argv: string[], out: (t: string) => void): number {
-  const { values, positionals } = parse(argv, { out: { type: 'string' }, help: { type: 'boolean' } });
-  if (values.help) { out(STUDY_HELP); return 0; }
-  if (positionals.length < 1) throw new UsageError('svdd study summarize: expected one or more study directories');
-  const target = resolve(typeof values.out === 'string' ? values.out : positionals[0]!);
+const summarizeCommand = defineCommand({
+  name: 'study summarize',
+  synopsis: 'svdd study summarize',
+  summary: 'OUT/summary.md, summary.csv, summary.html',
+  usage: 'svdd study summarize DIR… [--out OUT]',
+  description: '  writes OUT/summary.md, summary.csv, summary.html over the studies in DIR…',
+  flags: { out: { kind: 'string', arg: 'OUT', nonEmpty: true, help: 'where the summary goes (default OUT: the first DIR)' } },
+  positionals: { min: 1, max: Infinity, what: 'one or more study directories' },
+  run: ({ values, positionals }, io) => summarize(values.out, positionals, io.out),
+});
+
+function summarize(outDir: string | undefined, positionals: string[], out: (t: string) => void): number {
+  const target = resolve(outDir ?? positionals[0]!);
   const written = writeSummary(positionals.map((p) => resolve(p)), target);
   out(`${written.cells} cells summarised: ${written.files.join(', ')}\n`);
   return 0;
 }
 
-function slurm(argv: string[], out: (t: string) => void): number {
-  const { values, positionals } = parse(argv, {
-    out: { type: 'string' }, shards: { type: 'string' }, time: { type: 'string' }, cpus: { type: 'string' }, partition: { type: 'string' },
-    'data-dir': { type: 'string', multiple: true }, 'write': { type: 'string' }, help: { type: 'boolean' },
-  });
-  if (values.help) { out(STUDY_HELP); return 0; }
-  if (positionals.length !== 1) throw new UsageError('svdd study slurm: expected one SPEC');
-  if (typeof values.out !== 'string') throw new UsageError('svdd study slurm: --out DIR is required');
+const SLURM_FLAGS = {
+  out: { kind: 'string', arg: 'DIR', nonEmpty: true, required: true, help: 'the study directory the array tasks write (created now: Slurm opens the log files there)' },
+  shards: { kind: 'int', min: 1, max: 10000, arg: 'N', default: '1', help: 'array tasks, one shard each (default 1)' },
+  time: { kind: 'string', arg: 'HH:MM:SS', default: '24:00:00', help: 'time limit of each task, [D-]HH:MM:SS (default 24:00:00)' },
+  cpus: { kind: 'int', min: 1, max: 256, arg: 'C', default: '2', help: 'CPUs per task (default 2)' },
+  partition: { kind: 'string', arg: 'P', help: 'the Slurm partition' },
+  'data-dir': { kind: 'strings', arg: 'D=P', help: 'data directory of dataset D, repeatable' },
+  write: { kind: 'string', arg: 'FILE', nonEmpty: true, help: 'write the script to FILE instead of printing it' },
+} as const satisfies FlagTable;
+
+const slurmCommand = defineCommand({
+  name: 'study slurm',
+  synopsis: 'svdd study slurm',
+  summary: 'prints a ready sbatch job-array script',
+  usage: 'svdd study slurm SPEC --out DIR --shards N [--time HH:MM:SS] [--cpus C] [--partition P] [--data-dir D=P …]',
+  description: '  prints a ready sbatch job-array script (one array task per shard)',
+  flags: SLURM_FLAGS,
+  positionals: { min: 1, max: 1, what: 'one SPEC' },
+  run: (p, io) => slurm(p, io.out),
+});
+
+function slurm({ values, positionals }: Parsed<typeof SLURM_FLAGS>, out: (t: string) => void): number {
   const spec = loadSpec(positionals[0]!);
-  const shards = values.shards === undefined ? 1 : parseNumber('--shards', values.shards as string, { integer: true, min: 1, max: 10000 });
+  const shards = values.shards;
   const cells = expandCells(spec).length;
   if (shards > cells) throw new UsageError(`--shards ${shards}: the study has only ${cells} cells`);
-  const time = values.time === undefined ? '24:00:00' : String(values.time);
+  const time = values.time;
   if (!/^(\d+-)?\d{1,3}:\d{2}:\d{2}$/.test(time)) throw new UsageError(`--time: expected [D-]HH:MM:SS, got '${time}'`);
-  const cpus = values.cpus === undefined ? 2 : parseNumber('--cpus', values.cpus as string, { integer: true, min: 1, max: 256 });
-  const partition = typeof values.partition === 'string' ? values.partition : null;
+  const cpus = values.cpus;
+  const partition = values.partition ?? null;
   if (partition !== null && !/^[A-Za-z0-9_-]+$/.test(partition)) throw new UsageError(`--partition: unexpected characters in '${partition}'`);
   const script = slurmScript({
     spec: Object.hasOwn(BUILTIN_SPECS, positionals[0]!) ? positionals[0]! : resolve(positionals[0]!), name: spec.name,
     out: resolve(values.out), shards, time, cpus, partition, svdd: svddBin,
-    dataDirs: Object.entries(parseDataDirs(values['data-dir'] as string[] | undefined)) as [string, string][],
+    dataDirs: Object.entries(parseDataDirs(values['data-dir'])) as [string, string][],
   });
   // Slurm opens each task's --output file before the script runs: the directory must exist at submission.
   mkdirSync(resolve(values.out), { recursive: true });
-  if (typeof values.write === 'string') { writeFileAtomic(values.write, script); out(`wrote ${values.write} (submit: sbatch ${values.write})\n`); } else out(script);
+  if (values.write !== undefined) { writeFileAtomic(values.write, script); out(`wrote ${values.write} (submit: sbatch ${values.write})\n`); } else out(script);
   return 0;
 }
 
-export async function studyCommand(argv: string[], out: (t: string) => void): Promise<number> {
-  const [sub, ...rest] = argv;
-  switch (sub) {
-    case 'run': return run(rest, out);
-    case 'status': return status(rest, out);
-    case 'summarize': return summarize(rest, out);
-    case 'slurm': return slurm(rest, out);
-    case 'specs': {
-      if (rest[0] === '--help') { out(STUDY_HELP); return 0; }
-      if (rest.length === 0) {
-        for (const [name, s] of Object.entries(BUILTIN_SPECS)) out(`${name.padEnd(16)} ${expandCells(parseSpec(s)).length} cells: ${s.description ?? ''}\n`);
-        return 0;
-      }
-      out(`${JSON.stringify(loadSpec(rest[0]!), null, 2)}\n`);
+const specsCommand = defineCommand({
+  name: 'study specs',
+  synopsis: 'svdd study specs',
+  summary: 'lists the built-in specs, or prints one as JSON',
+  usage: 'svdd study specs [NAME]',
+  description: '  lists the built-in specs, or prints one (or a JSON file\'s, validated) as JSON',
+  flags: {},
+  positionals: { min: 0, max: 1, what: 'at most one spec name' },
+  run: ({ positionals }, io) => {
+    if (positionals.length === 0) {
+      for (const [name, s] of Object.entries(BUILTIN_SPECS)) io.out(`${name.padEnd(16)} ${expandCells(parseSpec(s)).length} cells: ${s.description ?? ''}\n`);
       return 0;
     }
-    case undefined: case '--help': case '-h': out(STUDY_HELP); return sub === undefined ? 2 : 0;
-    default: throw new UsageError(`svdd study: unknown subcommand '${sub}' (run, status, summarize, slurm, specs)`);
-  }
-}
+    io.out(`${JSON.stringify(loadSpec(positionals[0]!), null, 2)}\n`);
+    return 0;
+  },
+});
+
+const STUDY_SUBCOMMANDS = [runCommand, statusCommand, summarizeCommand, slurmCommand, specsCommand];
+
+/** `svdd study --help`: every subcommand's help (from its table), then the spec format. */
+export const STUDY_HELP = `svdd study <run|status|summarize|slurm|specs> …: a grid of Deep SVDD runs
+
+${STUDY_SUBCOMMANDS.map((c) => helpText(c)).join('\n')}
+${SPEC_DOC}`;
+
+/** `svdd study …`: the bare word prints the help and exits 2. */
+export const study: CommandGroup = {
+  name: 'study',
+  synopsis: 'svdd study run SPEC --out DIR',
+  summary: 'a grid of runs (resumable, shardable); status, summarize, slurm',
+  help: STUDY_HELP,
+  subcommands: STUDY_SUBCOMMANDS,
+  unknown: (sub) => `svdd study: unknown subcommand '${sub}' (run, status, summarize, slurm, specs)`,
+};

@@ -1,33 +1,41 @@
 /** `svdd test --model DIR`: re-evaluates a saved model on the test set. */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
-import { BACKEND_NAMES, MAX_WASM_THREADS, useBackend } from '../tensor/backends.ts';
+import { BACKEND_NAMES, useBackend } from '../tensor/backends.ts';
 import { evaluate } from '../svdd/evaluate.ts';
 import { DeepSVDD, runAccess } from '../api/deep-svdd.ts';
 import { ModelError, loadModelData, readRunConfig } from '../svdd/model.ts';
 import { fsErrorMessage, isFsError } from '../svdd/run-dir.ts';
 import { UsageError, logEvaluation, perSampleScores, toImageSet } from '../svdd/run.ts';
-import { parseNumber } from './args.ts';
+import { defineCommand, type CliIo, type FlagTable, type Parsed } from './command.ts';
+import { backendFlag, threadsFlag } from './common-flags.ts';
 
-export const TEST_HELP = `svdd test --model DIR [--data-dir DIR] [--test-subset N] [--out FILE] [--backend ${BACKEND_NAMES.join('|')}] [--threads T]
-  re-evaluates the model saved in DIR (a finished run) on the test set of its dataset, with the
-  preprocessing constants saved with it; prints the metrics and writes DIR/test_results.json
+const TEST_FLAGS = {
+  model: { kind: 'string', arg: 'DIR', required: true, help: 'the model directory (a finished svdd train run)' },
+  'data-dir': { kind: 'string', arg: 'DIR', help: 'the dataset\'s files (default: the run\'s own --data-dir, from its config.json)' },
+  'test-subset': { kind: 'int', min: 2, arg: 'N', help: 'the first N test images (default: the run\'s own --test-subset)' },
+  out: { kind: 'string', arg: 'FILE', nonEmpty: true, help: 'where to write the scores and metrics (default DIR/test_results.json)' },
+  backend: backendFlag,
+  threads: threadsFlag,
+} as const satisfies FlagTable;
 
-  --data-dir DIR    the dataset's files (default: the run's own --data-dir, from its config.json)
-  --test-subset N   the first N test images (default: the run's own --test-subset)
-  --out FILE        where to write the scores and metrics (default DIR/test_results.json)
-  --backend B       auto (default: the fastest available) | wasm | ts | gpujs; env SVDD_BACKEND
-  --threads T       worker threads of the wasm backend, 1 to 64 (default: all cores); env SVDD_THREADS
-`;
+export const test = defineCommand({
+  name: 'test',
+  synopsis: 'svdd test --model DIR',
+  summary: 're-evaluate a saved model on its test set',
+  usage: `svdd test --model DIR [--data-dir DIR] [--test-subset N] [--out FILE] [--backend ${BACKEND_NAMES.join('|')}] [--threads T]`,
+  description: `  re-evaluates the model saved in DIR (a finished run) on the test set of its dataset, with the
+  preprocessing constants saved with it; prints the metrics and writes DIR/test_results.json`,
+  flags: TEST_FLAGS,
+  run: (p, io) => testModel(p, io),
+});
 
-export async function testCommand(values: Record<string, string | boolean | undefined>, out: (text: string) => void): Promise<void> {
-  if (typeof values.model !== 'string') throw new UsageError('svdd test: --model DIR is required');
-  const threads = typeof values.threads === 'string' ? parseNumber('--threads', values.threads, { integer: true, min: 1, max: MAX_WASM_THREADS }) : null;
-  let testSubset = typeof values['test-subset'] === 'string' ? parseNumber('--test-subset', values['test-subset'], { integer: true, min: 2 }) : undefined;
-  let dataDir = typeof values['data-dir'] === 'string' ? values['data-dir'] : undefined;
-  if (values.out !== undefined && (typeof values.out !== 'string' || values.out === '')) throw new UsageError('svdd test: --out needs a file name');
-  const resultsPath = typeof values.out === 'string' ? values.out : join(values.model, 'test_results.json');
-  await useBackend(typeof values.backend === 'string' ? values.backend : 'auto', threads);
+async function testModel({ values }: Parsed<typeof TEST_FLAGS>, io: CliIo): Promise<void> {
+  const out = io.out;
+  let testSubset = values['test-subset'];
+  let dataDir = values['data-dir'];
+  const resultsPath = values.out ?? join(values.model, 'test_results.json');
+  await useBackend(values.backend, values.threads ?? null);
   const estimator = await DeepSVDD.load(values.model);
   const model = runAccess.model(estimator);
   // The run's own data directory and test subset, unless given: the run's test set, as it was scored.

@@ -61,13 +61,6 @@ export function trainParseOptions(): Record<string, { type: 'string' | 'boolean'
   return o;
 }
 
-export function trainHelp(): string {
-  const lines = TRAIN_FLAGS.map((f) => `  --${f.flag}${f.kind === 'bool' ? '' : ' <v>'}`.padEnd(26) + f.help);
-  const resume = ['  --resume DIR'.padEnd(26) + 'continue the interrupted run in DIR from its last checkpoint (same results as an uninterrupted run)',
-    '  --checkpoint-every <n>'.padEnd(26) + 'epochs between checkpoints of each phase (default 5; 0: none)'];
-  return `svdd train [flags]: train and evaluate Deep SVDD on one class of a dataset\n\n${lines.join('\n')}\n${resume.join('\n')}\n`;
-}
-
 function convert(f: Flag, v: string | boolean): unknown {
   const flag = `--${f.flag}`;
   if (f.kind === 'bool') return f.key === 'pretrain' ? !v : Boolean(v);
