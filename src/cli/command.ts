@@ -169,9 +169,12 @@ export function parseCommand<F extends FlagTable>(c: Command<F>, argv: string[])
     const v = (raw.values as Record<string, string | boolean | string[] | undefined>)[name];
     if (v !== undefined) given.add(name);
     if (spec.kind === 'boolean') { values[name] = v === true; continue; }
-    if (v === undefined && spec.required) throw new UsageError(`svdd ${c.name}: --${name} ${spec.arg ?? 'V'} is required`);
     if (v === undefined) { values[name] = spec.default === undefined ? undefined : convert(name, spec, spec.default); continue; }
     values[name] = Array.isArray(v) ? v.map((s) => convert(name, spec, s)) : convert(name, spec, String(v));
+  }
+  // Required flags after the given values: a bad value is named before a missing flag.
+  for (const [name, spec] of Object.entries(c.flags)) {
+    if (spec.required && !given.has(name)) throw new UsageError(`svdd ${c.name}: --${name} ${spec.arg ?? 'V'} is required`);
   }
   const positionals = raw.positionals;
   const p = c.positionals ?? { min: 0, max: 0, what: 'no arguments' };
