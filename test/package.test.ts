@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -223,9 +223,11 @@ describe('the packed package (npm pack, installed into an empty project)', funct
   after(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
 
   it('ships the build and nothing of the sources or tests', () => {
-    expect(packedFiles).to.include.members(['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/bin.js']);
+    expect(packedFiles).to.include.members(['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/bin.js']);
     const stray = packedFiles.filter((p) => !(p === 'package.json' || p === 'README.md' || p === 'LICENSE' || (p.startsWith('dist/') && /\.(js|d\.ts)$/.test(p))));
     expect(stray, 'files outside dist/').to.deep.equal([]);
+    // The build's command is executable, so `npx svdd` in a checkout runs it (tsc writes 0644).
+    expect(statSync(join(repo, 'dist', 'cli', 'bin.js')).mode & 0o111, 'dist/cli/bin.js mode').to.not.equal(0);
     // Installed without dev dependencies: the build must not need tsx at run time.
     expect(existsSync(join(project, 'node_modules', 'tsx')), 'tsx installed in the project').to.equal(false);
   });
