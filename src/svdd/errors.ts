@@ -8,3 +8,10 @@ export class SvddError extends Error {
 
 /** A problem with what the user asked for on the command line (flags, settings, files, directories): one line, exit status 2. */
 export class UsageError extends Error {}
+
+/**
+ * A training run or a study cannot use its directory or its settings: a directory that is not
+ * empty, is locked by another process or is not a run, a checkpoint of other settings, settings
+ * out of range, too few training images, a file that cannot be written.
+ */
+export class RunError extends SvddError {}

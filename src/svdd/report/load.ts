@@ -8,7 +8,8 @@ import { engine } from '../../tensor/engine.ts';
 import { loadModel, loadModelData, type ModelMeta } from '../model.ts';
 import { encodeAll } from '../trainer.ts';
 import { radiusSquared, squaredDistances } from '../svdd-model.ts';
-import { UsageError, toImageSet, type RunResults } from '../run.ts';
+import { toImageSet, type RunResults } from '../run.ts';
+import { RunError } from '../errors.ts';
 import { pca2 } from './pca.ts';
 import type { ProgressCallback } from '../progress.ts';
 
@@ -40,7 +41,7 @@ export interface RunDir {
 
 function readJson<T>(path: string, what: string): T {
   try { return JSON.parse(readFileSync(path, 'utf8')) as T; } catch (e) {
-    throw new UsageError(`${path}: cannot read ${what} (${(e as Error).message})`);
+    throw new RunError(`${path}: cannot read ${what} (${(e as Error).message})`);
   }
 }
 
@@ -49,9 +50,9 @@ const bytes = (b: Buffer | null): Uint8Array | null => (b ? new Uint8Array(b.buf
 
 /** Reads what a run directory holds; results.json and config.json are required, the rest optional. */
 export function readRunDir(dir: string): RunDir {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${dir} is not a directory`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new RunError(`${dir} is not a directory`);
   const resultsPath = join(dir, 'results.json');
-  if (!existsSync(resultsPath)) throw new UsageError(`${dir} holds no results.json (is it a finished \`svdd train\` run?)`);
+  if (!existsSync(resultsPath)) throw new RunError(`${dir} holds no results.json (is it a finished \`svdd train\` run?)`);
   const results = readJson<RunResults>(resultsPath, 'the run results');
   const config = existsSync(join(dir, 'config.json')) ? readJson<RunConfigJson>(join(dir, 'config.json'), 'the run configuration') : {};
   const meta = existsSync(join(dir, 'model.json')) ? readJson<ModelMeta>(join(dir, 'model.json'), 'the model metadata') : null;
