@@ -11,7 +11,7 @@ import { main } from '../src/cli/main.ts';
 import { explainCommand } from '../src/cli/explain-command.ts';
 import { loadRaw } from '../src/svdd/data/datasets.ts';
 import { loadModel, loadModelData } from '../src/svdd/model.ts';
-import { UsageError } from '../src/svdd/run.ts';
+import { UsageError } from '../src/cli/usage-error.ts';
 import { explain } from '../src/svdd/explain/explain.ts';
 import { modelScorer, scoreMany } from '../src/svdd/explain/score.ts';
 import { scoreImages } from '../src/svdd/evaluate.ts';

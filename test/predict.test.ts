@@ -10,7 +10,7 @@ import { decide, decisionThreshold, predictFiles, readInputImages } from '../src
 import { loadModel, type ModelMeta } from '../src/svdd/model.ts';
 import { loadRaw } from '../src/svdd/data/datasets.ts';
 import { DataError } from '../src/svdd/data/errors.ts';
-import { UsageError } from '../src/svdd/run.ts';
+import { UsageError } from '../src/cli/usage-error.ts';
 import { readPng } from '../src/svdd/images.ts';
 
 /** Runs fn with stdout and stderr captured (returned instead of printed). */

@@ -1,5 +1,5 @@
 /** Strict flag parsing helpers: every bad value becomes one readable UsageError. */
-import { UsageError } from '../svdd/run.ts';
+import { UsageError } from './usage-error.ts';
 
 export function parseNumber(flag: string, v: string, opts: { integer?: boolean; min?: number; max?: number } = {}): number {
   const n = Number(v);

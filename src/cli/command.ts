@@ -5,7 +5,7 @@
  * is generated from the same table; run() gets the parsed values and the injectable IO.
  */
 import { parseArgs } from 'node:util';
-import { UsageError } from '../svdd/run.ts';
+import { UsageError } from './usage-error.ts';
 import { parseChoice, parseList, parseNumber } from './args.ts';
 
 /** Where a command's output goes (tests capture it), and the environment it reads. */

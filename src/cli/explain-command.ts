@@ -16,7 +16,7 @@ import { imageGridPng, imagePng, writePngAtomic } from '../svdd/images.ts';
 import { loadModel, loadModelData, readRunConfig } from '../svdd/model.ts';
 import type { SvddModel } from '../svdd/svdd-model.ts';
 import { decide, decisionRuleFor, describeThreshold, preprocessRaw, readInputImages, scoreInputs, type DecisionThreshold } from '../svdd/predict.ts';
-import { UsageError } from '../svdd/run.ts';
+import { UsageError } from './usage-error.ts';
 import { removeDeadTemporaries } from '../svdd/run-dir.ts';
 import { BASELINE_KINDS, evaluateFaithfulness, explain, meanOfImages, type BaselineKind, type Explanation } from '../svdd/explain/explain.ts';
 import { meanNormalizedCurves, type FaithfulnessSummary, type ImageFaithfulness } from '../svdd/explain/faithfulness.ts';

@@ -3,17 +3,17 @@
  * and exit non-zero; anything else is a bug and prints its stack.
  */
 import { join } from 'node:path';
-import { DataError } from '../svdd/data/errors.ts';
+import { SvddError } from '../svdd/errors.ts';
 import { isDatasetName, DATASET_NAMES } from '../svdd/data/datasets.ts';
 import { downloadDataset } from '../svdd/data/download.ts';
-import { ModelError, packageVersion } from '../svdd/model.ts';
-import { UsageError, runTraining } from '../svdd/run.ts';
+import { packageVersion } from '../svdd/model.ts';
+import { runTraining } from '../svdd/run.ts';
+import { UsageError } from './usage-error.ts';
 import { SafetensorsError } from '../tensor/io/safetensors.ts';
 import { TRAIN_FLAGS, buildTrainConfig } from './train-flags.ts';
 import { defineCommand, invoke, invokeGroup, overviewText, processIo, type CliIo, type Command, type CommandGroup, type FlagSpec, type FlagTable } from './command.ts';
 import type { TrainConfig } from '../svdd/config.ts';
 import { progressHooks } from './progress.ts';
-import { DivergenceError } from '../svdd/trainer.ts';
 import { claimDefaultOutDir, fsErrorMessage, isFsError } from '../svdd/run-dir.ts';
 import { test } from './test-command.ts';
 import { explainCli } from './explain-command.ts';
@@ -126,7 +126,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     if (!c) throw new UsageError(`unknown command '${cmd}' ('svdd --help' lists the commands)`);
     return 'subcommands' in c ? await invokeGroup(c, rest, io) : await invoke(c, rest, io);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof DataError || e instanceof ModelError || e instanceof SafetensorsError || e instanceof BackendError || e instanceof DivergenceError) {
+    // The CLI's own usage errors, and every error the library throws on purpose (SvddError: DataError, ModelError, RunError, DivergenceError, …).
+    if (e instanceof UsageError || e instanceof SvddError || e instanceof SafetensorsError || e instanceof BackendError) {
       // One line per problem, each with the prefix.
       io.err(e.message.split('\n').map((l) => `svdd: ${l}\n`).join(''));
       return 2;

@@ -4,7 +4,7 @@ import { backendFlag, threadsFlag } from './common-flags.ts';
 import { ModelError, loadModel } from '../svdd/model.ts';
 import { describeThreshold, predictFiles, type PredictionReport } from '../svdd/predict.ts';
 import { DataError } from '../svdd/data/errors.ts';
-import { UsageError } from '../svdd/run.ts';
+import { UsageError } from './usage-error.ts';
 import { defineCommand, invoke, processIo, type CliIo, type FlagTable, type Parsed } from './command.ts';
 import { progressLine } from './progress.ts';
 

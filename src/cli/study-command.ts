@@ -9,7 +9,7 @@ import os from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DATASET_NAMES, isDatasetName } from '../svdd/data/datasets.ts';
-import { UsageError } from '../svdd/run.ts';
+import { UsageError } from './usage-error.ts';
 import { initStudyDir, runStudy, StopStudy, studyStatus, type CellFilter, type Shard } from '../svdd/study/runner.ts';
 import { BUILTIN_SPECS, expandCells, parseSpec, SpecError, type StudySpec } from '../svdd/study/spec.ts';
 import { slurmScript } from '../svdd/study/slurm.ts';

@@ -6,7 +6,8 @@ import { evaluate } from '../svdd/evaluate.ts';
 import { DeepSVDD, runAccess } from '../api/deep-svdd.ts';
 import { ModelError, loadModelData, readRunConfig } from '../svdd/model.ts';
 import { fsErrorMessage, isFsError } from '../svdd/run-dir.ts';
-import { UsageError, logEvaluation, perSampleScores, toImageSet } from '../svdd/run.ts';
+import { logEvaluation, perSampleScores, toImageSet } from '../svdd/run.ts';
+import { UsageError } from './usage-error.ts';
 import { defineCommand, type CliIo, type FlagTable, type Parsed } from './command.ts';
 import { backendFlag, threadsFlag } from './common-flags.ts';
 

@@ -5,7 +5,7 @@ import { RESIZE_MODES } from '../svdd/data/folder.ts';
 import { NET_NAMES } from '../svdd/networks.ts';
 import { PREPROCESSING_METHODS } from '../svdd/data/preprocess.ts';
 import { PRESETS, configSchemaProblems, defaultConfig, flagOf, noEffectSettings, validateConfig, type Preset, type TrainConfig } from '../svdd/config.ts';
-import { UsageError } from '../svdd/run.ts';
+import { UsageError } from './usage-error.ts';
 import { parseChoice, parseList, parseNumber } from './args.ts';
 import { BACKEND_NAMES, backendHelp } from '../tensor/backends.ts';
 

@@ -6,9 +6,6 @@ export class SvddError extends Error {
   override get name(): string { return this.constructor.name; }
 }
 
-/** A problem with what the user asked for on the command line (flags, settings, files, directories): one line, exit status 2. */
-export class UsageError extends Error {}
-
 /**
  * A training run or a study cannot use its directory or its settings: a directory that is not
  * empty, is locked by another process or is not a run, a checkpoint of other settings, settings

@@ -6,7 +6,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from './errors.ts';
+import { RunError } from './errors.ts';
 import { COMPLETE_MARKER, LOCK_FILE, fsErrorMessage, isFsError, prepareRunDir } from './run-dir.ts';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { readSafetensors, writeSafetensors } from '../tensor/io/safetensors.ts';
@@ -25,8 +25,6 @@ import { imageGridPng, writePngAtomic } from './images.ts';
 import { packageVersion, saveModel, stateToTensors, weightProblems } from './model.ts';
 import { NET_SHAPES, type Autoencoder } from './networks.ts';
 import { DivergenceError, reconstructionScores, type EpochRecord, type TrainHooks } from './trainer.ts';
-
-export { UsageError };
 
 export interface RunIo {
   /** A line for the log (also written to log.txt). */
@@ -61,9 +59,9 @@ function loadWeights(m: Autoencoder, path: string): void {
   const values = new Map<string, { shape: readonly number[]; data: ArrayLike<number> }>();
   for (const [name, t] of file.tensors) values.set(name, { shape: t.shape, data: t.data });
   const broken = weightProblems(values, `--ae-weights ${path}`);
-  if (broken.length > 0) throw new UsageError(broken.join('\n'));
+  if (broken.length > 0) throw new RunError(broken.join('\n'));
   try { m.loadStateDict(values); } catch (e) {
-    throw new UsageError(`--ae-weights ${path}: does not fit this network: ${(e as Error).message}`);
+    throw new RunError(`--ae-weights ${path}: does not fit this network: ${(e as Error).message}`);
   }
 }
 
@@ -81,17 +79,17 @@ export const DEFAULT_CHECKPOINT_EVERY = 5;
 
 export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, opts: RunOptions = {}): Promise<RunSummary> {
   const problems = validateConfig(cfg);
-  if (problems.length > 0) throw new UsageError(problems.join('\n'));
+  if (problems.length > 0) throw new RunError(problems.join('\n'));
   resolveWasmThreads(cfg.threads); // SVDD_THREADS too: refused before anything is written
   const every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
-  if (!(Number.isInteger(every) && every >= 0)) throw new UsageError(`--checkpoint-every must be a non-negative integer, got ${every}`);
-  if (opts.resume && !existsSync(join(outDir, 'config.json'))) throw new UsageError(`--resume ${outDir}: not a run directory (no config.json)`);
+  if (!(Number.isInteger(every) && every >= 0)) throw new RunError(`checkpointEvery must be a non-negative integer, got ${every}`);
+  if (opts.resume && !existsSync(join(outDir, 'config.json'))) throw new RunError(`--resume ${outDir}: not a run directory (no config.json)`);
   // One writer per directory; an incomplete run that cannot be resumed is replaced (see run-dir.ts).
   const { lock, replaced } = prepareRunDir(outDir, { resume: opts.resume, takeOverLock: opts.takeOverLock });
   try {
     return await trainInDir(cfg, outDir, io, every, opts.resume === true, replaced);
   } catch (e) {
-    if (isFsError(e)) throw new UsageError(`${fsErrorMessage(e, `a file in ${outDir}`)}; the run in ${outDir} is incomplete (a rerun replaces it)`);
+    if (isFsError(e)) throw new RunError(`${fsErrorMessage(e, `a file in ${outDir}`)}; the run in ${outDir} is incomplete (a rerun replaces it)`);
     throw e;
   } finally {
     lock.release();
@@ -103,10 +101,10 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
   const configHash = trainConfigHash(cfg);
   let resume: RunCheckpoint | null = null;
   if (resuming) {
-    if (existsSync(join(outDir, COMPLETE_MARKER))) throw new UsageError(`${outDir} holds a finished run (results.json); nothing to resume`);
+    if (existsSync(join(outDir, COMPLETE_MARKER))) throw new RunError(`${outDir} holds a finished run (results.json); nothing to resume`);
     if (hasCheckpoint(outDir)) {
       resume = readCheckpoint(outDir);
-      if (resume.configHash !== configHash) throw new UsageError(`${outDir}: the checkpoint belongs to other settings than config.json (hash ${resume.configHash} vs ${configHash})`);
+      if (resume.configHash !== configHash) throw new RunError(`${outDir}: the checkpoint belongs to other settings than config.json (hash ${resume.configHash} vs ${configHash})`);
     } else {
       // Killed before its first checkpoint: start over in the same directory (with its config).
       for (const f of readdirSync(outDir)) if (f !== LOCK_FILE) rmSync(join(outDir, f), { recursive: true, force: true });
@@ -142,7 +140,7 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
   log(`data: ${raw.source} | train ${data.train.count} normal images, validation ${data.val.count}, test ${data.test.count} | preprocessing ${data.preprocessing.method === 'none' ? 'none (pixels / 255)' : `min ${data.constants.min} max ${data.constants.max}`} (${timings.data!.toFixed(1)} s)`);
   const trainSet = toImageSet(data.train, data), testSet = toImageSet(data.test, data);
   if (data.train.count < 2) {
-    throw new UsageError(`the training set has ${data.train.count} image (after --subset and --val-fraction); training needs at least 2`);
+    throw new RunError(`the training set has ${data.train.count} image (after --subset and --val-fraction); training needs at least 2`);
   }
   const minVal = Math.ceil(1 / cfg.alpha - 1e-9);
   if (data.val.count > 0 && data.val.count < minVal) {

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { buildTrainConfig, trainParseOptions, TRAIN_FLAGS } from '../../src/cli/train-flags.ts';
 import { configSchemaProblems, defaultConfig, validateConfig } from '../../src/svdd/config.ts';
 import { checkModelMeta, ModelError } from '../../src/svdd/model.ts';
-import { UsageError } from '../../src/svdd/run.ts';
+import { UsageError } from '../../src/cli/usage-error.ts';
 
 export const RUNS = Number(process.env.SVDD_FUZZ_RUNS ?? 60);
 const SEED = process.env.SVDD_FUZZ_SEED !== undefined ? Number(process.env.SVDD_FUZZ_SEED) : 11;

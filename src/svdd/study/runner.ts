@@ -21,7 +21,8 @@ import { writeFileAtomic } from '../../tensor/io/atomic.ts';
 import { hasCheckpoint, readCheckpoint, trainConfigHash } from '../checkpoint.ts';
 import { alive } from '../run-dir.ts';
 import { packageVersion } from '../model.ts';
-import { runTraining, UsageError } from '../run.ts';
+import { runTraining } from '../run.ts';
+import { RunError } from '../errors.ts';
 import { methodRecord, RECORD_FORMAT, type CellRecord, type MethodRecord } from './records.ts';
 import { cellConfigHash, expandCells, methodConfig, methodId, stableJson, type Cell, type StudySpec } from './spec.ts';
 
@@ -58,9 +59,9 @@ export function initStudyDir(dir: string, spec: StudySpec): void {
   const text = `${JSON.stringify(spec, null, 2)}\n`;
   if (existsSync(path)) {
     let old: unknown;
-    try { old = JSON.parse(readFileSync(path, 'utf8')); } catch (e) { throw new UsageError(`${path}: not valid JSON (${(e as Error).message})`); }
+    try { old = JSON.parse(readFileSync(path, 'utf8')); } catch (e) { throw new RunError(`${path}: not valid JSON (${(e as Error).message})`); }
     if (stableJson(old) !== stableJson(spec)) {
-      throw new UsageError(`${dir} holds a different study (spec.json differs from '${spec.name}'); use another --out, or the same spec`);
+      throw new RunError(`${dir} holds a different study (spec.json differs from '${spec.name}'); use another --out, or the same spec`);
     }
     return;
   }
@@ -69,7 +70,7 @@ export function initStudyDir(dir: string, spec: StudySpec): void {
 
 export function readStudySpec(dir: string): StudySpec {
   const path = join(dir, 'spec.json');
-  if (!existsSync(path)) throw new UsageError(`${dir} is not a study directory (no spec.json)`);
+  if (!existsSync(path)) throw new RunError(`${dir} is not a study directory (no spec.json)`);
   return JSON.parse(readFileSync(path, 'utf8')) as StudySpec;
 }
 
