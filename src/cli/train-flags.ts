@@ -113,7 +113,7 @@ export function buildTrainConfig(values: Record<string, string | boolean | undef
   if (merged.threshold === 'adaptive' && flagCfg.valFraction === undefined && fileCfg.valFraction === undefined) merged.valFraction = 0.1;
   const out = (merged.out ?? null) as string | null;
   delete merged.out; delete merged.config;
-  const problems = validateConfig(merged);
+  const problems = validateConfig(merged, flagOf);
   if (problems.length > 0) throw new UsageError(problems.join('\n'));
   // Settings that would do nothing: errors as flags (a typo of intent), warnings from a config file
   // (often a copied config.json) when they differ from the default.

@@ -209,33 +209,44 @@ export function configSchemaProblems(value: Record<string, unknown>, name: (key:
 }
 
 /** The learning rates a schedule reaches, lr·γ^k for k = 0 … milestones, must all be finite and > 0. */
-function scheduleProblems(lrFlag: string, milestonesFlag: string, lr: number, ms: readonly number[], gamma: number): string[] {
+function scheduleProblems(lrName: string, milestonesName: string, gammaName: string, lr: number, ms: readonly number[], gamma: number): string[] {
   for (let k = 1; k <= ms.length; k++) {
     const v = lr * gamma ** k;
     if (!(Number.isFinite(v) && v > 0)) {
-      return [`learning rate: ${lrFlag} ${lr} × --gamma ${gamma} at the ${k}${k === 1 ? 'st' : k === 2 ? 'nd' : k === 3 ? 'rd' : 'th'} of ${milestonesFlag} [${ms.join(',')}] is ${v}, not a finite positive number`];
+      return [`learning rate: ${lrName} ${lr} × ${gammaName} ${gamma} at the ${k}${k === 1 ? 'st' : k === 2 ? 'nd' : k === 3 ? 'rd' : 'th'} of ${milestonesName} [${ms.join(',')}] is ${v}, not a finite positive number`];
     }
   }
   return [];
 }
 
-/** Checks a config's values; returns the problems as user-readable lines. */
-export function validateConfig(c: TrainConfig): string[] {
+/**
+ * How a setting is named in a message: by its config.json key ("net"; pretraining off is
+ * "pretrain": false), for a program or a config file. The command line names them by flag.
+ */
+export function settingName(key: string): string {
+  return key === 'pretrain' ? '"pretrain": false' : `"${key}"`;
+}
+
+/**
+ * Checks a config's values; returns the problems as user-readable lines, each setting named by
+ * `name` (default: its config key; svdd train passes flagOf).
+ */
+export function validateConfig(c: TrainConfig, name: (key: string) => string = settingName): string[] {
   // Types and ranges first: the checks below assume them.
-  const typed = configSchemaProblems(c as unknown as Record<string, unknown>, flagOf);
+  const typed = configSchemaProblems(c as unknown as Record<string, unknown>, name);
   if (typed.length > 0) return typed;
   const errs: string[] = [];
-  if (c.dataset === 'cifar10' && c.net === 'mnist_LeNet') errs.push('--net mnist_LeNet does not fit CIFAR-10 images (use cifar10_LeNet or cifar10_LeNet_ELU)');
-  if (c.dataset !== 'cifar10' && c.dataset !== 'folder' && c.net !== 'mnist_LeNet') errs.push(`--net ${c.net} does not fit ${c.dataset} images (use mnist_LeNet)`);
-  if (c.dataset === 'folder' && c.dataDir === null) errs.push('--dataset folder needs --data-dir ROOT (ROOT/train/good/*.png, ROOT/test/good/*.png and ROOT/test/<defect>/*.png)');
-  if (c.dataset === 'folder' && c.normalClass !== 0) errs.push('--normal-class has no meaning for --dataset folder: the normal images are ROOT/train/good and ROOT/test/good');
-  errs.push(...scheduleProblems('--ae-lr', '--ae-milestones', c.aeLr, c.aeMilestones, c.gamma));
-  errs.push(...scheduleProblems('--lr', '--milestones', c.lr, c.milestones, c.gamma));
-  if (c.threshold === 'adaptive' && c.valFraction === 0) errs.push('--threshold adaptive needs a validation hold-out (--val-fraction > 0)');
-  if (c.hybrid && c.objective !== 'one-class') errs.push('--hybrid trains the one-class objective; drop --objective soft-boundary');
-  if (c.hybrid && !c.pretrain) errs.push('--hybrid starts from the pretrained autoencoder; drop --no-pretrain');
-  if (c.aeWeights !== null && !c.pretrain) errs.push('--ae-weights gives the pretrained autoencoder; drop --no-pretrain');
-  if (c.aeWeights !== null && !existsSync(c.aeWeights)) errs.push(`--ae-weights: no such file ${c.aeWeights}`);
+  if (c.dataset === 'cifar10' && c.net === 'mnist_LeNet') errs.push(`${name('net')} mnist_LeNet does not fit CIFAR-10 images (use cifar10_LeNet or cifar10_LeNet_ELU)`);
+  if (c.dataset !== 'cifar10' && c.dataset !== 'folder' && c.net !== 'mnist_LeNet') errs.push(`${name('net')} ${c.net} does not fit ${c.dataset} images (use mnist_LeNet)`);
+  if (c.dataset === 'folder' && c.dataDir === null) errs.push(`${name('dataset')} folder needs ${name('dataDir')} ROOT (ROOT/train/good/*.png, ROOT/test/good/*.png and ROOT/test/<defect>/*.png)`);
+  if (c.dataset === 'folder' && c.normalClass !== 0) errs.push(`${name('normalClass')} has no meaning for ${name('dataset')} folder: the normal images are ROOT/train/good and ROOT/test/good`);
+  errs.push(...scheduleProblems(name('aeLr'), name('aeMilestones'), name('gamma'), c.aeLr, c.aeMilestones, c.gamma));
+  errs.push(...scheduleProblems(name('lr'), name('milestones'), name('gamma'), c.lr, c.milestones, c.gamma));
+  if (c.threshold === 'adaptive' && c.valFraction === 0) errs.push(`${name('threshold')} adaptive needs a validation hold-out (${name('valFraction')} > 0)`);
+  if (c.hybrid && c.objective !== 'one-class') errs.push(`${name('hybrid')} trains the one-class objective; drop ${name('objective')} soft-boundary`);
+  if (c.hybrid && !c.pretrain) errs.push(`${name('hybrid')} starts from the pretrained autoencoder; drop ${name('pretrain')}`);
+  if (c.aeWeights !== null && !c.pretrain) errs.push(`${name('aeWeights')} gives the pretrained autoencoder; drop ${name('pretrain')}`);
+  if (c.aeWeights !== null && !existsSync(c.aeWeights)) errs.push(`${name('aeWeights')}: no such file ${c.aeWeights}`);
   return errs;
 }
 

@@ -61,7 +61,7 @@ export function acquireRunLock(dir: string, opts: { takeOver?: boolean } = {}): 
     }
     if (!stale) {
       const who = info ? `pid ${info.pid} on ${info.host}, since ${info.started}` : 'its lock is being written';
-      throw new RunError(`${dir} is being written by another svdd process (${who}); wait for it or choose another --out`
+      throw new RunError(`${dir} is being written by another svdd process (${who}); wait for it or choose another output directory`
         + (info && info.host !== hostname() ? ` (if that process is gone, remove ${path})` : ''));
     }
     // Rename first: of two processes taking over one stale lock, only one rename succeeds.
@@ -78,7 +78,7 @@ export function acquireRunLock(dir: string, opts: { takeOver?: boolean } = {}): 
  * temporaries (runTraining decides what to continue). Returns the lock and what was replaced.
  */
 export function prepareRunDir(dir: string, opts: { resume?: boolean; takeOverLock?: boolean } = {}): { lock: RunLock; replaced: string[] } {
-  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new RunError(`--out ${dir}: is a file, not a directory`);
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new RunError(`${dir}: is a file, not a directory`);
   mkdirSync(dir, { recursive: true });
   const lock = acquireRunLock(dir, { takeOver: opts.takeOverLock });
   try {
@@ -90,10 +90,10 @@ export function prepareRunDir(dir: string, opts: { resume?: boolean; takeOverLoc
     }
     if (entries.length === 0) return { lock, replaced: [] };
     const listed = `${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}`;
-    if (isRunComplete(dir)) throw new RunError(`output directory ${dir} is not empty (it holds a finished run: ${listed}); choose a new --out or remove it`);
+    if (isRunComplete(dir)) throw new RunError(`output directory ${dir} is not empty (it holds a finished run: ${listed}); choose a new one or remove it`);
     const ours = entries.every((f) => RUN_FILES.has(f) || RUN_FILES.has(f.replace(TMP_FILE, '$1')));
     const isRun = entries.includes('config.json') || entries.includes('log.txt');
-    if (!ours || !isRun) throw new RunError(`output directory ${dir} is not empty (it holds ${listed}); choose a new --out or remove it`);
+    if (!ours || !isRun) throw new RunError(`output directory ${dir} is not empty (it holds ${listed}); choose a new one or remove it`);
     if (entries.includes('checkpoint.safetensors')) {
       throw new RunError(`${dir} holds an interrupted run with a checkpoint: continue it with 'svdd train --resume ${dir}', or remove it to start over`);
     }

@@ -17,7 +17,7 @@ import { loadRaw } from './data/datasets.ts';
 import { prepareOneClass, type OneClassData, type Preprocessing } from './data/preprocess.ts';
 import type { ImageSet } from './batches.ts';
 import type { TrainConfig } from './config.ts';
-import { validateConfig } from './config.ts';
+import { settingName, validateConfig } from './config.ts';
 import { detectCollapse, evaluate, rankingMetrics, scoreImages, type EvaluationResult, type TestScores } from './evaluate.ts';
 import { stopOnDivergence, type FitIo } from './fit.ts';
 import { DeepSVDD, runAccess, type DeepSVDDOptions } from '../api/deep-svdd.ts';
@@ -58,10 +58,10 @@ function loadWeights(m: Autoencoder, path: string): void {
   const file = readSafetensors(path);
   const values = new Map<string, { shape: readonly number[]; data: ArrayLike<number> }>();
   for (const [name, t] of file.tensors) values.set(name, { shape: t.shape, data: t.data });
-  const broken = weightProblems(values, `--ae-weights ${path}`);
+  const broken = weightProblems(values, `${settingName('aeWeights')} ${path}`);
   if (broken.length > 0) throw new RunError(broken.join('\n'));
   try { m.loadStateDict(values); } catch (e) {
-    throw new RunError(`--ae-weights ${path}: does not fit this network: ${(e as Error).message}`);
+    throw new RunError(`${settingName('aeWeights')} ${path}: does not fit this network: ${(e as Error).message}`);
   }
 }
 
@@ -83,7 +83,7 @@ export async function runTraining(cfg: TrainConfig, outDir: string, io: RunIo, o
   resolveWasmThreads(cfg.threads); // SVDD_THREADS too: refused before anything is written
   const every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
   if (!(Number.isInteger(every) && every >= 0)) throw new RunError(`checkpointEvery must be a non-negative integer, got ${every}`);
-  if (opts.resume && !existsSync(join(outDir, 'config.json'))) throw new RunError(`--resume ${outDir}: not a run directory (no config.json)`);
+  if (opts.resume && !existsSync(join(outDir, 'config.json'))) throw new RunError(`${outDir}: not a run directory, nothing to resume (no config.json)`);
   // One writer per directory; an incomplete run that cannot be resumed is replaced (see run-dir.ts).
   const { lock, replaced } = prepareRunDir(outDir, { resume: opts.resume, takeOverLock: opts.takeOverLock });
   try {
@@ -140,7 +140,7 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
   log(`data: ${raw.source} | train ${data.train.count} normal images, validation ${data.val.count}, test ${data.test.count} | preprocessing ${data.preprocessing.method === 'none' ? 'none (pixels / 255)' : `min ${data.constants.min} max ${data.constants.max}`} (${timings.data!.toFixed(1)} s)`);
   const trainSet = toImageSet(data.train, data), testSet = toImageSet(data.test, data);
   if (data.train.count < 2) {
-    throw new RunError(`the training set has ${data.train.count} image (after --subset and --val-fraction); training needs at least 2`);
+    throw new RunError(`the training set has ${data.train.count} image (after "subset" and "valFraction"); training needs at least 2`);
   }
   const minVal = Math.ceil(1 / cfg.alpha - 1e-9);
   if (data.val.count > 0 && data.val.count < minVal) {

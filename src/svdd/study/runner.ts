@@ -61,7 +61,7 @@ export function initStudyDir(dir: string, spec: StudySpec): void {
     let old: unknown;
     try { old = JSON.parse(readFileSync(path, 'utf8')); } catch (e) { throw new RunError(`${path}: not valid JSON (${(e as Error).message})`); }
     if (stableJson(old) !== stableJson(spec)) {
-      throw new RunError(`${dir} holds a different study (spec.json differs from '${spec.name}'); use another --out, or the same spec`);
+      throw new RunError(`${dir} holds a different study (spec.json differs from '${spec.name}'); use another study directory, or the same spec`);
     }
     return;
   }
