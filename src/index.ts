@@ -53,7 +53,7 @@ export type { ImageArray, ImageInput } from './api/images.ts';
 export { loadImageFolder } from './api/folder.ts';
 export type { ImageFolderData } from './api/folder.ts';
 export type { ResizeMode } from './svdd/data/folder.ts';
-export { DataError, InputError, ModelError, NotFittedError, OptionError, SvddError, TrainingDivergedError } from './api/errors.ts';
+export { DataError, InputError, ModelError, NotFittedError, OptionError, RunError, SvddError, TrainingDivergedError } from './api/errors.ts';
 export type { ModelMeta, DecisionRule, ThresholdRecord } from './svdd/model.ts';
 export type { DecisionThreshold } from './svdd/predict.ts';
 export type { NetName } from './svdd/networks.ts';

@@ -2,9 +2,9 @@
  * The errors the library throws on purpose, all subclasses of SvddError, each with a one-line
  * message worded for a program's author (option names, not command-line flags).
  */
-import { SvddError } from '../svdd/errors.ts';
+import { RunError, SvddError } from '../svdd/errors.ts';
 
-export { SvddError };
+export { RunError, SvddError };
 export { DataError } from '../svdd/data/errors.ts';
 export { ModelError } from '../svdd/model.ts';
 
