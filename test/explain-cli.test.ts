@@ -107,6 +107,21 @@ describe('svdd explain: methods, faithfulness, PNG inputs (tiny hybrid MNIST mod
     });
   });
 
+  it('ranks the run\'s own test subset (from its config.json) unless --test-subset is given, as svdd test does', async () => {
+    // The model was evaluated on the first 200 test images: its top anomalies are among those.
+    const out = join(tmp, 'subset');
+    const { out: printed } = await capture(() => explainCommand(['--model', modelDir, '--top-anomalies', '3', '--method', 'gradxinput', '--backend', 'ts', '--out', out]));
+    expect(printed).to.match(/test subset: the first 200 test images, as the run was evaluated/);
+    const report = JSON.parse(readFileSync(join(out, 'explain.json'), 'utf8')) as { images: Entry[] };
+    const results = JSON.parse(readFileSync(join(modelDir, 'results.json'), 'utf8')) as { scores: { index: number; label: number; score: number }[] };
+    const byIndex = new Map(results.scores.map((s) => [s.index, s.score]));
+    const top = report.images.filter((e) => e.group === 'top-anomaly');
+    expect(top).to.have.length(3);
+    for (const e of top) expect(byIndex.has(e.index!), `index ${e.index} is outside the run's test subset`).to.equal(true);
+    const expected = results.scores.map((s) => s.score).sort((a, b) => b - a).slice(0, 3);
+    expect(top.map((e) => e.score)).to.deep.equal(expected);
+  });
+
   it('the combined score of a hybrid model is μ1·distance + μ2·reconstruction error, as evaluation computes it', () => {
     const model = loadModel(modelDir);
     const { data } = loadModelData(model.meta, undefined, 20);

@@ -50,7 +50,7 @@ const EXPLAIN_FLAGS = {
   seed: { kind: 'int', min: 0, arg: 'N', default: '0', help: 'seed of the random sample, the random orders and tie-breaking (default 0)' },
   out: { kind: 'string', arg: 'DIR', section: '', help: 'output directory (default: <model>/explain)' },
   'data-dir': { kind: 'string', arg: 'DIR', help: 'directory with the dataset files (default: the run\'s own, from its config.json)' },
-  'test-subset': { kind: 'int', min: 1, arg: 'N', help: 'use only the first N test images' },
+  'test-subset': { kind: 'int', min: 1, arg: 'N', help: 'use only the first N test images (default with --top-anomalies: the run\'s own --test-subset)' },
   backend: { kind: { choices: BACKEND_NAMES }, arg: 'B', default: 'auto', help: 'compute backend (default auto)' },
 } as const satisfies FlagTable;
 
@@ -238,7 +238,7 @@ async function explainImages({ values, positionals }: Parsed<typeof EXPLAIN_FLAG
   const baselineKind = values.baseline;
   const scaling = values.scale;
   const zoom = values.zoom;
-  const testSubset = values['test-subset'];
+  let testSubset = values['test-subset'];
   const randomK = values['random-anomalies'] ?? topK;
   const curveSteps = values['curve-steps'];
   const randomOrders = values['random-orders'];
@@ -248,7 +248,14 @@ async function explainImages({ values, positionals }: Parsed<typeof EXPLAIN_FLAG
   await useBackend(values.backend);
   const model = loadModel(values.model);
   const { meta } = model;
-  const runDataDir = readRunConfig(values.model)?.dataDir;
+  const runConfig = readRunConfig(values.model);
+  const runDataDir = runConfig?.dataDir;
+  // Ranking (--top-anomalies) happens among the test images the run was evaluated on, as svdd
+  // test scores them; --index names test-set indices and keeps the whole test set.
+  if (testSubset === undefined && topK > 0 && typeof runConfig?.testSubset === 'number' && Number.isInteger(runConfig.testSubset) && runConfig.testSubset >= 1) {
+    testSubset = runConfig.testSubset;
+    io.out(`test subset: the first ${testSubset} test images, as the run was evaluated (--test-subset N to change it)\n`);
+  }
   const dataDir = values['data-dir'] ?? (typeof runDataDir === 'string' && runDataDir !== '' ? runDataDir : undefined);
   const specs = parseMethods(values, model);
   const scorer = modelScorer(model, scoreName, { dtype });
