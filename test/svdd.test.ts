@@ -146,7 +146,7 @@ describe('svdd CLI end to end (tiny MNIST run)', function () {
       [['train', '--dataset', 'imagenet'], /--dataset: expected one of mnist, fashion-mnist, cifar10/],
       [['train', '--normal-class', '10', '--out', join(root, 'x1')], /--normal-class must be an integer 0\.\.9/],
       [['train', '--lr', 'fast'], /--lr: expected a number, got 'fast'/],
-      [['train', '--bogus'], /Unknown option '--bogus'/],
+      [['train', '--bogus'], /unknown flag --bogus for svdd train/],
       [['train', '--dataset', 'cifar10', '--data-dir', join(root, 'nothing'), '--out', join(root, 'x2')], /cifar/i],
       [['test', '--model', join(root, 'nothing')], /holds no complete model/],
       [['frobnicate'], /unknown command/],

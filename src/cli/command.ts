@@ -160,6 +160,11 @@ export function parseCommand<F extends FlagTable>(c: Command<F>, argv: string[])
   try {
     raw = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
+    // node's own wording names neither the command nor where its flags are listed.
+    const code = (e as { code?: string }).code;
+    const flag = /'(--?[^' <]+)/.exec((e as Error).message)?.[1];
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag) throw new UsageError(`unknown flag ${flag} for svdd ${c.name} (svdd ${c.name} --help lists its flags)`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag) throw new UsageError(`${flag} needs a value`);
     throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
   }
   if (raw.values.help === true) return 'help';
