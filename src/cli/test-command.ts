@@ -10,6 +10,7 @@ import { logEvaluation, perSampleScores, toImageSet } from '../svdd/run.ts';
 import { UsageError } from './usage-error.ts';
 import { defineCommand, type CliIo, type FlagTable, type Parsed } from './command.ts';
 import { backendFlag, threadsFlag } from './common-flags.ts';
+import { progressLine } from './progress.ts';
 
 const TEST_FLAGS = {
   model: { kind: 'string', arg: 'DIR', required: true, help: 'the model directory (a finished svdd train run)' },
@@ -47,7 +48,13 @@ async function testModel({ values }: Parsed<typeof TEST_FLAGS>, io: CliIo): Prom
     out(`test subset: the first ${testSubset} test images, as the run was evaluated (--test-subset N to change it)\n`);
   }
   const { data } = loadModelData(model.meta, dataDir, testSubset);
-  const scores = runAccess.scores(estimator, toImageSet(data.test, data));
+  const progress = progressLine(io.stderrStream, 'test');
+  let scores;
+  try {
+    scores = runAccess.scores(estimator, toImageSet(data.test, data), progress.onProgress);
+  } finally {
+    progress.clear();
+  }
   const evaluation = evaluate(model, scores, data.test.labels);
   logEvaluation((l) => out(`${l}\n`), evaluation);
   const nonFinite = scores.svdd.filter((v) => !Number.isFinite(v)).length;

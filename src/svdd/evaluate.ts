@@ -7,6 +7,7 @@ import { Gaussian } from './gaussian.ts';
 import { evaluateThreshold, type ThresholdEvaluation } from './threshold.ts';
 import { encodeAll, reconstructionScores } from './trainer.ts';
 import type { ImageSet } from './batches.ts';
+import type { ProgressCallback } from './progress.ts';
 import { combinedScores, svddScoresOfCodes, type SvddModel } from './svdd-model.ts';
 
 export interface RankingMetrics {
@@ -40,13 +41,13 @@ export interface EvaluationResult {
 }
 
 /** Scores for a set of images under every score the model supports. */
-export function scoreImages(model: SvddModel, set: ImageSet): TestScores {
+export function scoreImages(model: SvddModel, set: ImageSet, onProgress?: ProgressCallback): TestScores {
   const { meta } = model;
-  const codes = encodeAll(model.encode, model.net, set);
+  const codes = encodeAll(model.encode, model.net, set, 200, onProgress ? (done, total) => onProgress(done, total, 'scoring the test set') : undefined);
   const svdd = svddScoresOfCodes(codes, set.count, meta);
   let reconstruction: Float64Array | null = null, combined: Float64Array | null = null;
   if (model.autoencoder && meta.hybrid) {
-    reconstruction = reconstructionScores(model.autoencoder, set);
+    reconstruction = reconstructionScores(model.autoencoder, set, 200, onProgress ? (done, total) => onProgress(done, total, 'reconstruction errors') : undefined);
     combined = combinedScores(svdd, reconstruction, meta.hybrid);
   }
   const mahalanobis = meta.gaussian ? Gaussian.fromJSON(meta.gaussian).mahalanobisSqBatch(codes) : null;

@@ -253,7 +253,7 @@ export function hybridLoss(ae: Autoencoder, x: Tensor, c: Tensor, mu1: number, m
 }
 
 /** Reconstruction errors Σ (x̂ − x)² per image in eval mode. */
-export function reconstructionScores(ae: Autoencoder, set: ImageSet, batchSize = 200): Float64Array {
+export function reconstructionScores(ae: Autoencoder, set: ImageSet, batchSize = 200, onBatch?: (done: number, total: number) => void): Float64Array {
   const out = new Float64Array(set.count);
   const was = ae.training;
   ae.eval();
@@ -264,6 +264,7 @@ export function reconstructionScores(ae: Autoencoder, set: ImageSet, batchSize =
         const e = reconstructionError(ae.forward(x), x).values();
         out.set(e, o); o += e.length;
       });
+      onBatch?.(o, set.count);
     }
   });
   ae.train(was);
