@@ -212,6 +212,16 @@ describe('one writer per run directory; a run is complete only at its end', func
     expect(existsSync(join(out, '.svdd-lock'))).to.equal(false);
   });
 
+  it('an empty lock (a writer killed before its pid was in the file) is taken over at once', async () => {
+    // The lock is linked into place with its content, so no live writer's lock is ever empty.
+    const out = join(tmp, 'empty-lock');
+    mkdirSync(out);
+    writeFileSync(join(out, '.svdd-lock'), '');
+    const r = await runCli(['train', ...TINY, '--out', out]);
+    expect(r.code, r.err).to.equal(0);
+    expect(readdirSync(out).filter((f) => f.startsWith('.svdd-lock'))).to.deep.equal([]);
+  });
+
   it('the default --out has millisecond resolution and never reuses a directory', () => {
     const dirs = new Set<string>();
     const root = join(tmp, 'runs');

@@ -4,7 +4,7 @@
  * incomplete run (killed, failed, diverged) replaced by a rerun. Also the one-line wording of
  * file-system errors.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { RunError } from './errors.ts';
@@ -41,26 +41,29 @@ export function alive(pid: number): boolean {
 export function acquireRunLock(dir: string, opts: { takeOver?: boolean } = {}): RunLock {
   const path = join(dir, LOCK_FILE);
   for (let attempt = 0; attempt < 3; attempt++) {
+    // The lock appears with its content (written aside, then hard-linked into place, which fails
+    // when a lock exists), so a reader never sees a lock without its owner.
+    const tmp = `${path}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify({ host: hostname(), pid: process.pid, started: new Date().toISOString() } satisfies LockInfo));
     try {
-      const fd = openSync(path, 'wx');
-      try { writeSync(fd, JSON.stringify({ host: hostname(), pid: process.pid, started: new Date().toISOString() } satisfies LockInfo)); } finally { closeSync(fd); }
+      linkSync(tmp, path);
       let released = false;
       return { path, release: () => { if (!released) { released = true; rmSync(path, { force: true }); } } };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      rmSync(tmp, { force: true });
     }
     let info: LockInfo | null = null;
-    try { info = JSON.parse(readFileSync(path, 'utf8')) as LockInfo; } catch { /* being written, or garbage */ }
+    try { info = JSON.parse(readFileSync(path, 'utf8')) as LockInfo; } catch { /* garbage, or gone meanwhile */ }
     let stale: boolean;
     // The caller already holds a lock that keeps others out (the study's cell lock): any left here is stale.
     if (opts.takeOver) stale = true;
     else if (info && typeof info.pid === 'number') stale = info.host === hostname() && !alive(info.pid);
-    else {
-      // Unreadable: a lock being written right now is fresh; an old unreadable one is garbage.
-      try { stale = Date.now() - statSync(path).mtimeMs > 10000; } catch { stale = true; }
-    }
+    // Unreadable: no writer leaves a lock without its content, so it is garbage (or was just released).
+    else stale = true;
     if (!stale) {
-      const who = info ? `pid ${info.pid} on ${info.host}, since ${info.started}` : 'its lock is being written';
+      const who = `pid ${info!.pid} on ${info!.host}, since ${info!.started}`;
       throw new RunError(`${dir} is being written by another svdd process (${who}); wait for it or choose another output directory`
         + (info && info.host !== hostname() ? ` (if that process is gone, remove ${path})` : ''));
     }
