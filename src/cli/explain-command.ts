@@ -13,7 +13,7 @@ import { Rng } from '../tensor/creation.ts';
 import { CLASS_NAMES } from '../svdd/data/datasets.ts';
 import { CAM_TARGETS, convLayerNames, lastConvLayer, type CamTarget } from '../svdd/gradcam.ts';
 import { imageGridPng, imagePng, writePngAtomic } from '../svdd/images.ts';
-import { loadModel, loadModelData, readRunConfig } from '../svdd/model.ts';
+import { loadModel, loadModelData, readRunConfig, runTestSubsetNote } from '../svdd/model.ts';
 import type { SvddModel } from '../svdd/svdd-model.ts';
 import { decide, decisionRuleFor, describeThreshold, preprocessRaw, readInputImages, scoreInputs, type DecisionThreshold } from '../svdd/predict.ts';
 import { UsageError } from './usage-error.ts';
@@ -248,15 +248,14 @@ async function explainImages({ values, positionals }: Parsed<typeof EXPLAIN_FLAG
   await useBackend(values.backend);
   const model = loadModel(values.model);
   const { meta } = model;
-  const runConfig = readRunConfig(values.model);
-  const runDataDir = runConfig?.dataDir;
+  const run = readRunConfig(values.model);
   // Ranking (--top-anomalies) happens among the test images the run was evaluated on, as svdd
   // test scores them; --index names test-set indices and keeps the whole test set.
-  if (testSubset === undefined && topK > 0 && typeof runConfig?.testSubset === 'number' && Number.isInteger(runConfig.testSubset) && runConfig.testSubset >= 1) {
-    testSubset = runConfig.testSubset;
-    io.out(`test subset: the first ${testSubset} test images, as the run was evaluated (--test-subset N to change it)\n`);
+  if (testSubset === undefined && topK > 0 && run.testSubset !== undefined) {
+    testSubset = run.testSubset;
+    io.out(runTestSubsetNote(testSubset));
   }
-  const dataDir = values['data-dir'] ?? (typeof runDataDir === 'string' && runDataDir !== '' ? runDataDir : undefined);
+  const dataDir = values['data-dir'] ?? run.dataDir;
   const specs = parseMethods(values, model);
   const scorer = modelScorer(model, scoreName, { dtype });
   const [ch, h, w] = meta.inputShape;

@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { BACKEND_NAMES, useBackend } from '../tensor/backends.ts';
 import { evaluate } from '../svdd/evaluate.ts';
 import { DeepSVDD, runAccess } from '../api/deep-svdd.ts';
-import { ModelError, loadModelData, readRunConfig } from '../svdd/model.ts';
+import { ModelError, loadModelData, readRunConfig, runTestSubsetNote } from '../svdd/model.ts';
 import { fsErrorMessage, isFsError } from '../svdd/run-dir.ts';
 import { logEvaluation, perSampleScores, toImageSet } from '../svdd/run.ts';
 import { UsageError } from './usage-error.ts';
@@ -41,11 +41,11 @@ async function testModel({ values }: Parsed<typeof TEST_FLAGS>, io: CliIo): Prom
   const estimator = await DeepSVDD.load(values.model);
   const model = runAccess.model(estimator);
   // The run's own data directory and test subset, unless given: the run's test set, as it was scored.
-  const cfg = readRunConfig(values.model);
-  if (dataDir === undefined && typeof cfg?.dataDir === 'string' && cfg.dataDir !== '') dataDir = cfg.dataDir;
-  if (testSubset === undefined && typeof cfg?.testSubset === 'number' && Number.isInteger(cfg.testSubset) && cfg.testSubset >= 2) {
-    testSubset = cfg.testSubset;
-    out(`test subset: the first ${testSubset} test images, as the run was evaluated (--test-subset N to change it)\n`);
+  const run = readRunConfig(values.model);
+  dataDir ??= run.dataDir;
+  if (testSubset === undefined && run.testSubset !== undefined) {
+    testSubset = run.testSubset;
+    out(runTestSubsetNote(testSubset));
   }
   const { data } = loadModelData(model.meta, dataDir, testSubset);
   const progress = progressLine(io.stderrStream, 'test');

@@ -236,13 +236,24 @@ export function loadModel(dir: string): SvddModel {
   }
 }
 
-/** The run's own config.json (for its --data-dir and --test-subset); null when the directory has none. */
-export function readRunConfig(dir: string): { dataDir?: unknown; testSubset?: unknown } | null {
+/** The data directory and test subset of the run in `dir` (its config.json), each only when usable; {} when it has none. */
+export function readRunConfig(dir: string): { dataDir?: string; testSubset?: number } {
   const path = join(dir, 'config.json');
-  if (!existsSync(path)) return null;
+  if (!existsSync(path)) return {};
   let v: unknown;
   try { v = JSON.parse(readFileSync(path, 'utf8')); } catch (e) { throw new ModelError(`${path}: not valid JSON (${(e as Error).message})`); }
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as { dataDir?: unknown; testSubset?: unknown } : null;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return {};
+  const { dataDir, testSubset } = v as { dataDir?: unknown; testSubset?: unknown };
+  return {
+    ...(typeof dataDir === 'string' && dataDir !== '' ? { dataDir } : {}),
+    // The training config's own bound: a test subset is an integer of at least 2.
+    ...(typeof testSubset === 'number' && Number.isInteger(testSubset) && testSubset >= 2 ? { testSubset } : {}),
+  };
+}
+
+/** The line svdd test and svdd explain print when they take the run's own test subset. */
+export function runTestSubsetNote(n: number): string {
+  return `test subset: the first ${n} test images, as the run was evaluated (--test-subset N to change it)\n`;
 }
 
 /**
