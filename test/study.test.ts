@@ -359,7 +359,7 @@ describe('study run / status / summarize', function () {
     expect(md).to.match(/\| 1 \| [0-9.]+ ± 0\.0 \(1\) \| 99\.7 ± 0\.1 \|/);
     expect(md).to.include('Wilcoxon p');
     const csv = readFileSync(join(out, 'summary.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).to.match(/^dataset,preprocessing,protocol,class,method,score,n,auroc_mean/);
+    expect(csv[0]).to.match(/^dataset,preprocessing,protocol,class,method,method_id,score,n,auroc_mean/);
     expect(csv).to.have.length(1 + 2 * 8);
     const html = readFileSync(join(out, 'summary.html'), 'utf8');
     expect(html.match(/<svg /g)).to.have.length(3);

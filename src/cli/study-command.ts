@@ -256,8 +256,9 @@ const summarizeCommand = defineCommand({
 
 function summarize(outDir: string | undefined, positionals: string[], out: (t: string) => void): number {
   const target = resolve(outDir ?? positionals[0]!);
-  const written = writeSummary(positionals.map((p) => resolve(p)), target);
-  out(`${written.cells} cells summarised: ${written.files.join(', ')}\n`);
+  const written = writeSummary(positionals.map((p) => resolve(p)), target, { dirs: positionals, out: outDir ?? positionals[0]! });
+  const records = written.records === written.cells ? '' : ` (${written.records} cell records)`;
+  out(`${written.cells} cells${records} summarised: ${written.files.join(', ')}\n`);
   return 0;
 }
 

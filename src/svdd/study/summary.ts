@@ -18,20 +18,38 @@ import { PAPER_CITATION, SEED_CITATION, SEED_SUMMARY, paperCell } from './refere
 import { readRecords } from './runner.ts';
 import { wilcoxonSignedRank } from './wilcoxon.ts';
 
-/** A column of the tables: one score of one method kind. */
-export interface Column { kind: string; score: ScoreName; label: string }
+/**
+ * A column of the tables: one score of one method, a method being one setting of a kind (its id,
+ * e.g. `hybrid-mu1=1-mu2=1`): two hybrids of different μ2 summarised together are two columns.
+ */
+export interface Column { kind: string; method: string; score: ScoreName; label: string; color: string }
 
-const COLUMN_ORDER: Column[] = [
-  { kind: 'one-class', score: 'distance', label: 'one-class' },
-  { kind: 'soft-boundary', score: 'distance', label: 'soft-boundary' },
-  { kind: 'hybrid', score: 'distance', label: 'hybrid (distance)' },
-  { kind: 'hybrid', score: 'combined', label: 'hybrid (combined)' },
-  { kind: 'hybrid', score: 'reconstruction', label: 'hybrid (reconstruction)' },
-  { kind: 'one-class', score: 'mahalanobis', label: 'adaptive (one-class, Mahalanobis)' },
-  { kind: 'soft-boundary', score: 'mahalanobis', label: 'soft-boundary (Mahalanobis)' },
-  { kind: 'hybrid', score: 'mahalanobis', label: 'hybrid (Mahalanobis)' },
+/** The column templates in table order; `q` names the method's settings when a section holds several methods of its kind. */
+const COLUMN_ORDER: { kind: string; score: ScoreName; label: (q: string) => string }[] = [
+  { kind: 'one-class', score: 'distance', label: (q) => `one-class${q}` },
+  { kind: 'soft-boundary', score: 'distance', label: (q) => `soft-boundary${q}` },
+  { kind: 'hybrid', score: 'distance', label: (q) => `hybrid${q} (distance)` },
+  { kind: 'hybrid', score: 'combined', label: (q) => `hybrid${q} (combined)` },
+  { kind: 'hybrid', score: 'reconstruction', label: (q) => `hybrid${q} (reconstruction)` },
+  { kind: 'one-class', score: 'mahalanobis', label: (q) => `adaptive (one-class${q}, Mahalanobis)` },
+  { kind: 'soft-boundary', score: 'mahalanobis', label: (q) => `soft-boundary${q} (Mahalanobis)` },
+  { kind: 'hybrid', score: 'mahalanobis', label: (q) => `hybrid${q} (Mahalanobis)` },
 ];
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#17becf', '#bcbd22', '#d62728', '#9467bd', '#8c564b'];
+/** Colours of the further methods of a kind (the first keeps its template's colour). */
+const MORE_COLORS = ['#e377c2', '#7f7f7f', '#393b79', '#637939', '#8c6d31', '#843c39', '#7b4173', '#3182bd'];
+
+/** Three significant digits without trailing zeros (1/784 → 0.00128). */
+const short3 = (v: string): string => (Number.isFinite(Number(v)) ? String(Number(Number(v).toPrecision(3))) : v);
+
+/** The settings that tell a method from others of its kind, for labels: "μ2=0.00128", "ν=0.1", or its id. */
+export function methodQualifier(id: string): string {
+  const h = /^hybrid-mu1=([^-]+)-mu2=(.+)$/.exec(id);
+  if (h) return `${h[1] === '1' ? '' : `μ1=${short3(h[1]!)} `}μ2=${short3(h[2]!)}`;
+  const nu = /^soft-boundary-nu(.+)$/.exec(id);
+  if (nu) return `ν=${short3(nu[1]!)}`;
+  return id;
+}
 
 export interface Stat { n: number; mean: number; std: number }
 /** Mean and sample standard deviation (n − 1; 0 for one value). */
@@ -46,9 +64,16 @@ export interface ClassRow {
   cls: number;
   /** Per column: the metrics of each seed's run. */
   cells: Map<string, ScoreMetrics[]>;
-  seconds: number[];
+  /** Wall time of each record (all its methods), per record group (`Section.groups`). */
+  seconds: Map<string, number[]>;
   f1AllAnomalous: number[];
 }
+
+/**
+ * Records that ran the same methods: one study's cells. Studies summarised together (e.g. a
+ * grid and an extension that reruns its cells with another method) are timed apart.
+ */
+export interface RecordGroup { key: string; label: string }
 
 export interface Section {
   key: string;
@@ -57,24 +82,38 @@ export interface Section {
   protocol: string;
   columns: Column[];
   rows: ClassRow[];
+  groups: RecordGroup[];
+  /** Distinct cells (dataset, preprocessing, protocol, class, seed); records may repeat one. */
+  cells: number;
 }
 
-const colKey = (c: Column): string => `${c.kind}/${c.score}`;
+const colKey = (c: { method: string; score: string }): string => `${c.method}/${c.score}`;
 
 /** Groups records into sections (dataset, preprocessing, protocol) and rows (class). */
 export function buildSections(records: CellRecord[]): Section[] {
   const sections = new Map<string, Section>();
+  /** Per section: its methods (id → kind) in the order first seen, and its distinct cells. */
+  const methods = new Map<string, Map<string, string>>();
+  const cellIds = new Map<string, Set<string>>();
   for (const r of records) {
     const key = `${r.dataset}|${r.preprocessing}|${r.protocol}`;
     let s = sections.get(key);
-    if (!s) { s = { key, dataset: r.dataset as DatasetName, preprocessing: r.preprocessing, protocol: r.protocol, columns: [], rows: [] }; sections.set(key, s); }
+    if (!s) {
+      s = { key, dataset: r.dataset as DatasetName, preprocessing: r.preprocessing, protocol: r.protocol, columns: [], rows: [], groups: [], cells: 0 };
+      sections.set(key, s); methods.set(key, new Map()); cellIds.set(key, new Set());
+    }
+    cellIds.get(key)!.add(`${r.normalClass}|${r.seed}`);
     let row = s.rows.find((x) => x.cls === r.normalClass);
-    if (!row) { row = { cls: r.normalClass, cells: new Map(), seconds: [], f1AllAnomalous: [] }; s.rows.push(row); }
-    row.seconds.push(r.timings.seconds);
+    if (!row) { row = { cls: r.normalClass, cells: new Map(), seconds: new Map(), f1AllAnomalous: [] }; s.rows.push(row); }
+    const group = r.methods.map((m) => m.method).join(' + ');
+    if (!s.groups.some((g) => g.key === group)) s.groups.push({ key: group, label: group });
+    if (!row.seconds.has(group)) row.seconds.set(group, []);
+    row.seconds.get(group)!.push(r.timings.seconds);
     row.f1AllAnomalous.push(r.f1AllAnomalous);
     for (const m of r.methods) {
+      if (!methods.get(key)!.has(m.method)) methods.get(key)!.set(m.method, m.kind);
       for (const [score, metrics] of Object.entries(m.scores) as [ScoreName, ScoreMetrics][]) {
-        const k = `${m.kind}/${score}`;
+        const k = colKey({ method: m.method, score });
         if (!row.cells.has(k)) row.cells.set(k, []);
         row.cells.get(k)!.push(metrics);
       }
@@ -82,7 +121,25 @@ export function buildSections(records: CellRecord[]): Section[] {
   }
   for (const s of sections.values()) {
     s.rows.sort((a, b) => a.cls - b.cls);
-    s.columns = COLUMN_ORDER.filter((c) => s.rows.some((r) => r.cells.has(colKey(c))));
+    s.cells = cellIds.get(s.key)!.size;
+    const ofKind = (kind: string): string[] => [...methods.get(s.key)!].filter(([, k]) => k === kind).map(([id]) => id);
+    s.columns = [];
+    let extra = 0;
+    COLUMN_ORDER.forEach((t, ti) => {
+      const ids = ofKind(t.kind);
+      ids.forEach((method, j) => {
+        if (!s.rows.some((r) => r.cells.has(colKey({ method, score: t.score })))) return;
+        const q = ids.length > 1 ? ` ${methodQualifier(method)}` : '';
+        s.columns.push({ kind: t.kind, method, score: t.score, label: t.label(q), color: j === 0 ? COLORS[ti]! : MORE_COLORS[extra++ % MORE_COLORS.length]! });
+      });
+    });
+    // Group labels name methods as the columns do.
+    for (const g of s.groups) {
+      g.label = g.key.split(' + ').map((id) => {
+        const kind = methods.get(s.key)!.get(id)!;
+        return ofKind(kind).length > 1 ? `${kind} ${methodQualifier(id)}` : kind;
+      }).join(' + ');
+    }
   }
   const order = (d: string): number => ['mnist', 'fashion-mnist', 'cifar10'].indexOf(d);
   return [...sections.values()].sort((a, b) => order(a.dataset) - order(b.dataset) || a.protocol.localeCompare(b.protocol) || a.preprocessing.localeCompare(b.preprocessing));
@@ -106,18 +163,18 @@ function classMeans(s: Section, c: Column): (number | null)[] {
 export interface PairedTest { label: string; n: number; meanDiff: number; wins: number; pValue: number }
 
 function pairedTests(s: Section): PairedTest[] {
-  const find = (kind: string, score: ScoreName): Column | undefined => s.columns.find((c) => c.kind === kind && c.score === score);
-  const base = find('one-class', 'distance');
+  const all = (kind: string, score: ScoreName): Column[] => s.columns.filter((c) => c.kind === kind && c.score === score);
+  const base = all('one-class', 'distance')[0];
   if (!base) return [];
-  const pairs: [Column | undefined, Column, string][] = [
-    [find('hybrid', 'distance'), base, 'hybrid (distance) − one-class'],
-    [find('hybrid', 'combined'), base, 'hybrid (combined) − one-class'],
-    [find('one-class', 'mahalanobis'), base, 'Mahalanobis − distance (one-class)'],
-    [find('soft-boundary', 'distance'), base, 'soft-boundary − one-class'],
+  const baseName = base.label;
+  const pairs: [Column, Column, string][] = [
+    ...all('hybrid', 'distance').map((c): [Column, Column, string] => [c, base, `${c.label} − ${baseName}`]),
+    ...all('hybrid', 'combined').map((c): [Column, Column, string] => [c, base, `${c.label} − ${baseName}`]),
+    ...all('one-class', 'mahalanobis').filter((c) => c.method === base.method).map((c): [Column, Column, string] => [c, base, `Mahalanobis − distance (${baseName})`]),
+    ...all('soft-boundary', 'distance').map((c): [Column, Column, string] => [c, base, `${c.label} − ${baseName}`]),
   ];
   const out: PairedTest[] = [];
   for (const [a, b, label] of pairs) {
-    if (!a) continue;
     const ma = classMeans(s, a), mb = classMeans(s, b);
     const d: number[] = [];
     ma.forEach((x, i) => { if (x !== null && mb[i] !== null) d.push(x - mb[i]!); });
@@ -128,23 +185,24 @@ function pairedTests(s: Section): PairedTest[] {
   return out;
 }
 
-interface PaperComparison { kind: string; classes: number; within1: number; within2: number; ourMean: number; paperMean: number }
+interface PaperComparison { column: Column; classes: number; within1: number; within2: number; ourMean: number; paperMean: number }
+
+/** Whether the paper's Table 1 has a figure for the column's kind and score. */
+const hasPaperColumn = (c: Column): boolean => c.score === 'distance' && (c.kind === 'one-class' || c.kind === 'soft-boundary');
 
 function paperComparison(s: Section): PaperComparison[] {
   const out: PaperComparison[] = [];
-  for (const kind of ['one-class', 'soft-boundary']) {
-    const col = s.columns.find((c) => c.kind === kind && c.score === 'distance');
-    if (!col) continue;
+  for (const col of s.columns.filter(hasPaperColumn)) {
     let classes = 0, within1 = 0, within2 = 0, ours = 0, paper = 0;
     for (const r of s.rows) {
-      const st = aurocStat(r.cells.get(colKey(col))), p = paperCell(s.dataset, kind, r.cls);
+      const st = aurocStat(r.cells.get(colKey(col))), p = paperCell(s.dataset, col.kind, r.cls);
       if (!st || !p) continue;
       classes++; ours += st.mean; paper += p.mean;
       const z = Math.abs(st.mean - p.mean) / p.std;
       if (z <= 1) within1++;
       if (z <= 2) within2++;
     }
-    if (classes > 0) out.push({ kind, classes, within1, within2, ourMean: ours / classes, paperMean: paper / classes });
+    if (classes > 0) out.push({ column: col, classes, within1, within2, ourMean: ours / classes, paperMean: paper / classes });
   }
   return out;
 }
@@ -165,10 +223,11 @@ function thresholdRow(s: Section, c: Column): { n: number; ap: number; f1Tau: nu
   };
 }
 
-function markdown(sections: Section[], cells: number): string {
+function markdown(sections: Section[], records: number, regenerate: string): string {
   const L: string[] = [];
+  const cells = sections.reduce((a, s) => a + s.cells, 0);
   L.push('# Study summary', '');
-  L.push(`${cells} cells (one cell = one dataset, preprocessing, protocol, normal class and seed; every method of a cell starts from the same pretrained autoencoder and validation split). AUROC in %, mean ± std over seeds (n = number of seeds). Paper: ${PAPER_CITATION}; Δ = ours − paper in units of the paper's σ. Seed: ${SEED_CITATION}. Regenerate: \`node bin/svdd.js study summarize results/short results/table1 --out results\`.`, '');
+  L.push(`${cells} cells${records === cells ? '' : ` (${records} cell records: studies that rerun a cell with other methods add a record of the same cell, from the same pretrained autoencoder)`} (one cell = one dataset, preprocessing, protocol, normal class and seed; every method of a cell starts from the same pretrained autoencoder and validation split). AUROC in %, mean ± std over seeds (n = number of seeds). Paper: ${PAPER_CITATION}; Δ = ours − paper in units of the paper's σ. Seed: ${SEED_CITATION}. Regenerate: \`${regenerate}\`.`, '');
   for (const s of sections) {
     L.push(`## ${sectionTitle(s)}`, '');
     const cols = s.columns;
@@ -176,7 +235,7 @@ function markdown(sections: Section[], cells: number): string {
     const head = ['class'];
     for (const c of cols) {
       head.push(c.label);
-      if (hasPaper && c.score === 'distance' && (c.kind === 'one-class' || c.kind === 'soft-boundary')) head.push(`paper ${c.kind}`, 'Δ/σ');
+      if (hasPaper && hasPaperColumn(c)) head.push(`paper ${c.kind}`, 'Δ/σ');
     }
     L.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
     for (const r of s.rows) {
@@ -185,7 +244,7 @@ function markdown(sections: Section[], cells: number): string {
       for (const c of cols) {
         const st = aurocStat(r.cells.get(colKey(c)));
         cellsOut.push(fmtStat(st));
-        if (hasPaper && c.score === 'distance' && (c.kind === 'one-class' || c.kind === 'soft-boundary')) {
+        if (hasPaper && hasPaperColumn(c)) {
           const p = paperCell(s.dataset, c.kind, r.cls)!;
           cellsOut.push(`${p.mean.toFixed(1)} ± ${p.std.toFixed(1)}`, st ? `${((st.mean - p.mean) / p.std) >= 0 ? '+' : ''}${((st.mean - p.mean) / p.std).toFixed(1)}` : '–');
         }
@@ -196,23 +255,28 @@ function markdown(sections: Section[], cells: number): string {
     for (const c of cols) {
       const m = classMeans(s, c).filter((x): x is number => x !== null);
       means.push(m.length ? `**${(m.reduce((a, b) => a + b, 0) / m.length).toFixed(1)}** (${m.length} classes)` : '–');
-      if (hasPaper && c.score === 'distance' && (c.kind === 'one-class' || c.kind === 'soft-boundary')) {
-        const pm = paperComparison(s).find((p) => p.kind === c.kind);
+      if (hasPaper && hasPaperColumn(c)) {
+        const pm = paperComparison(s).find((p) => p.column === c);
         means.push(pm ? `${pm.paperMean.toFixed(1)}` : '–', '');
       }
     }
     L.push(`| ${means.join(' | ')} |`, '');
     for (const p of paperComparison(s)) {
-      L.push(`- ${p.kind} against the paper: ${p.within1} of ${p.classes} classes within ±1σ, ${p.within2} within ±2σ; mean ${p.ourMean.toFixed(1)} vs ${p.paperMean.toFixed(1)} on the same classes.`);
+      L.push(`- ${p.column.label} against the paper: ${p.within1} of ${p.classes} classes within ±1σ, ${p.within2} within ±2σ; mean ${p.ourMean.toFixed(1)} vs ${p.paperMean.toFixed(1)} on the same classes.`);
     }
     const seed = (SEED_SUMMARY as Record<string, { baseline: number; hybrid: number; adaptive: number }>)[s.dataset];
     if (seed) {
-      const meanOf = (kind: string, score: ScoreName): string => {
-        const c = cols.find((x) => x.kind === kind && x.score === score);
+      const meanOf = (c: Column | undefined): string => {
         const m = c ? classMeans(s, c).filter((x): x is number => x !== null) : [];
         return m.length ? (m.reduce((a, b) => a + b, 0) / m.length).toFixed(1) : '–';
       };
-      L.push(`- Seed repository's means: baseline ${pct(seed.baseline, 2)}, hybrid ${pct(seed.hybrid, 2)}, adaptive ${pct(seed.adaptive, 2)}; here: one-class ${meanOf('one-class', 'distance')}, hybrid ${meanOf('hybrid', 'distance')} (distance) / ${meanOf('hybrid', 'combined')} (combined), adaptive ${meanOf('one-class', 'mahalanobis')}.`);
+      const first = (kind: string, score: ScoreName): Column | undefined => cols.find((x) => x.kind === kind && x.score === score);
+      const hybrids = [...new Set(cols.filter((c) => c.kind === 'hybrid').map((c) => c.method))];
+      const hybridMeans = hybrids.length === 0 ? 'hybrid – (distance) / – (combined)' : hybrids.map((m) => {
+        const of = (score: ScoreName): Column | undefined => cols.find((x) => x.method === m && x.score === score);
+        return `hybrid${hybrids.length > 1 ? ` ${methodQualifier(m)}` : ''} ${meanOf(of('distance'))} (distance) / ${meanOf(of('combined'))} (combined)`;
+      }).join(', ');
+      L.push(`- Seed repository's means: baseline ${pct(seed.baseline, 2)}, hybrid ${pct(seed.hybrid, 2)}, adaptive ${pct(seed.adaptive, 2)}; here: one-class ${meanOf(first('one-class', 'distance'))}, ${hybridMeans}, adaptive ${meanOf(first('one-class', 'mahalanobis'))}.`);
     }
     const tests = pairedTests(s);
     if (tests.length) {
@@ -224,13 +288,22 @@ function markdown(sections: Section[], cells: number): string {
       const t = thresholdRow(s, c);
       L.push(`| ${c.label} | ${t.n} | ${pct(t.ap)} | ${t.f1Tau === null ? '–' : pct(t.f1Tau)} | ${t.fpr ? `${pct(t.fpr.mean)} (${pct(t.fpr.min)}–${pct(t.fpr.max)})` : '–'} | ${t.alpha ?? '–'} | ${pct(t.bestF1)} | ${pct(t.allAnomalous)} |`);
     }
-    const secs = s.rows.flatMap((r) => r.seconds);
-    L.push('', `Wall time per cell (all methods): mean ${stat(secs).mean.toFixed(0)} s, total ${(secs.reduce((a, b) => a + b, 0) / 3600).toFixed(2)} h over ${secs.length} cells.`, '');
+    L.push('');
+    for (const g of s.groups) {
+      const secs = s.rows.flatMap((r) => r.seconds.get(g.key) ?? []);
+      const what = s.groups.length > 1 ? `Wall time per cell of ${g.label} (pretraining included)` : 'Wall time per cell (all methods)';
+      L.push(`${what}: mean ${stat(secs).mean.toFixed(0)} s, total ${(secs.reduce((a, b) => a + b, 0) / 3600).toFixed(2)} h over ${secs.length} cells.`);
+    }
+    L.push('');
   }
   return `${L.join('\n')}\n`;
 }
 
-const CSV_HEAD = ['dataset', 'preprocessing', 'protocol', 'class', 'method', 'score', 'n', 'auroc_mean', 'auroc_std', 'ap_mean', 'f1_at_tau_mean', 'observed_fpr_mean', 'alpha', 'best_f1_oracle_mean', 'f1_all_anomalous', 'paper_mean', 'paper_std', 'delta_in_paper_sigma', 'seconds_per_cell_mean'];
+const CSV_HEAD = ['dataset', 'preprocessing', 'protocol', 'class', 'method', 'method_id', 'score', 'n', 'auroc_mean', 'auroc_std', 'ap_mean', 'f1_at_tau_mean', 'observed_fpr_mean', 'alpha', 'best_f1_oracle_mean', 'f1_all_anomalous', 'paper_mean', 'paper_std', 'delta_in_paper_sigma', 'seconds_per_cell_mean'];
+
+/** The wall times of the records that hold the column's method. */
+const secondsOf = (s: Section, r: ClassRow, c: Column): number[] =>
+  s.groups.filter((g) => g.key.split(' + ').includes(c.method)).flatMap((g) => r.seconds.get(g.key) ?? []);
 
 function csv(sections: Section[]): string {
   const rows = [CSV_HEAD.join(',')];
@@ -244,11 +317,11 @@ function csv(sections: Section[]): string {
         const taus = ms.filter((m) => m.atTau).map((m) => m.atTau!);
         const p = c.score === 'distance' ? paperCell(s.dataset, c.kind, r.cls) : null;
         rows.push([
-          s.dataset, s.preprocessing, s.protocol, r.cls, c.kind, c.score, au.n, num(au.mean, 3), num(au.std, 3),
+          s.dataset, s.preprocessing, s.protocol, r.cls, c.kind, c.method, c.score, au.n, num(au.mean, 3), num(au.std, 3),
           num(100 * stat(ms.map((m) => m.averagePrecision)).mean, 3),
           taus.length ? num(100 * stat(taus.map((t) => t.f1)).mean, 3) : '', taus.length ? num(100 * stat(taus.map((t) => t.observedFpr)).mean, 3) : '',
           taus[0]?.alpha ?? '', num(100 * stat(ms.map((m) => m.bestF1Oracle)).mean, 3), num(100 * stat(r.f1AllAnomalous).mean, 3),
-          p ? p.mean : '', p ? p.std : '', p ? num((au.mean - p.mean) / p.std, 2) : '', num(stat(r.seconds).mean, 1),
+          p ? p.mean : '', p ? p.std : '', p ? num((au.mean - p.mean) / p.std, 2) : '', num(stat(secondsOf(s, r, c)).mean, 1),
         ].join(','));
       }
     }
@@ -268,13 +341,13 @@ export function aurocBarsSvg(s: Section, id: string): string {
       const st = aurocStat(r.cells.get(colKey(c)));
       if (!st) return;
       const x0 = r.cls - 0.4 + k * w;
-      f.bar(x0, x0 + w * 0.9, st.mean, COLORS[COLUMN_ORDER.findIndex((x) => colKey(x) === colKey(c))]!, lo, `${c.label} class ${r.cls}`);
+      f.bar(x0, x0 + w * 0.9, st.mean, c.color, lo, `${c.label} class ${r.cls}`);
       if (st.n > 1) f.errorBar(x0 + w * 0.45, st.mean - st.std, st.mean + st.std);
-      const p = c.score === 'distance' ? paperCell(s.dataset, c.kind, r.cls) : null;
+      const p = hasPaperColumn(c) ? paperCell(s.dataset, c.kind, r.cls) : null;
       if (p) f.tick(x0, x0 + w * 0.9, p.mean, '#000');
     });
   });
-  const items = cols.map((c) => ({ label: c.label, color: COLORS[COLUMN_ORDER.findIndex((x) => colKey(x) === colKey(c))]!, kind: 'box' as const }));
+  const items = cols.map((c) => ({ label: c.label, color: c.color, kind: 'box' as const }));
   if (paperCell(s.dataset, 'one-class', 0)) items.push({ label: 'paper (Table 1)', color: '#000', kind: 'line' as const } as never);
   f.legend(items, 'above');
   return f.render();
@@ -290,7 +363,7 @@ export function rocSvg(s: Section, id: string): string {
     const curves = s.rows.flatMap((r) => (r.cells.get(colKey(c)) ?? []).map((m) => m.roc));
     if (!curves.length) continue;
     const mean = grid.map((_, g) => curves.reduce((a, cv) => a + cv[g]!, 0) / curves.length);
-    const color = COLORS[COLUMN_ORDER.findIndex((x) => colKey(x) === colKey(c))]!;
+    const color = c.color;
     f.line(grid, mean, { color, name: c.label });
     items.push({ label: `${c.label} (${curves.length} runs)`, color, kind: 'line' });
   }
@@ -298,15 +371,24 @@ export function rocSvg(s: Section, id: string): string {
   return f.render();
 }
 
-/** Wall time per cell (mean over seeds, all methods), per class. */
+/** Wall time per cell (mean over seeds, all methods of the record), per class; one bar per record group. */
 export function timeSvg(s: Section, id: string): string {
-  const means = s.rows.map((r) => stat(r.seconds));
-  const max = Math.max(...means.map((m) => m.mean + m.std), 1);
-  const f = new Frame({ id, title: `Wall time per cell: ${shortTitle(s)}`, x: { label: 'normal class', min: -0.5, max: 9.5, exact: true, integer: true, ticks: 10 }, y: { label: 'seconds (all methods of a cell)', min: 0, max: max * 1.1 }, width: 560, height: 300 });
+  const means = s.rows.map((r) => s.groups.map((g) => (r.seconds.get(g.key)?.length ? stat(r.seconds.get(g.key)!) : null)));
+  const max = Math.max(...means.flat().map((m) => (m ? m.mean + m.std : 0)), 1);
+  const many = s.groups.length > 1;
+  const f = new Frame({ id, title: `Wall time per cell: ${shortTitle(s)}`, x: { label: 'normal class', min: -0.5, max: 9.5, exact: true, integer: true, ticks: 10 }, y: { label: 'seconds (all methods of a cell)', min: 0, max: max * 1.1 }, width: 560, height: many ? 340 : 300, ...(many ? { legendAbove: true, legendRows: s.groups.length } : {}) });
+  const grays = ['#7f7f7f', '#c7c7c7', '#525252', '#a5a5a5'];
+  const w = 0.7 / s.groups.length;
   s.rows.forEach((r, i) => {
-    f.bar(r.cls - 0.35, r.cls + 0.35, means[i]!.mean, '#7f7f7f', 0);
-    if (means[i]!.n > 1) f.errorBar(r.cls, means[i]!.mean - means[i]!.std, means[i]!.mean + means[i]!.std);
+    s.groups.forEach((_, k) => {
+      const m = means[i]![k];
+      if (!m) return;
+      const x0 = r.cls - 0.35 + k * w;
+      f.bar(x0, x0 + w, m.mean, grays[k % grays.length]!, 0);
+      if (m.n > 1) f.errorBar(x0 + w / 2, m.mean - m.std, m.mean + m.std);
+    });
   });
+  if (many) f.legend(s.groups.map((g, k) => ({ label: g.label, color: grays[k % grays.length]!, kind: 'box' as const })), 'above');
   return f.render();
 }
 
@@ -347,17 +429,32 @@ table{border-collapse:collapse;margin:.8em 0;font-size:13px}th,td{border:1px sol
 </style></head><body>${body}</body></html>\n`;
 }
 
-export interface SummaryFiles { cells: number; files: string[] }
+export interface SummaryFiles { cells: number; records: number; files: string[] }
 
-/** Reads the records of every study directory and writes the summary files into `out`. */
-export function writeSummary(dirs: string[], out: string): SummaryFiles {
-  const records = dirs.flatMap((d) => readRecords(d));
+export interface RenderedSummary { markdown: string; csv: string; html: string; sections: Section[] }
+
+/**
+ * The summary of cell records. `regenerate` is the command line that makes it, printed in its
+ * header (default: `svdd study summarize` over `results/short` and `results/table1`).
+ */
+export function renderSummary(records: CellRecord[], regenerate = 'node bin/svdd.js study summarize results/short results/table1 --out results'): RenderedSummary {
   const sections = buildSections(records);
+  const md = markdown(sections, records.length, regenerate);
+  return { markdown: md, csv: csv(sections), html: html(md, sections), sections };
+}
+
+/**
+ * Reads the records of every study directory and writes the summary files into `out`. `names`
+ * are the directories and output as the user gave them, for the header's command line.
+ */
+export function writeSummary(dirs: string[], out: string, names?: { dirs: string[]; out: string }): SummaryFiles {
+  const records = dirs.flatMap((d) => readRecords(d));
+  const regenerate = names ? `node bin/svdd.js study summarize ${names.dirs.join(' ')} --out ${names.out}` : undefined;
+  const r = renderSummary(records, regenerate);
   mkdirSync(out, { recursive: true });
-  const md = markdown(sections, records.length);
   const files = [join(out, 'summary.md'), join(out, 'summary.csv'), join(out, 'summary.html')];
-  writeFileAtomic(files[0]!, md);
-  writeFileAtomic(files[1]!, csv(sections));
-  writeFileAtomic(files[2]!, html(md, sections));
-  return { cells: records.length, files };
+  writeFileAtomic(files[0]!, r.markdown);
+  writeFileAtomic(files[1]!, r.csv);
+  writeFileAtomic(files[2]!, r.html);
+  return { cells: r.sections.reduce((a, s) => a + s.cells, 0), records: records.length, files };
 }
