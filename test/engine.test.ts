@@ -139,6 +139,13 @@ describe('engine context', () => {
       await shutdownBackends();
     });
 
+    it('hands fn the backend and threads it started, as use returns them', async function () {
+      expect(await withBackend('ts', (chosen) => chosen)).to.deep.equal({ name: 'ts', threads: null });
+      if (!wasmFeatures().simd) this.skip();
+      expect(await withBackend('wasm', (chosen) => chosen, 1)).to.deep.equal({ name: 'wasm', threads: 1 });
+      await shutdownBackends();
+    });
+
     it('a backend whose instances were shut down is not left active: the reference takes over', async function () {
       if (!wasmFeatures().simd) this.skip();
       await useBackend('wasm', 1);

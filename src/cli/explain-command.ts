@@ -8,7 +8,8 @@
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
-import { BACKEND_NAMES, useBackend } from '../tensor/backends.ts';
+import { BACKEND_NAMES } from '../tensor/backends.ts';
+import { engine } from '../tensor/engine.ts';
 import { Rng } from '../tensor/creation.ts';
 import { CLASS_NAMES } from '../svdd/data/datasets.ts';
 import { CAM_TARGETS, convLayerNames, lastConvLayer, type CamTarget } from '../svdd/gradcam.ts';
@@ -225,14 +226,20 @@ export async function explainCommand(argv: string[], stderr: NodeJS.WriteStream 
 }
 
 async function explainImages({ values, positionals }: Parsed<typeof EXPLAIN_FLAGS>, io: CliIo, progress: ProgressLine): Promise<void> {
-  const { onProgress } = progress;
   // Files after the first --input (shell globs) arrive as positionals.
   const inputs = [...(values.input ?? []), ...positionals];
   if (positionals.length > 0 && (values.input ?? []).length === 0) throw new UsageError(`svdd explain: unexpected argument '${positionals[0]}' (input files follow --input)`);
   const modes = [values.index !== undefined, values['top-anomalies'] !== undefined, inputs.length > 0].filter(Boolean).length;
   if (modes !== 1) throw new UsageError('svdd explain: give exactly one of --index N[,M...], --top-anomalies K and --input FILE...');
+  if (values.index && values.index.length === 0) throw new UsageError('--index: expected at least one test-set index');
+  // The backend for this command only: the caller's is active again afterwards.
+  await engine.withBackend(values.backend, () => explainOnBackend(values, inputs, io, progress));
+}
+
+/** explainImages's work once the flags are checked and --backend is active: inputs are the --input files. */
+function explainOnBackend(values: FlagValues<typeof EXPLAIN_FLAGS>, inputs: string[], io: CliIo, progress: ProgressLine): void {
+  const { onProgress } = progress;
   const indices = values.index ?? null;
-  if (indices && indices.length === 0) throw new UsageError('--index: expected at least one test-set index');
   const topK = values['top-anomalies'] ?? 0;
   const scoreName = values.score;
   const baselineKind = values.baseline;
@@ -245,7 +252,6 @@ async function explainImages({ values, positionals }: Parsed<typeof EXPLAIN_FLAG
   const seed = values.seed;
   const dtype = values.float64 ? 'float64' as const : 'float32' as const;
 
-  await useBackend(values.backend);
   const model = loadModel(values.model);
   const { meta } = model;
   const run = readRunConfig(values.model);

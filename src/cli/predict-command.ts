@@ -1,5 +1,6 @@
 /** `svdd predict --model DIR --input FILE…`: scores new images and decides normal / anomalous. */
-import { BACKEND_NAMES, useBackend } from '../tensor/backends.ts';
+import { BACKEND_NAMES } from '../tensor/backends.ts';
+import { engine } from '../tensor/engine.ts';
 import { backendFlag, threadsFlag } from './common-flags.ts';
 import { ModelError, loadModel } from '../svdd/model.ts';
 import { describeThreshold, predictFiles, type PredictionReport } from '../svdd/predict.ts';
@@ -55,15 +56,16 @@ async function predictFromFiles({ values, positionals }: Parsed<typeof PREDICT_F
   const inputs = [...(values.input ?? []), ...positionals];
   if (inputs.length === 0) throw new UsageError('svdd predict: --input FILE is required (a PNG, an IDX image file or a CIFAR-10 batch)');
   if ((values.input ?? []).length === 0) throw new UsageError(`svdd predict: unexpected argument '${positionals[0]}' (input files follow --input)`);
-  await useBackend(values.backend, values.threads ?? null);
-  const model = loadModel(values.model);
-  const progress = progressLine(io.stderrStream, 'predict');
-  let predicted;
-  try {
-    predicted = predictFiles(model, inputs, values.score, progress.onProgress);
-  } finally {
-    progress.clear();
-  }
+  // The backend for loading and scoring only: the caller's is active again afterwards.
+  const predicted = await engine.withBackend(values.backend, () => {
+    const model = loadModel(values.model);
+    const progress = progressLine(io.stderrStream, 'predict');
+    try {
+      return predictFiles(model, inputs, values.score, progress.onProgress);
+    } finally {
+      progress.clear();
+    }
+  }, values.threads ?? null);
   const { failures, ...report } = predicted;
   if (values.json) {
     const all = failures.length > 0 ? { ...report, failures } : report;

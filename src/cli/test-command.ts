@@ -1,7 +1,8 @@
 /** `svdd test --model DIR`: re-evaluates a saved model on the test set. */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
-import { BACKEND_NAMES, useBackend } from '../tensor/backends.ts';
+import { BACKEND_NAMES } from '../tensor/backends.ts';
+import { engine } from '../tensor/engine.ts';
 import { evaluate } from '../svdd/evaluate.ts';
 import { DeepSVDD, runAccess } from '../api/deep-svdd.ts';
 import { ModelError, loadModelData, readRunConfig, runTestSubsetNote } from '../svdd/model.ts';
@@ -32,12 +33,16 @@ export const test = defineCommand({
   run: (p, io) => testModel(p, io),
 });
 
-async function testModel({ values }: Parsed<typeof TEST_FLAGS>, io: CliIo): Promise<void> {
+async function testModel(p: Parsed<typeof TEST_FLAGS>, io: CliIo): Promise<void> {
+  // The backend for this command only: the caller's is active again afterwards.
+  await engine.withBackend(p.values.backend, () => testOnBackend(p, io), p.values.threads ?? null);
+}
+
+async function testOnBackend({ values }: Parsed<typeof TEST_FLAGS>, io: CliIo): Promise<void> {
   const out = io.out;
   let testSubset = values['test-subset'];
   let dataDir = values['data-dir'];
   const resultsPath = values.out ?? join(values.model, 'test_results.json');
-  await useBackend(values.backend, values.threads ?? null);
   const estimator = await DeepSVDD.load(values.model);
   const model = runAccess.model(estimator);
   // The run's own data directory and test subset, unless given: the run's test set, as it was scored.

@@ -11,7 +11,7 @@ import { COMPLETE_MARKER, LOCK_FILE, fsErrorMessage, isFsError, prepareRunDir } 
 import { writeFileAtomic } from '../tensor/io/atomic.ts';
 import { readSafetensors, writeSafetensors } from '../tensor/io/safetensors.ts';
 import { resolveWasmThreads } from '../tensor/backends.ts';
-import { engine } from '../tensor/engine.ts';
+import { engine, type BackendChoice } from '../tensor/engine.ts';
 import { CHECKPOINT_FILE, hasCheckpoint, readCheckpoint, removeCheckpoint, trainConfigHash, writeCheckpoint, type RunCheckpoint } from './checkpoint.ts';
 import { loadRaw } from './data/datasets.ts';
 import { prepareOneClass, type OneClassData, type Preprocessing } from './data/preprocess.ts';
@@ -116,10 +116,25 @@ async function trainInDir(cfg: TrainConfig, outDir: string, io: RunIo, every: nu
   if (!resuming && replaced.length > 0) log(`replacing the incomplete run in ${outDir} (no results.json: it was interrupted or failed); removed ${replaced.join(', ')}`);
   else if (resuming && replaced.length > 0) log(`removed leftover temporary files ${replaced.join(', ')}`);
   const t0 = performance.now();
+  // The backend for this run only: the caller's is active again afterwards (a study trains many
+  // runs in one process, a program may train between calls of its own).
+  return engine.withBackend(cfg.backend, (choice) => trainOnBackend({ cfg, outDir, io, every, configHash, resume, log, t0 }, choice), cfg.threads);
+}
+
+/** What trainInDir has settled before the backend starts: the run's settings, directory, checkpoint, log and start time. */
+interface PreparedRun {
+  cfg: TrainConfig; outDir: string; io: RunIo; every: number; configHash: string;
+  resume: RunCheckpoint | null;
+  log(line: string): void;
+  t0: number;
+}
+
+/** The training run on the backend trainInDir started, which config.json, the log and checkpoints name. */
+function trainOnBackend(run: PreparedRun, { name: backend, threads }: BackendChoice): RunSummary {
+  const { cfg, outDir, io, every, configHash, resume, log, t0 } = run;
   const timings: Record<string, number> = {};
   const lap = (name: string, since: number): number => { const now = performance.now(); timings[name] = (now - since) / 1000; return now; };
 
-  const { name: backend, threads } = await engine.use(cfg.backend, cfg.threads);
   if (resume) {
     log(`resuming from ${CHECKPOINT_FILE}: ${resume.stage === 'pretrain' ? 'pretraining' : 'training'} after epoch ${resume.state.epoch}`);
     if (resume.backend !== backend || resume.threads !== threads) {

@@ -17,7 +17,11 @@ export function backendHelp(): string {
   return ['auto (the best that runs here)', ...backendFactories().map((f) => `${f.name} (${f.description})`)].join(', ');
 }
 
-/** Activates a backend of the default engine; returns its name ('wasm', 'ts' or 'gpujs'). threads: wasm worker threads (default all cores). */
+/**
+ * Activates a backend of the default engine for the rest of the process (benchmarks, scripts;
+ * library code and the commands scope theirs with engine.withBackend); returns its name ('wasm',
+ * 'ts' or 'gpujs'). threads: wasm worker threads (default all cores).
+ */
 export async function useBackend(name: string, threads: number | null = null): Promise<string> {
   return (await engine.use(name, threads)).name;
 }

@@ -145,15 +145,17 @@ export class Engine {
   }
 
   /**
-   * Runs fn with `name` active (started as `use` does) and then reactivates the backend that was
-   * active before, even when fn throws; a previous backend that was disposed meanwhile gives way
-   * to the reference. Whether the program had chosen the backend (backendChosen) is restored too.
+   * Runs fn with `name` active (started as `use` does, with the same threads) and then reactivates
+   * the backend that was active before, even when fn throws; a previous backend that was disposed
+   * meanwhile gives way to the reference. Whether the program had chosen the backend
+   * (backendChosen) is restored too. fn gets what `use` chose, so that a caller that asked for
+   * 'auto' can name (and record) the backend it runs on.
    */
-  async withBackend<T>(name: string, fn: () => T | Promise<T>, threads: number | null = null): Promise<T> {
+  async withBackend<T>(name: string, fn: (choice: BackendChoice) => T | Promise<T>, threads: number | null = null): Promise<T> {
     const previous = this.active, previousChosen = this.chosen;
-    await this.use(name, threads);
+    const choice = await this.use(name, threads);
     try {
-      return await fn();
+      return await fn(choice);
     } finally {
       const alive = this.registered.get(previous.name) === previous;
       this.activate(alive ? previous : tsBackend);
@@ -217,8 +219,8 @@ function keptStorage(result: unknown): unknown[] {
  */
 export const engine = new Engine();
 
-/** Runs fn on backend `name` of the default engine, then restores the backend active before. */
-export function withBackend<T>(name: string, fn: () => T | Promise<T>, threads: number | null = null): Promise<T> {
+/** Runs fn on backend `name` of the default engine, then restores the backend active before (see Engine.withBackend). */
+export function withBackend<T>(name: string, fn: (choice: BackendChoice) => T | Promise<T>, threads: number | null = null): Promise<T> {
   return engine.withBackend(name, fn, threads);
 }
 
