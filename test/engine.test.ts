@@ -146,6 +146,27 @@ describe('engine context', () => {
       await shutdownBackends();
     });
 
+    it('a caller\'s instance replaced inside the scope (same backend, other threads) is started again with its own threads', async () => {
+      const created: number[] = [];
+      const factory: BackendFactory = {
+        name: 'threaded', priority: 1, description: 'test backend with threads', usesThreads: true,
+        settingsKey: (s) => String(s.threads),
+        probe: async () => true,
+        create: async (s) => { created.push(s.threads); return { name: 'threaded', kernels: {} }; },
+        dispose: async () => {},
+      };
+      const e = new Engine(() => [factory]);
+      await e.use('threaded', 4);
+      const outer = e.backend;
+      expect(await e.withBackend('threaded', (c) => c.threads, 2)).to.equal(2);
+      expect(e.backend.name).to.equal('threaded');
+      expect(e.backend).to.not.equal(outer);
+      expect(e.threadsOf('threaded')).to.equal(4);
+      expect(e.backendChosen).to.equal(true);
+      expect(created).to.deep.equal([4, 2, 4]);
+      await e.dispose();
+    });
+
     it('a backend whose instances were shut down is not left active: the reference takes over', async function () {
       if (!wasmFeatures().simd) this.skip();
       await useBackend('wasm', 1);

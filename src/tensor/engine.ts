@@ -41,6 +41,12 @@ export class Engine {
   private readonly registered = new Map<string, Backend>([['ts', tsBackend]]);
   /** Instances this engine started (and disposes), by backend name. */
   private readonly instances = new Map<string, Instance>();
+  /**
+   * Instances shut down because the same backend was asked for with other settings (wasm with
+   * other threads), with what restarts them: a withBackend scope that replaced the caller's
+   * instance starts it again on the way out.
+   */
+  private readonly replaced = new WeakMap<Backend, { factory: BackendFactory; settings: BackendSettings }>();
   /** Why a backend could not start, so that `auto` does not retry (a worker start) on every call. */
   private readonly failures = new Map<string, Error>();
   /** The active backend's kernels merged with the reference's, per dtype. */
@@ -116,7 +122,10 @@ export class Engine {
     if (had && had.key === key) return had.backend;
     const failed = this.failures.get(`${factory.name}/${key}`);
     if (failed) throw failed;
-    if (had) await this.retire(factory, had.backend);
+    if (had) {
+      this.replaced.set(had.backend, { factory: had.factory, settings: had.settings });
+      await this.retire(factory, had.backend);
+    }
     let backend: Backend;
     try {
       backend = await factory.create(settings);
@@ -146,8 +155,10 @@ export class Engine {
 
   /**
    * Runs fn with `name` active (started as `use` does, with the same threads) and then reactivates
-   * the backend that was active before, even when fn throws; a previous backend that was disposed
-   * meanwhile gives way to the reference. Whether the program had chosen the backend
+   * the backend that was active before, even when fn throws. A previous instance replaced meanwhile
+   * by one of other settings (wasm on 2 threads inside a program on 4) is started again with its
+   * own settings (its placed storage is gone: tensors that lived there must not be used); one that
+   * was disposed (shutdown) gives way to the reference. Whether the program had chosen the backend
    * (backendChosen) is restored too. fn gets what `use` chose, so that a caller that asked for
    * 'auto' can name (and record) the backend it runs on.
    */
@@ -157,9 +168,18 @@ export class Engine {
     try {
       return await fn(choice);
     } finally {
-      const alive = this.registered.get(previous.name) === previous;
-      this.activate(alive ? previous : tsBackend);
-      this.chosen = alive && previousChosen;
+      let back: Backend | null = this.registered.get(previous.name) === previous ? previous : null;
+      const restart = back ? undefined : this.replaced.get(previous);
+      if (restart) {
+        try {
+          back = await this.start(restart.factory, restart.settings);
+        } catch (e) {
+          process.stderr.write(`${previous.name} backend could not be started again (${(e as Error).message.split('\n')[0]}); using ts\n`);
+          back = null;
+        }
+      }
+      this.activate(back ?? tsBackend);
+      this.chosen = back !== null && previousChosen;
     }
   }
 
