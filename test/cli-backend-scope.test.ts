@@ -16,20 +16,9 @@ import { defaultConfig } from '../src/svdd/config.ts';
 import { loadRaw } from '../src/svdd/data/datasets.ts';
 import { runTraining } from '../src/svdd/run.ts';
 import { engine } from '../src/tensor/engine.ts';
+import { kernelBackends } from './backend-spy.ts';
 
 const quiet: CliIo = { out: () => {}, err: () => {}, stderrStream: { isTTY: false, write: () => true } as unknown as NodeJS.WriteStream };
-
-/** Runs fn and returns the names of the backends active whenever a kernel was looked up. */
-async function kernelBackends(fn: () => Promise<unknown>): Promise<string[]> {
-  const seen = new Set<string>();
-  const own = Object.getOwnPropertyDescriptor(engine, 'kernels');
-  const original = engine.kernels;
-  engine.kernels = function (this: typeof engine, dtype) { seen.add(this.backend.name); return original.call(this, dtype); };
-  try { await fn(); } finally {
-    if (own) Object.defineProperty(engine, 'kernels', own); else delete (engine as Partial<typeof engine>).kernels;
-  }
-  return [...seen];
-}
 
 /** An IDX image file of the first n MNIST test images. */
 function writeIdx(path: string, n: number): void {
