@@ -3,7 +3,7 @@
  * timer, runs a few steps of one workload and prints milliseconds per step by kernel (and the
  * time spent outside kernels: autograd bookkeeping, allocation, the optimizer's JS loops).
  *
- *   npx tsx bench/profile.ts [--net mnist|cifar] [--workload svdd_epoch|ae_epoch|infer] [--threads N] [--steps S]
+ *   npx tsx bench/profile.ts [--net mnist|cifar] [--workload svdd_epoch|ae_epoch|infer] [--threads N] [--steps S] [--by-shape]
  */
 import { parseArgs } from 'node:util';
 import * as ag from '../src/autograd/index.ts';
@@ -11,7 +11,7 @@ import { Rng, randNormal, randUniform } from '../src/tensor/creation.ts';
 import { shutdownBackends, useBackend } from '../src/tensor/backends.ts';
 import { kernels } from '../src/tensor/kernels/registry.ts';
 import { withTemporaryStorage } from '../src/tensor/tensor.ts';
-import type { KernelName, KernelSet } from '../src/tensor/kernels/types.ts';
+import type { ConvGeom, KernelName, KernelSet } from '../src/tensor/kernels/types.ts';
 import { Adam } from '../src/nn/index.ts';
 import { buildAutoencoder, buildEncoder } from '../src/svdd/networks.ts';
 
@@ -19,6 +19,7 @@ const { values } = parseArgs({
   options: {
     net: { type: 'string', default: 'cifar' }, workload: { type: 'string', default: 'svdd_epoch' },
     threads: { type: 'string', default: '' }, steps: { type: 'string', default: '5' }, backend: { type: 'string', default: 'wasm' },
+    'by-shape': { type: 'boolean', default: false },
   },
 });
 const net = values.net === 'mnist' ? 'mnist_LeNet' : 'cifar10_LeNet';
@@ -35,7 +36,13 @@ for (const name of Object.keys(ks) as KernelName[]) {
   ks[name] = (...args: unknown[]) => {
     if (!timing) return inner(...args);
     // unary/binary/reduce kernels are told apart by their first argument (the function name).
-    const key = typeof args[0] === 'string' ? `${name}:${args[0]}` : name;
+    let key = typeof args[0] === 'string' ? `${name}:${args[0]}` : name;
+    // --by-shape: convolutions by geometry (cin→cout @h), the rest by operand length.
+    if (values['by-shape']) {
+      const g = args.find((a): a is ConvGeom => typeof a === 'object' && a !== null && 'cin' in a);
+      const arr = args.find((a): a is ArrayLike<number> => ArrayBuffer.isView(a));
+      key += g ? ` ${g.cin}→${g.cout}@${g.h}` : arr ? ` [${arr.length}]` : '';
+    }
     const t0 = performance.now();
     const r = inner(...args);
     const e = spent.get(key) ?? { ms: 0, calls: 0 };

@@ -202,6 +202,29 @@ for (const threads of [1, 2]) {
       });
     }
 
+    // The fused kernels must give bit for bit what this backend's own kernels give in turn (the
+    // networks' results may not change when the autograd op fuses them).
+    for (const [n, c, h, w] of [[2, 3, 28, 28], [3, 2, 14, 14], [1, 2, 7, 9], [2, 1, 6, 10], [200, 8, 16, 16]] as const) {
+      it(`leaky ReLU + 2x2 max pooling fused, and its gradient, are bit for bit the kernels in turn: [${n}, ${c}, ${h}, ${w}]`, () => {
+        const size = n * c * h * w, no = n * c * (h >> 1) * (w >> 1);
+        const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
+        // Ties, signed zeros, NaNs and a subnormal exercise the first-maximum rule and the sign of each product.
+        const x = rand(size, 44).map((v) => Math.round(v * 4) / 4);
+        x[5] = NaN; x[6] = -0; x[9] = -1e-40;
+        const gy = rand(no, 45);
+        gy[1] = -0; gy[3] = NaN;
+        for (const slope of [0.01, -0.5]) {
+          const act = new Float32Array(size), y0 = new Float32Array(no), a0 = new Int32Array(no), g = new Float32Array(size), gx0 = new Float32Array(size);
+          ks.unary!('leakyRelu', x, act, slope); ks.maxPool2d!(act, y0, a0, n, c, h, w, 2);
+          ks.maxPool2dGrad!(gy, a0, g); ks.unaryGrad!('leakyRelu', x, act, g, gx0, slope);
+          const y1 = new Float32Array(no).fill(7), a1 = new Int32Array(no), gx1 = new Float32Array(size).fill(7);
+          ks.leakyMaxPool2d!(x, y1, a1, n, c, h, w, 2, slope);
+          ks.leakyMaxPool2dGrad!(gy, a1, x, gx1, n, c, h, w, 2, slope);
+          expectSame(bits(y1), bits(y0), 'leakyMaxPool2d'); expectSame(a1, a0, 'argmax'); expectSame(bits(gx1), bits(gx0), 'leakyMaxPool2dGrad');
+        }
+      });
+    }
+
     it('does not grow wasm memory when the same shapes repeat', () => {
       const g = geom(6, 4, 12, 12, 8, 5, 5, 1, 2);
       const x = rand(g.n * g.cin * g.h * g.w, 5), w = rand(g.cout * g.cin * 25, 6), gy = rand(g.n * g.cout * g.oh * g.ow, 7);

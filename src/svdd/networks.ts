@@ -39,8 +39,12 @@ export interface Autoencoder extends Module {
 
 const bnOpts = (dtype: DType) => ({ dtype, eps: 1e-4, affine: false });
 
-interface Activation { (x: Tensor): Tensor }
-const leaky: Activation = (x) => ag.leakyRelu(x, 0.01);
+interface Activation {
+  (x: Tensor): Tensor;
+  /** The activation followed by 2×2 max pooling as one fused op, where there is one (same results). */
+  pooled?: (x: Tensor) => Tensor;
+}
+const leaky: Activation = Object.assign((x: Tensor) => ag.leakyRelu(x, 0.01), { pooled: (x: Tensor) => ag.leakyReluMaxPool2d(x, 0.01, 2) });
 const elu: Activation = (x) => ag.elu(x, 1);
 
 /** conv → BN → activation → 2×2 max pool, repeated; then flatten → fc1 (no bias). */
@@ -52,7 +56,10 @@ abstract class LeNetEncoderLayers extends Module {
 
   protected encodeLayers(x: Tensor): Tensor {
     let h = x;
-    for (const { conv, bn } of this.stages) h = ag.maxPool2d(this.act(bn.call(conv.call(h))), 2);
+    for (const { conv, bn } of this.stages) {
+      const z = bn.call(conv.call(h));
+      h = this.act.pooled ? this.act.pooled(z) : ag.maxPool2d(this.act(z), 2);
+    }
     return this.fc1.call(ag.flatten(h));
   }
 }

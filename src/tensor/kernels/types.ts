@@ -59,6 +59,18 @@ export interface KernelSet {
   maxPool2d(x: FloatArray, y: FloatArray, argmax: Int32Array, n: number, c: number, h: number, w: number, k: number): void;
   /** gx (zeroed by the caller) += scatter of gy at argmax. */
   maxPool2dGrad(gy: FloatArray, argmax: Int32Array, gx: FloatArray): void;
+  /**
+   * maxPool2d of unary('leakyRelu', x, ·, slope) without storing the activation: y and argmax bit
+   * for bit those of the two kernels in turn (the autograd op uses it only on a backend that runs
+   * all three kernels itself, so fusing never changes a result).
+   */
+  leakyMaxPool2d(x: FloatArray, y: FloatArray, argmax: Int32Array, n: number, c: number, h: number, w: number, k: number, slope: number): void;
+  /**
+   * gx (overwritten) = the input gradient of leakyMaxPool2d at x: bit for bit maxPool2dGrad into a
+   * zeroed array followed by unaryGrad('leakyRelu') at x.
+   */
+  leakyMaxPool2dGrad(gy: FloatArray, argmax: Int32Array, x: FloatArray, gx: FloatArray,
+                     n: number, c: number, h: number, w: number, k: number, slope: number): void;
 
   /** Nearest-neighbour upsampling by an integer factor, NCHW. */
   upsampleNearest(x: FloatArray, y: FloatArray, nc: number, h: number, w: number, f: number): void;

@@ -178,6 +178,9 @@ export async function createGpujsAsyncKernels(opts: GpujsBackendOptions = {}): P
     binary: async (...args) => tsKernels.binary(...args),
     reduce: async (...args) => tsKernels.reduce(...args),
     maxPool2dGrad: async (...args) => tsKernels.maxPool2dGrad(...args),
+    // No fused kernels here: the autograd op composes unary and maxPool2d on this backend.
+    leakyMaxPool2d: async (...args) => tsKernels.leakyMaxPool2d(...args),
+    leakyMaxPool2dGrad: async (...args) => tsKernels.leakyMaxPool2dGrad(...args),
   };
   return {
     mode: e.mode, provided: new Set<keyof KernelSet>(GPUJS_KERNELS), kernels,

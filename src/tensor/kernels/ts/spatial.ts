@@ -1,4 +1,5 @@
 import type { FloatArray } from '../types.ts';
+import { unaryGradTs, unaryTs } from './elementwise.ts';
 
 /** k×k max pooling with stride k, floor mode (trailing rows/cols that do not fill a window are dropped). */
 export function maxPool2dTs(x: FloatArray, y: FloatArray, argmax: Int32Array, n: number, c: number, h: number, w: number, k: number): void {
@@ -25,6 +26,23 @@ export function maxPool2dTs(x: FloatArray, y: FloatArray, argmax: Int32Array, n:
 
 export function maxPool2dGradTs(gy: FloatArray, argmax: Int32Array, gx: FloatArray): void {
   for (let o = 0; o < gy.length; o++) gx[argmax[o]!] += gy[o]!;
+}
+
+const like = (x: FloatArray): FloatArray => (x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length));
+
+/** The reference is the composition itself: leaky ReLU into a temporary, then max pooling. */
+export function leakyMaxPool2dTs(x: FloatArray, y: FloatArray, argmax: Int32Array, n: number, c: number, h: number, w: number, k: number,
+                                 slope: number): void {
+  const act = like(x);
+  unaryTs('leakyRelu', x, act, slope);
+  maxPool2dTs(act, y, argmax, n, c, h, w, k);
+}
+
+export function leakyMaxPool2dGradTs(gy: FloatArray, argmax: Int32Array, x: FloatArray, gx: FloatArray,
+                                     _n: number, _c: number, _h: number, _w: number, _k: number, slope: number): void {
+  const g = like(x);
+  maxPool2dGradTs(gy, argmax, g);
+  unaryGradTs('leakyRelu', x, x, g, gx, slope);
 }
 
 export function upsampleNearestTs(x: FloatArray, y: FloatArray, nc: number, h: number, w: number, f: number): void {

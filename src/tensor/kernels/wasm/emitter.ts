@@ -47,7 +47,7 @@ const SIMD = 0xfd;
 export enum Simd {
   load = 0x00, load32Splat = 0x09, store = 0x0b, const_ = 0x0c,
   i8x16Shuffle = 0x0d, i32x4Splat = 0x11, f32x4ExtractLane = 0x1f, f32x4Splat = 0x13,
-  f32x4Eq = 0x41, f32x4Ne = 0x42, f32x4Gt = 0x44,
+  i32x4Eq = 0x37, f32x4Eq = 0x41, f32x4Ne = 0x42, f32x4Gt = 0x44,
   v128And = 0x4e, v128Or = 0x50, v128Bitselect = 0x52,
   f32x4Ge = 0x46, f32x4Nearest = 0x6a,
   i32x4Shl = 0xab, i32x4Add = 0xae,
@@ -205,6 +205,8 @@ export class FnBuilder {
   f32x4Splat(a: F32): this { this.pushAny(a); return this.simd(Simd.f32x4Splat); }
   i32x4Splat(a: I32): this { this.pushI32(a); return this.simd(Simd.i32x4Splat); }
   i32x4Add(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.i32x4Add); }
+  /** All-ones lanes where a = b (i32 lanes), else zero. */
+  i32x4Eq(a: V128, b: V128): this { this.pushAny(a); this.pushAny(b); return this.simd(Simd.i32x4Eq); }
   /** An i32x4 constant. */
   i32x4Const(lanes: [number, number, number, number]): this {
     this.simd(Simd.const_);

@@ -14,7 +14,8 @@ import { buildKernelModule, relaxedProbeModule } from './kernels.ts';
 import { conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm, gemmWasm } from './ops.ts';
 import { MAX_WASM_THREADS, WasmRuntime, checkWasmThreads } from './runtime.ts';
 import {
-  activationWasm, batchNormGradWasm, channelMomentsWasm, channelNormalizeWasm, leakyWasm, maxPool2Wasm, scatterAddWasm, upsample2Wasm,
+  activationWasm, batchNormGradWasm, channelMomentsWasm, channelNormalizeWasm, leakyMaxPool2GradWasm, leakyWasm, maxPool2Wasm, scatterAddWasm,
+  upsample2Wasm,
 } from './pointwise-ops.ts';
 
 export interface WasmFeatures { simd: boolean; relaxedSimd: boolean; threads: boolean }
@@ -142,6 +143,23 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     maxPool2dGrad(gy, argmax, gx) {
       if (!isF32(gy, gx)) return tsKernels.maxPool2dGrad(gy, argmax, gx);
       scatterAddWasm(rt, gy as Float32Array, argmax, gx as Float32Array);
+    },
+    // Fused where the kernels above would take the wasm path; elsewhere literally those kernels in turn.
+    leakyMaxPool2d(x, y, argmax, n, c, h, w, k, slope) {
+      if (k !== 2 || !isF32(x, y)) {
+        const act = x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length);
+        float32.unary!('leakyRelu', x, act, slope);
+        return float32.maxPool2d!(act, y, argmax, n, c, h, w, k);
+      }
+      maxPool2Wasm(rt, x as Float32Array, y as Float32Array, argmax, n * c, h, w, slope);
+    },
+    leakyMaxPool2dGrad(gy, argmax, x, gx, n, c, h, w, k, slope) {
+      if (k !== 2 || h % 2 !== 0 || w % 2 !== 0 || !isF32(gy, x, gx)) {
+        const g = x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length);
+        float32.maxPool2dGrad!(gy, argmax, g);
+        return float32.unaryGrad!('leakyRelu', x, x, g, gx, slope);
+      }
+      leakyMaxPool2GradWasm(rt, gy as Float32Array, argmax, x as Float32Array, gx as Float32Array, n * c, h, w, slope);
     },
     upsampleNearest(x, y, nc, h, w, f) {
       if (f !== 2 || !isF32(x, y)) return tsKernels.upsampleNearest(x, y, nc, h, w, f);

@@ -49,8 +49,11 @@ export const FN = {
   wgGradOutT: { id: 27, arity: 9 },
   wgWeightsT: { id: 28, arity: 4 },
   interleave4: { id: 29, arity: 11 },
+  // Leaky ReLU fused with 2×2 max pooling (pointwise.ts).
+  leakyMaxPool2: { id: 30, arity: 8 },
+  leakyMaxPool2Grad: { id: 31, arity: 9 },
   // Runs a whole command list inside wasm (must stay last: it calls every function above).
-  execList: { id: 30, arity: 2 },
+  execList: { id: 32, arity: 2 },
 } as const;
 export type FnName = keyof typeof FN;
 export const FN_NAMES = Object.keys(FN) as FnName[];
@@ -348,6 +351,7 @@ export function buildKernelModule(opts: ModuleOptions): Uint8Array<ArrayBuffer> 
     wgWeights: wgWeights(opts.relaxedSimd), wgInput: wgInput(opts.relaxedSimd), wgOutput: wgOutput(opts.relaxedSimd),
     wgInputT: wgInputT(opts.relaxedSimd), wgGradOutT: wgGradOutT(opts.relaxedSimd), wgWeightsT: wgWeightsT(opts.relaxedSimd),
     interleave4: interleave4(),
+    leakyMaxPool2: POINTWISE_FNS.leakyMaxPool2(), leakyMaxPool2Grad: POINTWISE_FNS.leakyMaxPool2Grad(),
     execList: execList(),
   };
   return buildModule(

@@ -165,8 +165,9 @@ export function batchNormGradWasm(rt: WasmRuntime, gy: Float32Array, xhat: Float
   io.finish();
 }
 
-/** 2×2 max pooling; planes are split over threads. */
-export function maxPool2Wasm(rt: WasmRuntime, x: Float32Array, y: Float32Array, argmax: Int32Array, planes: number, h: number, w: number): void {
+/** 2×2 max pooling, of leakyRelu(x, slope) when a slope is given; planes are split over threads. */
+export function maxPool2Wasm(rt: WasmRuntime, x: Float32Array, y: Float32Array, argmax: Int32Array, planes: number, h: number, w: number,
+                             slope: number | null = null): void {
   const oh = h >> 1, ow = w >> 1, n = planes * h * w, no = planes * oh * ow;
   if (no === 0) return;
   const io = new Operands(rt);
@@ -176,7 +177,31 @@ export function maxPool2Wasm(rt: WasmRuntime, x: Float32Array, y: Float32Array, 
   const plan = new Plan(T);
   split(planes, T).forEach(([p0, p1], t) => {
     if (p1 <= p0) return;
-    plan.push(t, 'maxPool2', X + p0 * h * w * 4, Y + p0 * oh * ow * 4, AM + p0 * oh * ow * 4, p1 - p0, h, w, p0 * h * w);
+    const args = [X + p0 * h * w * 4, Y + p0 * oh * ow * 4, AM + p0 * oh * ow * 4, p1 - p0, h, w, p0 * h * w] as const;
+    if (slope === null) plan.push(t, 'maxPool2', ...args);
+    else plan.push(t, 'leakyMaxPool2', ...args, f32Bits(slope));
+  });
+  rt.run(plan.lists);
+  io.finish();
+}
+
+/**
+ * The input gradient of 2×2 max pooling of leakyRelu(x, slope) (h and w even): gx written densely
+ * from gy, argmax and x (see leakyMaxPool2Grad in pointwise.ts); planes are split over threads.
+ */
+export function leakyMaxPool2GradWasm(rt: WasmRuntime, gy: Float32Array, argmax: Int32Array, x: Float32Array, gx: Float32Array,
+                                      planes: number, h: number, w: number, slope: number): void {
+  const oh = h >> 1, ow = w >> 1, n = planes * h * w, no = planes * oh * ow;
+  if (n === 0) return;
+  const io = new Operands(rt);
+  const G = io.input(gy, no), AM = io.input(argmax, no), X = io.input(x, n), GX = io.output(gx, n);
+  io.commit();
+  const T = threadsFor(rt, n, planes);
+  const plan = new Plan(T);
+  split(planes, T).forEach(([p0, p1], t) => {
+    if (p1 <= p0) return;
+    plan.push(t, 'leakyMaxPool2Grad', G + p0 * oh * ow * 4, AM + p0 * oh * ow * 4, X + p0 * h * w * 4, GX + p0 * h * w * 4,
+      p1 - p0, h, w, p0 * h * w, f32Bits(slope));
   });
   rt.run(plan.lists);
   io.finish();

@@ -158,15 +158,31 @@ function rowAffine(): FnBuilder {
  * planes of h×w, argmax holding flat input indices counted from idx0. Candidates are visited in
  * the reference's order (top-left, top-right, bottom-left, bottom-right) and one replaces the best
  * only when greater, so the first maximum wins; a NaN wins once and then stays.
+ *
+ * leakyMaxPool2(x, y, argmax, planes, h, w, idx0, slopeBits) pools leaky(x) instead: each input is
+ * passed through `leaky`'s own expression as it is loaded, so y and argmax are bit for bit those of
+ * leaky followed by maxPool2, without writing and re-reading the activation.
  */
-function maxPool2(): FnBuilder {
-  const f = new FnBuilder('maxPool2', i32s(7));
+function maxPool2(withLeaky = false): FnBuilder {
+  const f = new FnBuilder(withLeaky ? 'leakyMaxPool2' : 'maxPool2', i32s(withLeaky ? 8 : 7));
   const x = f.param(0, T.i32), y = f.param(1, T.i32), am = f.param(2, T.i32), planes = f.param(3, T.i32);
   const h = f.param(4, T.i32), w = f.param(5, T.i32), idx0 = f.param(6, T.i32);
   const oh = f.local(T.i32), ow = f.local(T.i32), p = f.local(T.i32), oy = f.local(T.i32), ox = f.local(T.i32);
   const row0 = f.local(T.i32), rowIdx = f.local(T.i32), addr = f.local(T.i32);
   const a0 = f.local(T.v128), a1 = f.local(T.v128), best = f.local(T.v128), bi = f.local(T.v128), c = f.local(T.v128), mask = f.local(T.v128);
   const bs = f.local(T.f32), cs = f.local(T.f32), bis = f.local(T.i32), cis = f.local(T.i32);
+  const slope = f.local(T.f32), slopeV = f.local(T.v128);
+  if (withLeaky) {
+    f.set(slope, () => f.f32FromBits(f.param(7, T.i32)));
+    f.set(slopeV, () => f.f32x4Splat(slope));
+  }
+  // leaky's vector and scalar expressions (see leaky()), applied in place to a loaded value.
+  const act = (v: Local<T.v128>): void => {
+    if (withLeaky) f.set(v, () => f.v128Bitselect(v, () => f.f32x4Mul(v, slopeV), () => f.f32x4Gt(v, () => f.v128Zero())));
+  };
+  const actS = (s: Local<T.f32>): void => {
+    if (withLeaky) f.set(s, () => f.selectF32(s, () => f.f32Mul(s, slope), () => f.f32Gt(s, () => f.f32Const(0))));
+  };
   f.set(oh, () => f.i32ShrS(h, 1)).set(ow, () => f.i32ShrS(w, 1));
   const take = (cand: () => void, idx: () => void): void => {
     f.set(c, cand);
@@ -177,6 +193,7 @@ function maxPool2(): FnBuilder {
   };
   const takeScalar = (off: number, di: () => void): void => {
     f.set(cs, () => f.f32Load(addr, off));
+    actS(cs);
     f.set(cis, di);
     // (c > best) | (c ≠ c & best = best)
     f.if_(() => f.i32Or(() => f.f32Gt(cs, bs), () => f.i32And(() => f.f32Ne(cs, cs), () => f.f32Eq(bs, bs))), () => {
@@ -197,11 +214,13 @@ function maxPool2(): FnBuilder {
         const base = (): void => { f.i32x4Add(() => f.i32x4Splat(() => f.i32Add(rowIdx, () => f.i32Shl(ox, 1))), () => f.i32x4Const([0, 2, 4, 6])); };
         const plus = (d: I32Like): (() => void) => () => { f.i32x4Add(base, () => f.i32x4Splat(d)); };
         f.set(a0, () => f.v128Load(addr)).set(a1, () => f.v128Load(addr, 16));
+        act(a0); act(a1);
         f.set(best, () => f.f32x4Shuffle(a0, a1, [0, 2, 4, 6]));
         f.set(bi, base);
         take(() => f.f32x4Shuffle(a0, a1, [1, 3, 5, 7]), plus(1));
         f.set(addr, () => f.i32Add(addr, () => f.i32Shl(w, 2)));
         f.set(a0, () => f.v128Load(addr)).set(a1, () => f.v128Load(addr, 16));
+        act(a0); act(a1);
         take(() => f.f32x4Shuffle(a0, a1, [0, 2, 4, 6]), plus(w));
         take(() => f.f32x4Shuffle(a0, a1, [1, 3, 5, 7]), plus(() => f.i32Add(w, 1)));
         f.v128Store(y, best);
@@ -211,6 +230,7 @@ function maxPool2(): FnBuilder {
       f.while_(() => f.i32LtS(ox, ow), () => {
         f.set(addr, () => f.i32Add(row0, () => f.i32Shl(ox, 3)));
         f.set(bs, () => f.f32Load(addr));
+        actS(bs);
         f.set(bis, () => f.i32Add(rowIdx, () => f.i32Shl(ox, 1)));
         takeScalar(4, () => f.i32Add(bis, 1));
         // Second window row: addresses move down one input row; indices follow from the first's.
@@ -245,6 +265,78 @@ function scatterAdd(): FnBuilder {
     f.set(a, () => f.i32Add(gx, () => f.i32Shl(() => f.i32Load(idx), 2)));
     f.f32Store(a, () => f.f32Add(() => f.f32Load(a), () => f.f32Load(gy)));
   }, (b) => { f.inc(gy, b); f.inc(idx, b); });
+  return f;
+}
+
+/**
+ * leakyMaxPool2Grad(gy, argmax, x, gx, planes, h, w, idx0, slopeBits), h and w even: the input
+ * gradient of leakyMaxPool2, written densely. Each window's argmax position gets 0 + gy (as
+ * scatterAdd into a zeroed gradient computes it) and its other three positions 0; then every
+ * value goes through leakyGrad's expression. So gx is bit for bit what zeroing, scatterAdd and
+ * leakyGrad give, in one pass instead of three (and over threads: windows do not overlap).
+ */
+function leakyMaxPool2Grad(): FnBuilder {
+  const f = new FnBuilder('leakyMaxPool2Grad', i32s(9));
+  const gy = f.param(0, T.i32), am = f.param(1, T.i32), x = f.param(2, T.i32), gx = f.param(3, T.i32), planes = f.param(4, T.i32);
+  const h = f.param(5, T.i32), w = f.param(6, T.i32), idx0 = f.param(7, T.i32), pb = f.param(8, T.i32);
+  const oh = f.local(T.i32), ow = f.local(T.i32), p = f.local(T.i32), oy = f.local(T.i32), ox = f.local(T.i32);
+  const rel = f.local(T.i32), rowIdx = f.local(T.i32), x0 = f.local(T.i32), g0 = f.local(T.i32), wb = f.local(T.i32);
+  const slope = f.local(T.f32), slopeV = f.local(T.v128);
+  const g = f.local(T.v128), a = f.local(T.v128), base = f.local(T.v128);
+  const tl = f.local(T.v128), tr = f.local(T.v128), bl = f.local(T.v128), br = f.local(T.v128), v = f.local(T.v128);
+  const gs = f.local(T.f32), ai = f.local(T.i32), i0 = f.local(T.i32), s = f.local(T.f32);
+  f.set(slope, () => f.f32FromBits(pb));
+  f.set(slopeV, () => f.f32x4Splat(slope));
+  f.set(oh, () => f.i32ShrS(h, 1)).set(ow, () => f.i32ShrS(w, 1)).set(wb, () => f.i32Shl(w, 2));
+  // gx at `at` = leakyGrad(x at `at`, value), vector and scalar (leakyGrad's expressions).
+  const emit = (at: () => void, value: () => void): void => {
+    f.set(v, value);
+    f.v128Store(() => f.i32Add(g0, at), () => f.v128Bitselect(v, () => f.f32x4Mul(v, slopeV),
+      () => f.f32x4Gt(() => f.v128Load(() => f.i32Add(x0, at)), () => f.v128Zero())));
+  };
+  const emitS = (at: () => void, idx: () => void): void => {
+    f.set(s, () => f.selectF32(gs, () => f.f32Const(0), () => f.i32Eq(ai, idx)));
+    f.f32Store(() => f.i32Add(g0, at), () => f.selectF32(s, () => f.f32Mul(s, slope),
+      () => f.f32Gt(() => f.f32Load(() => f.i32Add(x0, at)), () => f.f32Const(0))));
+  };
+  f.set(p, 0);
+  f.while_(() => f.i32LtS(p, planes), () => {
+    f.set(oy, 0);
+    f.while_(() => f.i32LtS(oy, oh), () => {
+      // Element offset of the window row's first input within this call's planes.
+      f.set(rel, () => f.i32Mul(() => f.i32Add(() => f.i32Mul(p, h), () => f.i32Shl(oy, 1)), w));
+      f.set(x0, () => f.i32Add(x, () => f.i32Shl(rel, 2)));
+      f.set(g0, () => f.i32Add(gx, () => f.i32Shl(rel, 2)));
+      f.set(rowIdx, () => f.i32Add(rel, idx0));
+      f.set(ox, 0);
+      f.while_(() => f.i32LeS(() => f.i32Add(ox, 4), ow), () => {
+        f.set(g, () => f.f32x4Add(() => f.v128Zero(), () => f.v128Load(gy)));
+        f.set(a, () => f.v128Load(am));
+        f.set(base, () => f.i32x4Add(() => f.i32x4Splat(() => f.i32Add(rowIdx, () => f.i32Shl(ox, 1))), () => f.i32x4Const([0, 2, 4, 6])));
+        f.set(tl, () => f.v128And(g, () => f.i32x4Eq(a, base)));
+        f.set(tr, () => f.v128And(g, () => f.i32x4Eq(a, () => f.i32x4Add(base, () => f.i32x4Splat(1)))));
+        f.set(bl, () => f.v128And(g, () => f.i32x4Eq(a, () => f.i32x4Add(base, () => f.i32x4Splat(w)))));
+        f.set(br, () => f.v128And(g, () => f.i32x4Eq(a, () => f.i32x4Add(base, () => f.i32x4Splat(() => f.i32Add(w, 1))))));
+        emit(() => f.i32Const(0), () => f.f32x4Shuffle(tl, tr, [0, 4, 1, 5]));
+        emit(() => f.i32Const(16), () => f.f32x4Shuffle(tl, tr, [2, 6, 3, 7]));
+        emit(() => f.get(wb), () => f.f32x4Shuffle(bl, br, [0, 4, 1, 5]));
+        emit(() => f.i32Add(wb, 16), () => f.f32x4Shuffle(bl, br, [2, 6, 3, 7]));
+        f.inc(x0, 32).inc(g0, 32).inc(gy, 16).inc(am, 16).inc(ox, 4);
+      });
+      f.while_(() => f.i32LtS(ox, ow), () => {
+        f.set(gs, () => f.f32Add(() => f.f32Const(0), () => f.f32Load(gy)));
+        f.set(ai, () => f.i32Load(am));
+        f.set(i0, () => f.i32Add(rowIdx, () => f.i32Shl(ox, 1)));
+        emitS(() => f.i32Const(0), () => f.get(i0));
+        emitS(() => f.i32Const(4), () => f.i32Add(i0, 1));
+        emitS(() => f.get(wb), () => f.i32Add(i0, w));
+        emitS(() => f.i32Add(wb, 4), () => f.i32Add(() => f.i32Add(i0, w), 1));
+        f.inc(x0, 8).inc(g0, 8).inc(gy, 4).inc(am, 4).inc(ox, 1);
+      });
+      f.inc(oy, 1);
+    });
+    f.inc(p, 1);
+  });
   return f;
 }
 
@@ -400,7 +492,8 @@ function eluGrad(): FnBuilder {
 
 export const POINTWISE_FNS = {
   sigmoid, sigmoidGrad, elu, eluGrad,
-  leaky, leakyGrad, rowSum, rowSqDev, rowDot2, rowAffine, maxPool2, scatterAdd, upsample2, upsample2Grad,
+  leaky, leakyGrad, rowSum, rowSqDev, rowDot2, rowAffine, maxPool2: () => maxPool2(), scatterAdd, upsample2, upsample2Grad,
+  leakyMaxPool2: () => maxPool2(true), leakyMaxPool2Grad,
 } as const;
 
 /**
