@@ -59,7 +59,13 @@ export function threadsFor(rt: WasmRuntime, flops: number, units: number): numbe
  * per shape and replayed: the arena is shared by every call, so the tables are copied back in
  * (one memcpy each), but no table or plan is recomputed.
  */
-interface Setup { top: number; at: Record<string, number>; tables: [number, Int32Array][]; phases: number[][][] }
+interface Setup { top: number; at: Record<string, number>; tables: [number, Int32Array][]; phases: number[][][]; bound?: BoundPhase[] }
+/**
+ * A phase's command lists as Int32Arrays, with the operand addresses still to bind: list `list[k]`
+ * at word `word[k]` holds operand `slot[k]`'s address plus `off[k]`. Replaying a setup then patches
+ * those words instead of re-mapping every word of every list (tens of thousands per Winograd call).
+ */
+interface BoundPhase { lists: Int32Array[]; list: Int32Array; word: Int32Array; slot: Int32Array; off: Int32Array }
 /** The table writer handed to a setup's builder: records [at, ints) as a table to restore on replay. */
 export type TableFn = (at: number, ints: number) => Int32Array;
 /** Setups per runtime: state of each backend instance, keyed by its runtime and collected with it. */
@@ -101,17 +107,28 @@ type Access = 'in' | 'out' | 'inout';
 /** One operand of a call: the array, how many floats the kernel touches, and how. */
 type Operand = [array: Float32Array, floats: number, access: Access];
 
+function boundPhase(lists: number[][]): BoundPhase {
+  const at: [number, number, number, number][] = [];
+  const arrays = lists.map((l, li) => Int32Array.from(l, (v, w) => {
+    if (v < VIRTUAL_BASE) return v;
+    const slot = Math.floor((v - VIRTUAL_BASE) / VIRTUAL_SLOT);
+    at.push([li, w, slot, v - VIRTUAL_BASE - slot * VIRTUAL_SLOT]);
+    return 0;
+  }));
+  const col = (i: number): Int32Array => Int32Array.from(at, (e) => e[i]!);
+  return { lists: arrays, list: col(0), word: col(1), slot: col(2), off: col(3) };
+}
+
 /** Runs a setup's phases with its operands bound (operand i = operands[i], as placed by operandAt(i)). */
 export function runPhases(rt: WasmRuntime, s: Setup, operands: Operand[]): void {
   const io = new Operands(rt, s.top);
   const bases = operands.map(([a, n, access]) => (access === 'in' ? io.input(a, n) : access === 'out' ? io.output(a, n) : io.inout(a, n)));
   io.commit();
-  const bind = (v: number): number => {
-    if (v < VIRTUAL_BASE) return v;
-    const slot = Math.floor((v - VIRTUAL_BASE) / VIRTUAL_SLOT);
-    return bases[slot]! + (v - VIRTUAL_BASE - slot * VIRTUAL_SLOT);
-  };
-  for (const lists of s.phases) rt.run(lists.map((l) => l.map(bind)));
+  s.bound ??= s.phases.map(boundPhase);
+  for (const { lists, list, word, slot, off } of s.bound) {
+    for (let k = 0; k < word.length; k++) lists[list[k]!]![word[k]!] = bases[slot[k]!]! + off[k]!;
+    rt.run(lists);
+  }
   io.finish();
 }
 

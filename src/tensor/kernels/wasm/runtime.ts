@@ -14,6 +14,9 @@ type WasmFn = (...args: number[]) => void;
 /** Control block per worker at the start of memory: seq, done, cmdPtr, cmdLen, error. */
 const CTL_STRIDE = 8;
 const CTL_BASE = 16;
+/** A command list: [fnId, ...args]* (see execList in kernels.ts). */
+export type CommandList = readonly number[] | Int32Array;
+
 /** Int32 words of control blocks below the arena (ARENA_BASE bytes / 4): room for 126 workers. */
 const CTL_WORDS = 1024;
 /**
@@ -218,7 +221,7 @@ export class WasmRuntime {
    * Runs lists[0] here and lists[t] on worker t concurrently, returning when all are done.
    * Command lists live in the arena, so call this after all allocations for the kernel.
    */
-  run(lists: number[][]): void {
+  run(lists: readonly CommandList[]): void {
     if (this.serialSchedule) { this.runSerial(lists); return; }
     const active: number[] = [];
     for (let t = 1; t < lists.length; t++) {
@@ -275,7 +278,7 @@ export class WasmRuntime {
    */
   serialSchedule: 'forward' | 'reverse' | null = null;
 
-  private runSerial(lists: number[][]): void {
+  private runSerial(lists: readonly CommandList[]): void {
     const order = lists.map((_, t) => t).filter((t) => lists[t]!.length > 0);
     if (this.serialSchedule === 'reverse') order.reverse();
     const ptrs = order.map((t) => this.alloc(lists[t]!.length * 4));
@@ -286,7 +289,7 @@ export class WasmRuntime {
     });
   }
 
-  private dispatch(t: number, list: number[], ptr: number): void {
+  private dispatch(t: number, list: CommandList, ptr: number): void {
     const s = CTL_BASE + t * CTL_STRIDE;
     this.i32.set(list, ptr >> 2);
     this.ctl[s + 2] = ptr;
