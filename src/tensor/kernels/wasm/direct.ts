@@ -58,9 +58,8 @@ function directSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record
   const plan = new Plan(T);
   ranges.forEach(([a, b], t) => {
     if (b <= a) return;
-    plan.push(t, 'zero', Xp + a * imgPad * 4, (b - a) * imgPad * 4);
-    plan.push(t, 'copy2d', Xp + a * imgPad * 4 + (pad * Wp + pad) * 4, X + a * cin * h * w * 4, (b - a) * cin, h, w * 4,
-      Hp * Wp * 4, Wp * 4, h * w * 4, w * 4);
+    plan.push(t, 'padCopy', Xp + a * imgPad * 4, X + a * cin * h * w * 4, (b - a) * cin, h, w, Hp * Wp * 4, Wp * 4, h * w * 4, w * 4,
+      (pad * Wp + pad) * 4);
     for (let img = a; img < b; img++) {
       for (let pc = 0; pc < K; pc += KC) {
         const kc = Math.min(KC, K - pc);
@@ -121,12 +120,9 @@ function directGradWeightSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { 
   const plan = new Plan(T);
   ranges.forEach(([a, b], t) => {
     if (b <= a) { plan.push(t, 'zero', Cs[t]!, mp * np * 4); return; }
-    plan.push(t, 'zero', Xp[t]!, ((b - a) * imgPad + slack) * 4);
-    plan.push(t, 'copy2d', Xp[t]! + (pad * Wp + pad) * 4, X + a * cin * h * w * 4, (b - a) * cin, h, w * 4,
-      Hp * Wp * 4, Wp * 4, h * w * 4, w * 4);
-    plan.push(t, 'zero', GYp + a * cout * L * 4, (b - a) * cout * L * 4);
-    plan.push(t, 'copy2d', GYp + a * cout * L * 4, GY + a * imgOut * 4, (b - a) * cout, oh, ow * 4,
-      L * 4, Wp * 4, oh * ow * 4, ow * 4);
+    plan.push(t, 'padCopy', Xp[t]!, X + a * cin * h * w * 4, (b - a) * cin, h, w, Hp * Wp * 4, Wp * 4, h * w * 4, w * 4, (pad * Wp + pad) * 4);
+    plan.push(t, 'zero', Xp[t]! + (b - a) * imgPad * 4, slack * 4);
+    plan.push(t, 'padCopy', GYp + a * cout * L * 4, GY + a * imgOut * 4, (b - a) * cout, oh, ow, L * 4, Wp * 4, oh * ow * 4, ow * 4, 0);
     for (let img = a; img < b; img++) {
       plan.push(t, 'dotNT', GYp + img * cout * L * 4, aTab, mp, Xp[t]! + (img - a) * imgPad * 4, bTab, np, L, Cs[t]!, img > a ? 1 : 0);
     }

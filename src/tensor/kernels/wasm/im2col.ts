@@ -13,9 +13,7 @@ export function planPad(plan: Plan, t: number, g: ConvGeom, X: number, Xp: numbe
   const { cin, h, w, pad } = g;
   if (pad === 0 || b <= a || h === 0 || w === 0) return;
   const Hp = h + 2 * pad, Wp = w + 2 * pad, imgPad = cin * Hp * Wp * 4, imgIn = cin * h * w * 4;
-  plan.push(t, 'zero', Xp + a * imgPad, (b - a) * imgPad);
-  plan.push(t, 'copy2d', Xp + a * imgPad + (pad * Wp + pad) * 4, X + a * imgIn, (b - a) * cin, h, w * 4,
-    Hp * Wp * 4, Wp * 4, h * w * 4, w * 4);
+  plan.push(t, 'padCopy', Xp + a * imgPad, X + a * imgIn, (b - a) * cin, h, w, Hp * Wp * 4, Wp * 4, h * w * 4, w * 4, (pad * Wp + pad) * 4);
 }
 
 /** The x-side of a conv: the input (operand 0) and its zero-padded copy (X itself when pad = 0). */

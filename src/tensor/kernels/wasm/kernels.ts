@@ -52,8 +52,9 @@ export const FN = {
   // Leaky ReLU fused with 2×2 max pooling (pointwise.ts).
   leakyMaxPool2: { id: 30, arity: 8 },
   leakyMaxPool2Grad: { id: 31, arity: 9 },
+  padCopy: { id: 32, arity: 10 },
   // Runs a whole command list inside wasm (must stay last: it calls every function above).
-  execList: { id: 32, arity: 2 },
+  execList: { id: 33, arity: 2 },
 } as const;
 export type FnName = keyof typeof FN;
 export const FN_NAMES = Object.keys(FN) as FnName[];
@@ -312,6 +313,45 @@ function copy2d(): FnBuilder {
   return f;
 }
 
+/**
+ * padCopy(dst, src, planes, h, w, dPlane, dRow, sPlane, sRow, off): what zero over `planes` planes
+ * of dPlane bytes at dst followed by copy2d of each plane's h rows of w floats (src rows sRow
+ * apart, planes sPlane apart) to dst + plane·dPlane + off + row·dRow leaves, written in one pass:
+ * the gaps between copied rows are zeroed as they are passed instead of the whole region first.
+ * Values move as raw bits (v128 and i32 moves), as memory.copy moves them.
+ */
+function padCopy(): FnBuilder {
+  const f = new FnBuilder('padCopy', i32s(10));
+  const [dst, src, planes, h, w, dPlane, dRow, sPlane, sRow, off] = f.params as Local<T.i32>[];
+  const z = f.local(T.i32), end = f.local(T.i32), p = f.local(T.i32), i = f.local(T.i32);
+  const d = f.local(T.i32), s = f.local(T.i32), rowEnd = f.local(T.i32), vecEnd = f.local(T.i32);
+  // Zeroes [z, to) and leaves z there.
+  const zeroUpTo = (to: Local<T.i32>): void => {
+    f.while_(() => f.i32LeS(() => f.i32Add(z, 16), to), () => { f.v128Store(z, () => f.v128Zero()); f.inc(z, 16); });
+    f.while_(() => f.i32LtS(z, to), () => { f.i32Store(z, 0); f.inc(z, 4); });
+  };
+  f.set(z, dst!);
+  f.set(p, 0);
+  f.while_(() => f.i32LtS(p, planes!), () => {
+    f.set(i, 0);
+    f.while_(() => f.i32LtS(i, h!), () => {
+      f.set(d, () => f.i32Add(() => f.i32Add(dst!, () => f.i32Mul(p, dPlane!)), () => f.i32Add(off!, () => f.i32Mul(i, dRow!))));
+      f.set(s, () => f.i32Add(() => f.i32Add(src!, () => f.i32Mul(p, sPlane!)), () => f.i32Mul(i, sRow!)));
+      zeroUpTo(d);
+      f.set(rowEnd, () => f.i32Add(d, () => f.i32Shl(w!, 2)));
+      f.set(vecEnd, () => f.i32Sub(rowEnd, 12));
+      f.while_(() => f.i32LtS(d, vecEnd), () => { f.v128Store(d, () => f.v128Load(s)); f.inc(d, 16).inc(s, 16); });
+      f.while_(() => f.i32LtS(d, rowEnd), () => { f.i32Store(d, () => f.i32Load(s)); f.inc(d, 4).inc(s, 4); });
+      f.set(z, rowEnd);
+      f.inc(i, 1);
+    });
+    f.inc(p, 1);
+  });
+  f.set(end, () => f.i32Add(dst!, () => f.i32Mul(planes!, dPlane!)));
+  zeroUpTo(end);
+  return f;
+}
+
 function zero(): FnBuilder {
   const f = new FnBuilder('zero', i32s(2));
   f.memoryFill(f.param(0, T.i32), 0, f.param(1, T.i32));
@@ -351,7 +391,7 @@ export function buildKernelModule(opts: ModuleOptions): Uint8Array<ArrayBuffer> 
     wgWeights: wgWeights(opts.relaxedSimd), wgInput: wgInput(opts.relaxedSimd), wgOutput: wgOutput(opts.relaxedSimd),
     wgInputT: wgInputT(opts.relaxedSimd), wgGradOutT: wgGradOutT(opts.relaxedSimd), wgWeightsT: wgWeightsT(opts.relaxedSimd),
     interleave4: interleave4(),
-    leakyMaxPool2: POINTWISE_FNS.leakyMaxPool2(), leakyMaxPool2Grad: POINTWISE_FNS.leakyMaxPool2Grad(),
+    leakyMaxPool2: POINTWISE_FNS.leakyMaxPool2(), leakyMaxPool2Grad: POINTWISE_FNS.leakyMaxPool2Grad(), padCopy: padCopy(),
     execList: execList(),
   };
   return buildModule(

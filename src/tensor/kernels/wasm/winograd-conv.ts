@@ -129,8 +129,7 @@ function winogradSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Reco
       for (const { img, y0, y1, tile0 } of segments) {
         const xw = Xw + img * imgIn * 4;
         if (y0 === 0) {
-          plan.push(t, 'zero', xw, imgIn * 4);
-          plan.push(t, 'copy2d', xw + (pad * Ww + pad) * 4, X + img * cin * h * w * 4, cin, h, w * 4, plane * 4, Ww * 4, h * w * 4, w * 4);
+          plan.push(t, 'padCopy', xw, X + img * cin * h * w * 4, cin, h, w, plane * 4, Ww * 4, h * w * 4, w * 4, (pad * Ww + pad) * 4);
         }
         const group0 = tile0 / 4;
         plan.push(t, 'wgInput', V[t]! + (group0 >> 1) * cin * NR * 4 + (group0 & 1) * 16, xw + 2 * y0 * Ww * 4,
