@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import * as ag from '../src/autograd/index.ts';
 import { shutdownBackends, useBackend } from '../src/tensor/backends.ts';
 import { kernelProvider } from '../src/tensor/kernels/registry.ts';
+import { ones, zeros } from '../src/tensor/creation.ts';
 import { type Tensor, tensorFromArray } from '../src/tensor/tensor.ts';
 import { randomFloats as rand } from './helpers.ts';
 
@@ -39,6 +40,26 @@ describe('leakyReluMaxPool2d (fused leaky ReLU + max pooling)', function () {
           expect(fused[0], 'output').to.deep.equal(composed[0]);
           expect(fused[1], 'input gradient').to.deep.equal(composed[1]);
         }
+      });
+    }
+  }
+});
+
+describe('batchNormLeakyReluMaxPool2d (fused eval BatchNorm + leaky ReLU + max pooling, inference)', function () {
+  this.timeout(60000);
+  after(async () => { await useBackend('ts'); await shutdownBackends(); });
+  for (const [backend, threads] of [['ts', null], ['wasm', 1], ['wasm', 2]] as const) {
+    for (const shape of [[2, 3, 8, 8], [3, 2, 7, 9], [2, 4, 2, 2], [64, 16, 16, 16]] as [number, number, number, number][]) {
+      it(`is bit for bit the composition on ${backend}${threads ? ` (${threads} thread${threads > 1 ? 's' : ''})` : ''}: [${shape.join(', ')}]`, async () => {
+        await useBackend(backend, threads);
+        const c = shape[1], size = shape.reduce((a, b) => a * b, 1);
+        const runningMean = zeros([c]), runningVar = ones([c]);
+        runningMean.storage.set(rand(c, 53)); runningVar.storage.set(rand(c, 54).map((v) => 0.2 + Math.abs(v)));
+        const state = { runningMean, runningVar, momentum: 0.1, eps: 1e-4 };
+        const x = tensorFromArray(rand(size, 55).map((v) => Math.round(v * 8) / 8), shape);
+        const fused = ag.noGrad(() => ag.batchNormLeakyReluMaxPool2d(x, state, 0.01, 2));
+        const composed = ag.noGrad(() => ag.maxPool2d(ag.leakyRelu(ag.batchNorm(x, { ...state, training: false }), 0.01), 2));
+        expect(bits(fused.values())).to.deep.equal(bits(composed.values()));
       });
     }
   }

@@ -221,6 +221,13 @@ for (const threads of [1, 2]) {
           ks.leakyMaxPool2d!(x, y1, a1, n, c, h, w, 2, slope);
           ks.leakyMaxPool2dGrad!(gy, a1, x, gx1, n, c, h, w, 2, slope);
           expectSame(bits(y1), bits(y0), 'leakyMaxPool2d'); expectSame(a1, a0, 'argmax'); expectSame(bits(gx1), bits(gx0), 'leakyMaxPool2dGrad');
+          // With eval-mode BatchNorm's normalisation in front (channelNormalize, then the above).
+          const mean = rand(c, 46), invStd = rand(c, 47).map((v) => 0.5 + Math.abs(v));
+          const xhat = new Float32Array(size), y2 = new Float32Array(no), a2 = new Int32Array(no);
+          ks.channelNormalize!(x, mean, invStd, xhat, n, c, h * w); ks.leakyMaxPool2d!(xhat, y2, a2, n, c, h, w, 2, slope);
+          const y3 = new Float32Array(no).fill(7), a3 = new Int32Array(no);
+          ks.normLeakyMaxPool2d!(x, mean, invStd, y3, a3, n, c, h, w, 2, slope);
+          expectSame(bits(y3), bits(y2), 'normLeakyMaxPool2d'); expectSame(a3, a2, 'argmax after normalisation');
         }
       });
     }

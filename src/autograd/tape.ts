@@ -20,6 +20,9 @@ export function noGrad<T>(fn: () => T): T {
   try { return fn(); } finally { gradEnabled = prev; }
 }
 
+/** Whether ops record a graph now (false inside noGrad). */
+export function gradRecording(): boolean { return gradEnabled; }
+
 export type BackwardFn = (gy: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
 
 /**

@@ -79,6 +79,14 @@ export class BatchNorm extends Module {
     this.runningMean = this.registerBuffer('running_mean', zeros([numFeatures], dtype));
     this.runningVar = this.registerBuffer('running_var', ones([numFeatures], dtype));
   }
+  /**
+   * Whether call() would only normalise with the running statistics (eval mode, no affine part, no
+   * hook, forward not replaced), so that a fused inference op may stand in for it.
+   */
+  get plainEval(): boolean {
+    return !this.training && !this.weight && !this.hasHooks && this.forward === BatchNorm.prototype.forward;
+  }
+
   forward(x: Tensor): Tensor {
     const y = ag.batchNorm(x, { runningMean: this.runningMean, runningVar: this.runningVar, training: this.training, momentum: this.momentum, eps: this.eps });
     if (!this.weight || !this.bias) return y;

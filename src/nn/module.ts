@@ -25,6 +25,9 @@ export abstract class Module {
     return y;
   }
 
+  /** Whether a forward hook is registered (then call() must run, so that it sees the output). */
+  protected get hasHooks(): boolean { return this.hooks.size > 0; }
+
   /** Registers fn to see this module's output on every call(); returns a remover. */
   addForwardHook(fn: (output: Tensor) => void): () => void {
     this.hooks.add(fn);

@@ -43,8 +43,13 @@ interface Activation {
   (x: Tensor): Tensor;
   /** The activation followed by 2×2 max pooling as one fused op, where there is one (same results). */
   pooled?: (x: Tensor) => Tensor;
+  /** Eval-mode BatchNorm, the activation and 2×2 max pooling as one fused op (same results). */
+  normPooled?: (x: Tensor, bn: BatchNorm) => Tensor;
 }
-const leaky: Activation = Object.assign((x: Tensor) => ag.leakyRelu(x, 0.01), { pooled: (x: Tensor) => ag.leakyReluMaxPool2d(x, 0.01, 2) });
+const leaky: Activation = Object.assign((x: Tensor) => ag.leakyRelu(x, 0.01), {
+  pooled: (x: Tensor) => ag.leakyReluMaxPool2d(x, 0.01, 2),
+  normPooled: (x: Tensor, bn: BatchNorm) => ag.batchNormLeakyReluMaxPool2d(x, bn, 0.01, 2),
+});
 const elu: Activation = (x) => ag.elu(x, 1);
 
 /** conv → BN → activation → 2×2 max pool, repeated; then flatten → fc1 (no bias). */
@@ -57,7 +62,9 @@ abstract class LeNetEncoderLayers extends Module {
   protected encodeLayers(x: Tensor): Tensor {
     let h = x;
     for (const { conv, bn } of this.stages) {
-      const z = bn.call(conv.call(h));
+      const c = conv.call(h);
+      if (this.act.normPooled && bn.plainEval) { h = this.act.normPooled(c, bn); continue; }
+      const z = bn.call(c);
       h = this.act.pooled ? this.act.pooled(z) : ag.maxPool2d(this.act(z), 2);
     }
     return this.fc1.call(ag.flatten(h));

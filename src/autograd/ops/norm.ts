@@ -1,5 +1,6 @@
 /** Batch normalisation without affine parameters (the affine part is composed in nn.BatchNorm). */
-import { record } from '../tape.ts';
+import { gradRecording, record } from '../tape.ts';
+import { fusedHere, leakyReluMaxPool2d } from './spatial.ts';
 import { kernels } from '../../tensor/kernels/registry.ts';
 import { shapeStr } from '../../tensor/layout.ts';
 import { Tensor, allocArray, outputArray, tensorFromArray } from '../../tensor/tensor.ts';
@@ -52,4 +53,29 @@ export function batchNorm(x: Tensor, s: BatchNormState): Tensor {
     ks.channelNormalize(gy.values(), allocArray(x.dtype, c), invStd, gx, outer, c, inner);
     return [tensorFromArray(gx, x.shape)];
   });
+}
+
+/**
+ * leakyReluMaxPool2d(batchNorm(x, s), slope, k) with s in eval mode, in one pass for inference:
+ * neither the normalised values nor the activation are stored. Bit for bit the composition, which
+ * it is when a graph is being recorded (its nodes are needed) or when the active backend does not
+ * run the fused kernel alongside the ones it replaces.
+ */
+export function batchNormLeakyReluMaxPool2d(x: Tensor, s: Omit<BatchNormState, 'training'>, slope = 0.01, k = 2): Tensor {
+  const composed = (): Tensor => leakyReluMaxPool2d(batchNorm(x, { ...s, training: false }), slope, k);
+  if (x.rank !== 4 || (gradRecording() && x.requiresGrad)) return composed();
+  if (!fusedHere(x.dtype, 'normLeakyMaxPool2d', ['channelNormalize', 'unary', 'maxPool2d'])) return composed();
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  if (s.runningMean.size !== c) throw new Error(`batchNorm: ${c} channels but running stats for ${s.runningMean.size}`);
+  const oh = Math.floor(h / k), ow = Math.floor(w / k);
+  if (oh === 0 || ow === 0) throw new Error(`maxPool2d: input ${h}x${w} is smaller than the ${k}x${k} window`);
+  // The running statistics as batchNorm's eval branch turns them into kernel arguments.
+  const rm = s.runningMean.storage, rv = s.runningVar.storage;
+  const mu = allocArray(x.dtype, c), invStd = allocArray(x.dtype, c);
+  for (let ch = 0; ch < c; ch++) { mu[ch] = rm[ch]!; invStd[ch] = 1 / Math.sqrt(rv[ch]! + s.eps); }
+  const out = outputArray(x.dtype, n * c * oh * ow);
+  const argStore = outputArray('float32', out.length);
+  const argmax = new Int32Array(argStore.buffer, argStore.byteOffset, out.length);
+  kernels(x.dtype).normLeakyMaxPool2d(x.values(), mu, invStd, out, argmax, n, c, h, w, k, slope);
+  return tensorFromArray(out, [n, c, oh, ow]);
 }

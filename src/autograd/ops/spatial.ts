@@ -30,7 +30,7 @@ export function maxPool2d(x: Tensor, k = 2): Tensor {
 }
 
 /** Whether the backend that would run `parts` runs `fused` too (then the fused kernel gives their exact results). */
-function fusedHere(dtype: DType, fused: KernelName, parts: readonly KernelName[]): boolean {
+export function fusedHere(dtype: DType, fused: KernelName, parts: readonly KernelName[]): boolean {
   const by = kernelProvider(fused, dtype);
   return parts.every((p) => kernelProvider(p, dtype) === by);
 }

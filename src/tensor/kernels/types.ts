@@ -71,6 +71,13 @@ export interface KernelSet {
    */
   leakyMaxPool2dGrad(gy: FloatArray, argmax: Int32Array, x: FloatArray, gx: FloatArray,
                      n: number, c: number, h: number, w: number, k: number, slope: number): void;
+  /**
+   * leakyMaxPool2d of channelNormalize(x, mean, invStd) on its [n, c, h·w] view (eval-mode
+   * BatchNorm, activation and pooling of inference), storing neither intermediate: bit for bit the
+   * kernels in turn.
+   */
+  normLeakyMaxPool2d(x: FloatArray, mean: FloatArray, invStd: FloatArray, y: FloatArray, argmax: Int32Array,
+                     n: number, c: number, h: number, w: number, k: number, slope: number): void;
 
   /** Nearest-neighbour upsampling by an integer factor, NCHW. */
   upsampleNearest(x: FloatArray, y: FloatArray, nc: number, h: number, w: number, f: number): void;

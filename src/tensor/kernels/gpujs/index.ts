@@ -181,6 +181,7 @@ export async function createGpujsAsyncKernels(opts: GpujsBackendOptions = {}): P
     // No fused kernels here: the autograd op composes unary and maxPool2d on this backend.
     leakyMaxPool2d: async (...args) => tsKernels.leakyMaxPool2d(...args),
     leakyMaxPool2dGrad: async (...args) => tsKernels.leakyMaxPool2dGrad(...args),
+    normLeakyMaxPool2d: async (...args) => tsKernels.normLeakyMaxPool2d(...args),
   };
   return {
     mode: e.mode, provided: new Set<keyof KernelSet>(GPUJS_KERNELS), kernels,

@@ -45,6 +45,13 @@ export function leakyMaxPool2dGradTs(gy: FloatArray, argmax: Int32Array, x: Floa
   unaryGradTs('leakyRelu', x, x, g, gx, slope);
 }
 
+export function normLeakyMaxPool2dTs(x: FloatArray, mean: FloatArray, invStd: FloatArray, y: FloatArray, argmax: Int32Array,
+                                     n: number, c: number, h: number, w: number, k: number, slope: number): void {
+  const xhat = like(x);
+  channelNormalizeTs(x, mean, invStd, xhat, n, c, h * w);
+  leakyMaxPool2dTs(xhat, y, argmax, n, c, h, w, k, slope);
+}
+
 export function upsampleNearestTs(x: FloatArray, y: FloatArray, nc: number, h: number, w: number, f: number): void {
   const W = w * f;
   for (let plane = 0; plane < nc; plane++) {

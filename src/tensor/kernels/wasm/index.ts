@@ -153,6 +153,14 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       }
       maxPool2Wasm(rt, x as Float32Array, y as Float32Array, argmax, n * c, h, w, slope);
     },
+    normLeakyMaxPool2d(x, mean, invStd, y, argmax, n, c, h, w, k, slope) {
+      if (k !== 2 || h * w < 4 || !isF32(x, mean, invStd, y)) {
+        const xhat = x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length);
+        float32.channelNormalize!(x, mean, invStd, xhat, n, c, h * w);
+        return float32.leakyMaxPool2d!(xhat, y, argmax, n, c, h, w, k, slope);
+      }
+      maxPool2Wasm(rt, x as Float32Array, y as Float32Array, argmax, n * c, h, w, slope, { mean, invStd, c });
+    },
     leakyMaxPool2dGrad(gy, argmax, x, gx, n, c, h, w, k, slope) {
       if (k !== 2 || h % 2 !== 0 || w % 2 !== 0 || !isF32(gy, x, gx)) {
         const g = x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length);

@@ -52,9 +52,12 @@ export const FN = {
   // Leaky ReLU fused with 2×2 max pooling (pointwise.ts).
   leakyMaxPool2: { id: 30, arity: 8 },
   leakyMaxPool2Grad: { id: 31, arity: 9 },
+  // Zero padding and copy in one pass (above).
   padCopy: { id: 32, arity: 10 },
+  // Eval-mode BatchNorm normalisation, leaky ReLU and 2×2 max pooling fused (pointwise.ts).
+  normLeakyMaxPool2: { id: 33, arity: 10 },
   // Runs a whole command list inside wasm (must stay last: it calls every function above).
-  execList: { id: 33, arity: 2 },
+  execList: { id: 34, arity: 2 },
 } as const;
 export type FnName = keyof typeof FN;
 export const FN_NAMES = Object.keys(FN) as FnName[];
@@ -392,6 +395,7 @@ export function buildKernelModule(opts: ModuleOptions): Uint8Array<ArrayBuffer> 
     wgInputT: wgInputT(opts.relaxedSimd), wgGradOutT: wgGradOutT(opts.relaxedSimd), wgWeightsT: wgWeightsT(opts.relaxedSimd),
     interleave4: interleave4(),
     leakyMaxPool2: POINTWISE_FNS.leakyMaxPool2(), leakyMaxPool2Grad: POINTWISE_FNS.leakyMaxPool2Grad(), padCopy: padCopy(),
+    normLeakyMaxPool2: POINTWISE_FNS.normLeakyMaxPool2(),
     execList: execList(),
   };
   return buildModule(

@@ -165,21 +165,33 @@ export function batchNormGradWasm(rt: WasmRuntime, gy: Float32Array, xhat: Float
   io.finish();
 }
 
-/** 2×2 max pooling, of leakyRelu(x, slope) when a slope is given; planes are split over threads. */
+/** Per-channel normalisation (x − mean[ch])·invStd[ch] applied before the activation; plane p has channel p mod c. */
+export interface PoolNorm { mean: ArrayLike<number>; invStd: ArrayLike<number>; c: number }
+
+/**
+ * 2×2 max pooling; of leakyRelu(x, slope) when a slope is given, and of leakyRelu of x normalised
+ * as channelNormalizeWasm does when `norm` is given too. Planes are split over threads.
+ */
 export function maxPool2Wasm(rt: WasmRuntime, x: Float32Array, y: Float32Array, argmax: Int32Array, planes: number, h: number, w: number,
-                             slope: number | null = null): void {
+                             slope: number | null = null, norm: PoolNorm | null = null): void {
   const oh = h >> 1, ow = w >> 1, n = planes * h * w, no = planes * oh * ow;
   if (no === 0) return;
   const io = new Operands(rt);
   const X = io.input(x, n), Y = io.output(y, no), AM = io.output(argmax, no);
+  const MU = norm ? io.scratch(planes * 4) : 0, SC = norm ? io.scratch(planes * 4) : 0;
   io.commit();
+  if (norm) {
+    expand(rt, MU, norm.mean, planes / norm.c, norm.c);
+    expand(rt, SC, norm.invStd, planes / norm.c, norm.c);
+  }
   const T = threadsFor(rt, n, planes);
   const plan = new Plan(T);
   split(planes, T).forEach(([p0, p1], t) => {
     if (p1 <= p0) return;
     const args = [X + p0 * h * w * 4, Y + p0 * oh * ow * 4, AM + p0 * oh * ow * 4, p1 - p0, h, w, p0 * h * w] as const;
     if (slope === null) plan.push(t, 'maxPool2', ...args);
-    else plan.push(t, 'leakyMaxPool2', ...args, f32Bits(slope));
+    else if (!norm) plan.push(t, 'leakyMaxPool2', ...args, f32Bits(slope));
+    else plan.push(t, 'normLeakyMaxPool2', ...args, f32Bits(slope), MU + p0 * 4, SC + p0 * 4);
   });
   rt.run(plan.lists);
   io.finish();

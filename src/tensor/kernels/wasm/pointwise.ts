@@ -162,9 +162,14 @@ function rowAffine(): FnBuilder {
  * leakyMaxPool2(x, y, argmax, planes, h, w, idx0, slopeBits) pools leaky(x) instead: each input is
  * passed through `leaky`'s own expression as it is loaded, so y and argmax are bit for bit those of
  * leaky followed by maxPool2, without writing and re-reading the activation.
+ *
+ * normLeakyMaxPool2(x, y, argmax, planes, h, w, idx0, slopeBits, mu, s) first normalises each input
+ * as rowAffine does without xhat, (x − mu[p])·s[p] per plane p: BatchNorm's normalisation, then
+ * leaky, then pooling, none of them stored.
  */
-function maxPool2(withLeaky = false): FnBuilder {
-  const f = new FnBuilder(withLeaky ? 'leakyMaxPool2' : 'maxPool2', i32s(withLeaky ? 8 : 7));
+function maxPool2(mode: 'plain' | 'leaky' | 'normLeaky' = 'plain'): FnBuilder {
+  const withLeaky = mode !== 'plain', withNorm = mode === 'normLeaky';
+  const f = new FnBuilder({ plain: 'maxPool2', leaky: 'leakyMaxPool2', normLeaky: 'normLeakyMaxPool2' }[mode], i32s({ plain: 7, leaky: 8, normLeaky: 10 }[mode]));
   const x = f.param(0, T.i32), y = f.param(1, T.i32), am = f.param(2, T.i32), planes = f.param(3, T.i32);
   const h = f.param(4, T.i32), w = f.param(5, T.i32), idx0 = f.param(6, T.i32);
   const oh = f.local(T.i32), ow = f.local(T.i32), p = f.local(T.i32), oy = f.local(T.i32), ox = f.local(T.i32);
@@ -172,15 +177,19 @@ function maxPool2(withLeaky = false): FnBuilder {
   const a0 = f.local(T.v128), a1 = f.local(T.v128), best = f.local(T.v128), bi = f.local(T.v128), c = f.local(T.v128), mask = f.local(T.v128);
   const bs = f.local(T.f32), cs = f.local(T.f32), bis = f.local(T.i32), cis = f.local(T.i32);
   const slope = f.local(T.f32), slopeV = f.local(T.v128);
+  const mu = withNorm ? f.param(8, T.i32) : null, sc = withNorm ? f.param(9, T.i32) : null;
+  const m = f.local(T.f32), sf = f.local(T.f32), muV = f.local(T.v128), sV = f.local(T.v128);
   if (withLeaky) {
     f.set(slope, () => f.f32FromBits(f.param(7, T.i32)));
     f.set(slopeV, () => f.f32x4Splat(slope));
   }
-  // leaky's vector and scalar expressions (see leaky()), applied in place to a loaded value.
+  // rowAffine's and leaky's vector and scalar expressions, applied in place to a loaded value.
   const act = (v: Local<T.v128>): void => {
+    if (withNorm) f.set(v, () => f.f32x4Mul(() => f.f32x4Sub(v, muV), sV));
     if (withLeaky) f.set(v, () => f.v128Bitselect(v, () => f.f32x4Mul(v, slopeV), () => f.f32x4Gt(v, () => f.v128Zero())));
   };
   const actS = (s: Local<T.f32>): void => {
+    if (withNorm) f.set(s, () => f.f32Mul(() => f.f32Sub(s, m), sf));
     if (withLeaky) f.set(s, () => f.selectF32(s, () => f.f32Mul(s, slope), () => f.f32Gt(s, () => f.f32Const(0))));
   };
   f.set(oh, () => f.i32ShrS(h, 1)).set(ow, () => f.i32ShrS(w, 1));
@@ -202,6 +211,10 @@ function maxPool2(withLeaky = false): FnBuilder {
   };
   f.set(p, 0);
   f.while_(() => f.i32LtS(p, planes), () => {
+    if (mu && sc) {
+      f.set(m, () => f.f32Load(() => f.i32Add(mu, () => f.i32Shl(p, 2)))).set(sf, () => f.f32Load(() => f.i32Add(sc, () => f.i32Shl(p, 2))));
+      f.set(muV, () => f.f32x4Splat(m)).set(sV, () => f.f32x4Splat(sf));
+    }
     f.set(oy, 0);
     f.while_(() => f.i32LtS(oy, oh), () => {
       // Element index (from idx0) and byte address of the window row's first input.
@@ -493,7 +506,7 @@ function eluGrad(): FnBuilder {
 export const POINTWISE_FNS = {
   sigmoid, sigmoidGrad, elu, eluGrad,
   leaky, leakyGrad, rowSum, rowSqDev, rowDot2, rowAffine, maxPool2: () => maxPool2(), scatterAdd, upsample2, upsample2Grad,
-  leakyMaxPool2: () => maxPool2(true), leakyMaxPool2Grad,
+  leakyMaxPool2: () => maxPool2('leaky'), leakyMaxPool2Grad, normLeakyMaxPool2: () => maxPool2('normLeaky'),
 } as const;
 
 /**
