@@ -175,7 +175,7 @@ function maxPool2(mode: 'plain' | 'leaky' | 'normLeaky' = 'plain'): FnBuilder {
   const oh = f.local(T.i32), ow = f.local(T.i32), p = f.local(T.i32), oy = f.local(T.i32), ox = f.local(T.i32);
   const row0 = f.local(T.i32), rowIdx = f.local(T.i32), addr = f.local(T.i32);
   const a0 = f.local(T.v128), a1 = f.local(T.v128), best = f.local(T.v128), bi = f.local(T.v128), c = f.local(T.v128), mask = f.local(T.v128);
-  const bs = f.local(T.f32), cs = f.local(T.f32), bis = f.local(T.i32), cis = f.local(T.i32);
+  const bs = f.local(T.f32), cs = f.local(T.f32), bis = f.local(T.i32), cis = f.local(T.i32), back = f.local(T.i32);
   const slope = f.local(T.f32), slopeV = f.local(T.v128);
   const mu = withNorm ? f.param(8, T.i32) : null, sc = withNorm ? f.param(9, T.i32) : null;
   const m = f.local(T.f32), sf = f.local(T.f32), muV = f.local(T.v128), sV = f.local(T.v128);
@@ -222,7 +222,7 @@ function maxPool2(mode: 'plain' | 'leaky' | 'normLeaky' = 'plain'): FnBuilder {
       f.set(row0, () => f.i32Add(x, () => f.i32Shl(rowIdx, 2)));
       f.inc(rowIdx, idx0);
       f.set(ox, 0);
-      f.while_(() => f.i32LeS(() => f.i32Add(ox, 4), ow), () => {
+      const group = (): void => {
         f.set(addr, () => f.i32Add(row0, () => f.i32Shl(ox, 3)));
         const base = (): void => { f.i32x4Add(() => f.i32x4Splat(() => f.i32Add(rowIdx, () => f.i32Shl(ox, 1))), () => f.i32x4Const([0, 2, 4, 6])); };
         const plus = (d: I32Like): (() => void) => () => { f.i32x4Add(base, () => f.i32x4Splat(d)); };
@@ -239,6 +239,14 @@ function maxPool2(mode: 'plain' | 'leaky' | 'normLeaky' = 'plain'): FnBuilder {
         f.v128Store(y, best);
         f.v128Store(am, bi);
         f.inc(y, 16).inc(am, 16).inc(ox, 4);
+      };
+      f.while_(() => f.i32LeS(() => f.i32Add(ox, 4), ow), group);
+      // A ragged end of a row of at least 4 outputs is one more group, moved back to overlap the
+      // previous one: the outputs it recomputes come out bit for bit as before, and no scalar step is left.
+      f.if_(() => f.i32And(() => f.i32LtS(ox, ow), () => f.i32GtS(ow, 3)), () => {
+        f.set(back, () => f.i32Shl(() => f.i32Sub(() => f.i32Sub(ow, 4), ox), 2));
+        f.inc(y, back).inc(am, back).set(ox, () => f.i32Sub(ow, 4));
+        group();
       });
       f.while_(() => f.i32LtS(ox, ow), () => {
         f.set(addr, () => f.i32Add(row0, () => f.i32Shl(ox, 3)));
@@ -297,7 +305,7 @@ function leakyMaxPool2Grad(): FnBuilder {
   const slope = f.local(T.f32), slopeV = f.local(T.v128);
   const g = f.local(T.v128), a = f.local(T.v128), base = f.local(T.v128);
   const tl = f.local(T.v128), tr = f.local(T.v128), bl = f.local(T.v128), br = f.local(T.v128), v = f.local(T.v128);
-  const gs = f.local(T.f32), ai = f.local(T.i32), i0 = f.local(T.i32), s = f.local(T.f32);
+  const gs = f.local(T.f32), ai = f.local(T.i32), i0 = f.local(T.i32), s = f.local(T.f32), back = f.local(T.i32);
   f.set(slope, () => f.f32FromBits(pb));
   f.set(slopeV, () => f.f32x4Splat(slope));
   f.set(oh, () => f.i32ShrS(h, 1)).set(ow, () => f.i32ShrS(w, 1)).set(wb, () => f.i32Shl(w, 2));
@@ -322,7 +330,7 @@ function leakyMaxPool2Grad(): FnBuilder {
       f.set(g0, () => f.i32Add(gx, () => f.i32Shl(rel, 2)));
       f.set(rowIdx, () => f.i32Add(rel, idx0));
       f.set(ox, 0);
-      f.while_(() => f.i32LeS(() => f.i32Add(ox, 4), ow), () => {
+      const group = (): void => {
         f.set(g, () => f.f32x4Add(() => f.v128Zero(), () => f.v128Load(gy)));
         f.set(a, () => f.v128Load(am));
         f.set(base, () => f.i32x4Add(() => f.i32x4Splat(() => f.i32Add(rowIdx, () => f.i32Shl(ox, 1))), () => f.i32x4Const([0, 2, 4, 6])));
@@ -335,6 +343,13 @@ function leakyMaxPool2Grad(): FnBuilder {
         emit(() => f.get(wb), () => f.f32x4Shuffle(bl, br, [0, 4, 1, 5]));
         emit(() => f.i32Add(wb, 16), () => f.f32x4Shuffle(bl, br, [2, 6, 3, 7]));
         f.inc(x0, 32).inc(g0, 32).inc(gy, 16).inc(am, 16).inc(ox, 4);
+      };
+      f.while_(() => f.i32LeS(() => f.i32Add(ox, 4), ow), group);
+      // A ragged row end as in maxPool2: one more group overlapping the previous, rewriting the same values.
+      f.if_(() => f.i32And(() => f.i32LtS(ox, ow), () => f.i32GtS(ow, 3)), () => {
+        f.set(back, () => f.i32Shl(() => f.i32Sub(() => f.i32Sub(ow, 4), ox), 2));
+        f.inc(gy, back).inc(am, back).inc(x0, () => f.i32Shl(back, 1)).inc(g0, () => f.i32Shl(back, 1)).set(ox, () => f.i32Sub(ow, 4));
+        group();
       });
       f.while_(() => f.i32LtS(ox, ow), () => {
         f.set(gs, () => f.f32Add(() => f.f32Const(0), () => f.f32Load(gy)));
