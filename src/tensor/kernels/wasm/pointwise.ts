@@ -242,7 +242,7 @@ function maxPool2(mode: 'plain' | 'leaky' | 'normLeaky' = 'plain'): FnBuilder {
       };
       f.while_(() => f.i32LeS(() => f.i32Add(ox, 4), ow), group);
       // A ragged end of a row of at least 4 outputs is one more group, moved back to overlap the
-      // previous one: the outputs it recomputes come out bit for bit as before, and no scalar step is left.
+      // previous one: the outputs it computes again get the same bits, and no scalar step is left.
       f.if_(() => f.i32And(() => f.i32LtS(ox, ow), () => f.i32GtS(ow, 3)), () => {
         f.set(back, () => f.i32Shl(() => f.i32Sub(() => f.i32Sub(ow, 4), ox), 2));
         f.inc(y, back).inc(am, back).set(ox, () => f.i32Sub(ow, 4));
