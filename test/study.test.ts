@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { main } from '../src/cli/main.ts';
 import { loadSpec, parseShard, shardFromEnv } from '../src/cli/study-command.ts';
 import { defaultConfig } from '../src/svdd/config.ts';
+import { readCheckpoint } from '../src/svdd/checkpoint.ts';
 import { CellLock, lockIsStale, shardCells } from '../src/svdd/study/runner.ts';
 import { PAPER_TABLE1 } from '../src/svdd/study/reference.ts';
 import { BUILTIN_SPECS, cellConfigHash, expandCells, methodId, parseSpec, SpecError } from '../src/svdd/study/spec.ts';
@@ -246,10 +247,16 @@ describe('train --resume: a run killed mid-epoch continues to byte-identical res
       const r = await runUntil(['train', ...args, ...extra, '--out', run], () => existsSync(log) && marker.test(readFileSync(log, 'utf8')));
       expect(r.killed, 'the run was killed before it finished').to.equal(true);
       expect(existsSync(join(run, 'results.json'))).to.equal(false);
+      const before = readCheckpoint(run).seconds;
+      expect(before, 'the checkpoint records the seconds so far').to.be.greaterThan(0);
       const res = await cli('train', '--resume', run);
       expect(res.code, res.err).to.equal(0);
       expect(res.out).to.match(/resuming from checkpoint\.safetensors/);
       expect(readFileSync(join(run, 'results.json'), 'utf8')).to.equal(want);
+      // The resumed run's wall time includes the time before the resume.
+      const timings = JSON.parse(readFileSync(join(run, 'timings.json'), 'utf8')) as { seconds: { total: number; beforeResume: number } };
+      expect(timings.seconds.beforeResume).to.equal(before);
+      expect(timings.seconds.total).to.be.greaterThan(before);
       expect(existsSync(join(run, 'checkpoint.safetensors')), 'the checkpoint is removed at the end').to.equal(false);
     });
   }
@@ -312,6 +319,14 @@ describe('study run / status / summarize', function () {
     const final = await cli('study', 'run', specPath, '--out', dir, '--threads', '1', '--jobs', '1', '--checkpoint-every', '1');
     expect(final.code, final.err).to.equal(0);
     expect(records(dir)).to.deep.equal(records(reference));
+    // A method's seconds are its run's own total, which counts the time before a resume (the
+    // soft-boundary run of class 1 was killed and resumed).
+    const cell1 = readdirSync(join(dir, 'cells')).sort()[1]!;
+    const rec = JSON.parse(readFileSync(join(dir, 'cells', cell1), 'utf8')) as { methods: { method: string; seconds: number }[] };
+    const soft = rec.methods.find((m) => m.method === 'soft-boundary-nu0.1')!;
+    const timings = JSON.parse(readFileSync(join(cellRun('soft-boundary-nu0.1', 1), 'timings.json'), 'utf8')) as { seconds: { total: number; beforeResume?: number } };
+    expect(timings.seconds.beforeResume, 'the run was resumed').to.be.greaterThan(0);
+    expect(soft.seconds).to.equal(Number(timings.seconds.total.toFixed(2)));
   });
 
   it('--jobs 2 splits the cells over two processes with the same records', async () => {

@@ -28,6 +28,12 @@ export interface RunCheckpoint {
   /** Where it ran: the same backend and thread count reproduce the uninterrupted run bit for bit. */
   backend: string;
   threads: number | null;
+  /**
+   * Wall seconds the run had taken when the checkpoint was written, over every process that
+   * worked on it, so that a resumed run's timings count the time before the resume (0 in
+   * checkpoints written before this was recorded).
+   */
+  seconds: number;
 }
 
 /** The settings that determine a run's numbers (where it runs and where its files are do not). */
@@ -47,7 +53,7 @@ export function writeCheckpoint(dir: string, ck: Omit<RunCheckpoint, 'model'> & 
   for (const [tag, list] of moments) list.forEach((a, k) => { tensors[`adam.${tag}.${k}`] = { dtype: f32(a), shape: [a.length], data: a }; });
   const { expAvg: _m, expAvgSq: _v, maxExpAvgSq: _x, ...adamRest } = adam;
   const json = {
-    stage: ck.stage, configHash: ck.configHash, centerC: ck.centerC, pretrainHistory: ck.pretrainHistory, backend: ck.backend, threads: ck.threads,
+    stage: ck.stage, configHash: ck.configHash, centerC: ck.centerC, pretrainHistory: ck.pretrainHistory, backend: ck.backend, threads: ck.threads, seconds: ck.seconds,
     state: { ...ck.state, adam: { ...adamRest, counts: moments.map(([, l]) => l.length) } },
   };
   writeSafetensors(join(dir, CHECKPOINT_FILE), tensors, { format: FORMAT, state: JSON.stringify(json) });
@@ -72,6 +78,7 @@ export function readCheckpoint(dir: string): RunCheckpoint {
   const [nm, nv, nx] = j.state.adam.counts as [number, number, number];
   return {
     stage: j.stage, configHash: j.configHash, centerC: j.centerC, pretrainHistory: j.pretrainHistory, backend: j.backend, threads: j.threads, model,
+    seconds: typeof j.seconds === 'number' && Number.isFinite(j.seconds) && j.seconds >= 0 ? j.seconds : 0,
     state: { ...j.state, adam: { stepCount: j.state.adam.stepCount, lr: j.state.adam.lr, expAvg: list('m', nm), expAvgSq: list('v', nv), maxExpAvgSq: list('vmax', nx) } },
   };
 }

@@ -134,6 +134,9 @@ function trainOnBackend(run: PreparedRun, { name: backend, threads }: BackendCho
   const { cfg, outDir, io, every, configHash, resume, log, t0 } = run;
   const timings: Record<string, number> = {};
   const lap = (name: string, since: number): number => { const now = performance.now(); timings[name] = (now - since) / 1000; return now; };
+  // Wall seconds of the processes before this one (a resumed run): part of the run's total.
+  const before = resume?.seconds ?? 0;
+  const elapsed = (): number => before + (performance.now() - t0) / 1000;
 
   if (resume) {
     log(`resuming from ${CHECKPOINT_FILE}: ${resume.stage === 'pretrain' ? 'pretraining' : 'training'} after epoch ${resume.state.epoch}`);
@@ -169,7 +172,7 @@ function trainOnBackend(run: PreparedRun, { name: backend, threads }: BackendCho
     checkpointing: {
       every, resume,
       save: (stage, net, centerC, pretrainHistory, state) => {
-        writeCheckpoint(outDir, { stage, configHash, state, net, centerC: centerC ? Array.from(centerC) : null, pretrainHistory, backend, threads });
+        writeCheckpoint(outDir, { stage, configHash, state, net, centerC: centerC ? Array.from(centerC) : null, pretrainHistory, backend, threads, seconds: elapsed() });
       },
     },
     givenAutoencoder: (ae) => {
@@ -217,13 +220,14 @@ function trainOnBackend(run: PreparedRun, { name: backend, threads }: BackendCho
     scores: perSampleScores(data, scores),
   };
   writeImageGrids(outDir, data, scores.svdd);
-  timings.total = (performance.now() - t0) / 1000;
+  timings.total = elapsed();
+  if (resume) timings.beforeResume = before;
   writeFileAtomic(join(outDir, 'timings.json'), `${JSON.stringify({ seconds: timings, pretrainEpochs: pretrainHistory.map((h) => h.seconds), trainEpochs: trainHistory.map((h) => h.seconds) }, null, 2)}\n`);
   // results.json is the completion marker: written last, every reader (predict, test, explain,
   // report, the study) checks for it. A leftover checkpoint beside it is only wasted space.
   writeFileAtomic(join(outDir, COMPLETE_MARKER), `${JSON.stringify(results)}\n`);
   removeCheckpoint(outDir);
-  log(`done in ${timings.total.toFixed(1)} s; results in ${outDir}`);
+  log(`done in ${timings.total.toFixed(1)} s${resume ? ` (${before.toFixed(1)} s of it before the resume)` : ''}; results in ${outDir}`);
   return { results, outDir };
 }
 

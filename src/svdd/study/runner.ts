@@ -194,7 +194,8 @@ export async function runCell(dir: string, cell: Cell, opts: StudyRunOptions, lo
       opts.log(`${cell.id} ${methodId(m)}: ${resumable ? 'resuming from its checkpoint' : 'training'} (${cfg.aeWeights ? 'autoencoder from the cell\'s first method' : `pretraining ${cfg.aeEpochs} epochs`}, ${cfg.epochs} epochs)`);
       // The cell lock keeps other workers out, so a run lock left by a killed worker (on any host) is taken over.
       await runTraining(cfg, runDir, { log: () => undefined, hooks }, { resume: resumable, checkpointEvery: opts.checkpointEvery, takeOverLock: true });
-      seconds = (performance.now() - tm) / 1000;
+      // The run's own total counts the processes before a resume too; this process's time does not.
+      seconds = readSeconds(runDir) || (performance.now() - tm) / 1000;
     }
     const mr = methodRecord(runDir, m, seconds);
     methods.push(mr.rec);
