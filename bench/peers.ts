@@ -40,7 +40,7 @@ export function peerWarning(history: PeerHistory, key: string, value: number): s
   const off = factor > 1 ? `${factor.toFixed(1)}× above` : `${(1 / factor).toFixed(1)}× below`;
   return `WARNING: PyTorch ${net} ${workload} at ${threads} thread${threads === '1' ? '' : 's'}: ${value.toFixed(0)} images/s is ${off} `
     + `its recorded history (median ${ref.median.toFixed(0)} of ${ref.count} runs, bench/peer-history.json); ratios against it are suspect `
-    + '(busy machine? rerun the peer alone)';
+    + '(busy machine? rerun the peer alone; Debian\'s PyTorch on the reference BLAS, libblas3, is ~20× slower on transposed convolutions: apt-get install libopenblas0-pthread)';
 }
 
 export interface EpochFigure { net: string; workload: string; backend: string; threads: number; imagesPerS: number; torch1?: number; torch2?: number }

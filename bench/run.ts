@@ -2,7 +2,8 @@
  * svdd-ts benchmark: per-layer forward/backward times and GFLOP/s, and images/s for one epoch of
  * autoencoder pretraining, of Deep SVDD training and of inference, for the MNIST and CIFAR-10
  * networks at batch 200, per backend and thread count. PyTorch's figures for the same workloads
- * (../shared/peers/torch_bench.py, Debian python3-torch) are printed beside ours when available.
+ * (../shared/peers/torch_bench.py, Debian python3-torch with libopenblas0-pthread: on the reference
+ * BLAS its transposed convolutions and matrix products are far slower) are printed beside ours when available.
  * Prints a table, then per workload our best thread count against PyTorch's best (same run), with
  * a warning for any peer figure more than 3× off its recorded history (bench/peer-history.json,
  * bench/peers.ts), and writes bench/results/bench-<time>.json with the wall time. The default run
