@@ -46,7 +46,7 @@ export class Engine {
    * other threads), with what restarts them: a withBackend scope that replaced the caller's
    * instance starts it again on the way out.
    */
-  private readonly replaced = new WeakMap<Backend, { factory: BackendFactory; settings: BackendSettings }>();
+  private readonly replaced = new WeakMap<Backend, Instance>();
   /** Why a backend could not start, so that `auto` does not retry (a worker start) on every call. */
   private readonly failures = new Map<string, Error>();
   /** The active backend's kernels merged with the reference's, per dtype. */
@@ -123,7 +123,7 @@ export class Engine {
     const failed = this.failures.get(`${factory.name}/${key}`);
     if (failed) throw failed;
     if (had) {
-      this.replaced.set(had.backend, { factory: had.factory, settings: had.settings });
+      this.replaced.set(had.backend, had);
       await this.retire(factory, had.backend);
     }
     let backend: Backend;

@@ -160,22 +160,29 @@ function classMeans(s: Section, c: Column): (number | null)[] {
   return s.rows.map((r) => aurocStat(r.cells.get(colKey(c)))?.mean ?? null);
 }
 
+/** The mean over classes of a column's per-class means, and over how many classes; null where no class has it. */
+function meanOverClasses(s: Section, c: Column): { mean: number; classes: number } | null {
+  const m = classMeans(s, c).filter((x): x is number => x !== null);
+  return m.length ? { mean: m.reduce((a, b) => a + b, 0) / m.length, classes: m.length } : null;
+}
+
 export interface PairedTest { label: string; n: number; meanDiff: number; wins: number; pValue: number }
 
 function pairedTests(s: Section): PairedTest[] {
   const all = (kind: string, score: ScoreName): Column[] => s.columns.filter((c) => c.kind === kind && c.score === score);
   const base = all('one-class', 'distance')[0];
   if (!base) return [];
-  const baseName = base.label;
-  const pairs: [Column, Column, string][] = [
-    ...all('hybrid', 'distance').map((c): [Column, Column, string] => [c, base, `${c.label} − ${baseName}`]),
-    ...all('hybrid', 'combined').map((c): [Column, Column, string] => [c, base, `${c.label} − ${baseName}`]),
-    ...all('one-class', 'mahalanobis').filter((c) => c.method === base.method).map((c): [Column, Column, string] => [c, base, `Mahalanobis − distance (${baseName})`]),
-    ...all('soft-boundary', 'distance').map((c): [Column, Column, string] => [c, base, `${c.label} − ${baseName}`]),
+  const minusBase = (c: Column): [Column, string] => [c, `${c.label} − ${base.label}`];
+  const pairs: [Column, string][] = [
+    ...all('hybrid', 'distance').map(minusBase),
+    ...all('hybrid', 'combined').map(minusBase),
+    ...all('one-class', 'mahalanobis').filter((c) => c.method === base.method).map((c): [Column, string] => [c, `Mahalanobis − distance (${base.label})`]),
+    ...all('soft-boundary', 'distance').map(minusBase),
   ];
+  const mb = classMeans(s, base);
   const out: PairedTest[] = [];
-  for (const [a, b, label] of pairs) {
-    const ma = classMeans(s, a), mb = classMeans(s, b);
+  for (const [a, label] of pairs) {
+    const ma = classMeans(s, a);
     const d: number[] = [];
     ma.forEach((x, i) => { if (x !== null && mb[i] !== null) d.push(x - mb[i]!); });
     if (d.length === 0) continue;
@@ -232,6 +239,7 @@ function markdown(sections: Section[], records: number, regenerate: string): str
     L.push(`## ${sectionTitle(s)}`, '');
     const cols = s.columns;
     const hasPaper = paperCell(s.dataset, 'one-class', 0) !== null;
+    const comparisons = paperComparison(s);
     const head = ['class'];
     for (const c of cols) {
       head.push(c.label);
@@ -253,23 +261,20 @@ function markdown(sections: Section[], records: number, regenerate: string): str
     }
     const means = ['**mean over classes**'];
     for (const c of cols) {
-      const m = classMeans(s, c).filter((x): x is number => x !== null);
-      means.push(m.length ? `**${(m.reduce((a, b) => a + b, 0) / m.length).toFixed(1)}** (${m.length} classes)` : '–');
+      const m = meanOverClasses(s, c);
+      means.push(m ? `**${m.mean.toFixed(1)}** (${m.classes} classes)` : '–');
       if (hasPaper && hasPaperColumn(c)) {
-        const pm = paperComparison(s).find((p) => p.column === c);
+        const pm = comparisons.find((p) => p.column === c);
         means.push(pm ? `${pm.paperMean.toFixed(1)}` : '–', '');
       }
     }
     L.push(`| ${means.join(' | ')} |`, '');
-    for (const p of paperComparison(s)) {
+    for (const p of comparisons) {
       L.push(`- ${p.column.label} against the paper: ${p.within1} of ${p.classes} classes within ±1σ, ${p.within2} within ±2σ; mean ${p.ourMean.toFixed(1)} vs ${p.paperMean.toFixed(1)} on the same classes.`);
     }
     const seed = (SEED_SUMMARY as Record<string, { baseline: number; hybrid: number; adaptive: number }>)[s.dataset];
     if (seed) {
-      const meanOf = (c: Column | undefined): string => {
-        const m = c ? classMeans(s, c).filter((x): x is number => x !== null) : [];
-        return m.length ? (m.reduce((a, b) => a + b, 0) / m.length).toFixed(1) : '–';
-      };
+      const meanOf = (c: Column | undefined): string => (c ? meanOverClasses(s, c)?.mean.toFixed(1) : undefined) ?? '–';
       const first = (kind: string, score: ScoreName): Column | undefined => cols.find((x) => x.kind === kind && x.score === score);
       const hybrids = [...new Set(cols.filter((c) => c.kind === 'hybrid').map((c) => c.method))];
       const hybridMeans = hybrids.length === 0 ? 'hybrid – (distance) / – (combined)' : hybrids.map((m) => {
