@@ -1,9 +1,6 @@
 import type { ConvGeom, FloatArray } from '../types.ts';
+import { floatArrayLike as like } from '../float-array.ts';
 import { gemmTs } from './gemm.ts';
-
-function like(x: FloatArray, length: number): FloatArray {
-  return x instanceof Float64Array ? new Float64Array(length) : new Float32Array(length);
-}
 
 /**
  * im2col for one image: col[(ci·kh + ky)·kw + kx, oy·ow + ox] = x[ci, oy·s − p + ky, ox·s − p + kx]

@@ -1,4 +1,5 @@
 import type { FloatArray } from '../types.ts';
+import { floatArrayLike as like } from '../float-array.ts';
 import { unaryGradTs, unaryTs } from './elementwise.ts';
 
 /** k×k max pooling with stride k, floor mode (trailing rows/cols that do not fill a window are dropped). */
@@ -27,8 +28,6 @@ export function maxPool2dTs(x: FloatArray, y: FloatArray, argmax: Int32Array, n:
 export function maxPool2dGradTs(gy: FloatArray, argmax: Int32Array, gx: FloatArray): void {
   for (let o = 0; o < gy.length; o++) gx[argmax[o]!] += gy[o]!;
 }
-
-const like = (x: FloatArray): FloatArray => (x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length));
 
 /** The reference is the composition itself: leaky ReLU into a temporary, then max pooling. */
 export function leakyMaxPool2dTs(x: FloatArray, y: FloatArray, argmax: Int32Array, n: number, c: number, h: number, w: number, k: number,

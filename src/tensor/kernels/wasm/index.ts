@@ -10,6 +10,7 @@ import os from 'node:os';
 import v8 from 'node:v8';
 import type { Backend, ConvGeom, FloatArray, KernelSet, UnaryName } from '../types.ts';
 import { tsKernels } from '../ts/index.ts';
+import { floatArrayLike } from '../float-array.ts';
 import { buildKernelModule, relaxedProbeModule } from './kernels.ts';
 import { conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm, gemmWasm } from './ops.ts';
 import { MAX_WASM_THREADS, WasmRuntime, checkWasmThreads } from './runtime.ts';
@@ -147,7 +148,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     // Fused where the kernels above would take the wasm path; elsewhere literally those kernels in turn.
     leakyMaxPool2d(x, y, argmax, n, c, h, w, k, slope) {
       if (k !== 2 || !isF32(x, y)) {
-        const act = x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length);
+        const act = floatArrayLike(x);
         float32.unary!('leakyRelu', x, act, slope);
         return float32.maxPool2d!(act, y, argmax, n, c, h, w, k);
       }
@@ -155,7 +156,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     },
     normLeakyMaxPool2d(x, mean, invStd, y, argmax, n, c, h, w, k, slope) {
       if (k !== 2 || h * w < 4 || !isF32(x, mean, invStd, y)) {
-        const xhat = x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length);
+        const xhat = floatArrayLike(x);
         float32.channelNormalize!(x, mean, invStd, xhat, n, c, h * w);
         return float32.leakyMaxPool2d!(xhat, y, argmax, n, c, h, w, k, slope);
       }
@@ -163,7 +164,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     },
     leakyMaxPool2dGrad(gy, argmax, x, gx, n, c, h, w, k, slope) {
       if (k !== 2 || h % 2 !== 0 || w % 2 !== 0 || !isF32(gy, x, gx)) {
-        const g = x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length);
+        const g = floatArrayLike(x);
         float32.maxPool2dGrad!(gy, argmax, g);
         return float32.unaryGrad!('leakyRelu', x, x, g, gx, slope);
       }
