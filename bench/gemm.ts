@@ -31,9 +31,9 @@ const convs: ConvCase[] = [
   { name: 'mnist.deconv1 2→4', cin: 4, cout: 2, hw: 8, k: 5, pad: 2, transposed: true },
   { name: 'mnist.deconv2 4→8', cin: 8, cout: 4, hw: 16, k: 5, pad: 3, transposed: true },
   { name: 'mnist.deconv3 8→1', cin: 1, cout: 8, hw: 28, k: 5, pad: 2, transposed: true },
-  { name: 'cifar.deconv1 8→128', cin: 128, cout: 8, hw: 8, k: 5, pad: 2, transposed: true },
-  { name: 'cifar.deconv2 128→64', cin: 64, cout: 128, hw: 16, k: 5, pad: 2, transposed: true },
-  { name: 'cifar.deconv3 64→32', cin: 32, cout: 64, hw: 32, k: 5, pad: 2, transposed: true },
+  { name: 'cifar.deconv1 8→128', cin: 128, cout: 8, hw: 4, k: 5, pad: 2, transposed: true },
+  { name: 'cifar.deconv2 128→64', cin: 64, cout: 128, hw: 8, k: 5, pad: 2, transposed: true },
+  { name: 'cifar.deconv3 64→32', cin: 32, cout: 64, hw: 16, k: 5, pad: 2, transposed: true },
   { name: 'cifar.deconv4 32→3', cin: 3, cout: 32, hw: 32, k: 5, pad: 2, transposed: true },
 ];
 const fcs = [{ name: 'mnist.fc', inF: 196, outF: 32 }, { name: 'cifar.fc', inF: 2048, outF: 128 }];
