@@ -13,7 +13,7 @@ import { allocArray, tensorFromArray } from '../src/tensor/tensor.ts';
 import { wasmFeatures } from '../src/tensor/kernels/wasm/index.ts';
 
 /** A backend with no kernels of its own (all fall back to ts) that places large float32 storage in arrays it records. */
-function fakeFactory(name: string, priority: number, opts: { probes?: boolean; fails?: string } = {}) {
+function fakeFactory(name: string, priority: number, opts: { probes?: boolean; fails?: string; detail?: string } = {}) {
   const placed: Float32Array[] = [];
   const disposed: Backend[] = [];
   const factory: BackendFactory = {
@@ -22,7 +22,7 @@ function fakeFactory(name: string, priority: number, opts: { probes?: boolean; f
     async create(): Promise<Backend> {
       if (opts.fails) throw new Error(`${opts.fails}\nsecond line`);
       return {
-        name, kernels: {},
+        name, kernels: {}, ...(opts.detail !== undefined ? { detail: opts.detail } : {}),
         alloc: (dtype, length) => {
           if (dtype !== 'float32' || length < 1 << 14) return null;
           const a = new Float32Array(length);
@@ -63,7 +63,7 @@ describe('engine context', () => {
     it('auto picks the highest priority among backends that probe, in any registration order', async () => {
       const low = fakeFactory('low', 1), high = fakeFactory('high', 5), absent = fakeFactory('absent', 9, { probes: false });
       const e = new Engine(() => [low.factory, absent.factory, high.factory]);
-      expect(await e.use('auto', 1)).to.deep.equal({ name: 'high', threads: null });
+      expect(await e.use('auto', 1)).to.deep.equal({ name: 'high', threads: null, detail: null });
       expect(e.backend.name).to.equal('high');
     });
 
@@ -82,6 +82,12 @@ describe('engine context', () => {
       let error: Error | null = null;
       try { await e.use('broken', 1); } catch (err) { error = err as Error; }
       expect(error?.message).to.equal('no device\nsecond line');
+    });
+
+    it('the choice carries the backend\'s own account of how it runs (a run\'s log prints it)', async () => {
+      const e = new Engine(() => [fakeFactory('plain', 1).factory, fakeFactory('told', 2, { detail: 'on the CPU' }).factory]);
+      expect(await e.use('told', 1)).to.deep.equal({ name: 'told', threads: null, detail: 'on the CPU' });
+      expect(await e.use('plain', 1)).to.deep.equal({ name: 'plain', threads: null, detail: null });
     });
 
     it('SVDD_BACKEND and unknown names are checked against the engine\'s backends', async () => {
@@ -140,9 +146,9 @@ describe('engine context', () => {
     });
 
     it('hands fn the backend and threads it started, as use returns them', async function () {
-      expect(await withBackend('ts', (chosen) => chosen)).to.deep.equal({ name: 'ts', threads: null });
+      expect(await withBackend('ts', (chosen) => chosen)).to.deep.equal({ name: 'ts', threads: null, detail: null });
       if (!wasmFeatures().simd) this.skip();
-      expect(await withBackend('wasm', (chosen) => chosen, 1)).to.deep.equal({ name: 'wasm', threads: 1 });
+      expect(await withBackend('wasm', (chosen) => chosen, 1)).to.deep.equal({ name: 'wasm', threads: 1, detail: null });
       await shutdownBackends();
     });
 

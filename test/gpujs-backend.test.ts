@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
 import type { ConvGeom, UnaryName } from '../src/tensor/kernels/types.ts';
 import type { GpujsBackend } from '../src/tensor/kernels/gpujs/index.ts';
-import { createGpujsBackend, detectRealGpu, disposeGpujsBackend, gpujsOptionsFromEnv } from '../src/tensor/kernels/gpujs/index.ts';
+import { createGpujsBackend, detectRealGpu, disposeGpujsBackend, gpujsDetail, gpujsOptionsFromEnv } from '../src/tensor/kernels/gpujs/index.ts';
 import { GpujsWorkerBridge } from '../src/tensor/kernels/gpujs/bridge.ts';
 import { isRealAdapter, probeWebGpu } from '../src/tensor/kernels/gpujs/webgpu-env.ts';
 import { kernelProvider, registerBackend, setBackend } from '../src/tensor/kernels/registry.ts';
@@ -238,6 +238,8 @@ describe('gpujs backend: registry and detection', function () {
     expect(kernelProvider('conv2d', 'float32')).to.equal('gpujs');
     expect(kernelProvider('gemm', 'float64')).to.equal('ts');
     expect(kernelProvider('binary', 'float32')).to.equal('ts');
+    // A run's log must not let "backend gpujs" read as a GPU when gpu.js runs on the CPU.
+    expect(be.detail).to.equal(`gpu.js ${be.mode} mode, on the CPU: no GPU was used`);
   });
 
   it('webgpu runs through the worker bridge, or rejects with the reason when it cannot (never hangs)', async function () {
@@ -283,6 +285,12 @@ describe('gpujs backend: registry and detection', function () {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('describes its mode for the log: CPU modes say so, GPU modes and the worker are named', function () {
+    expect(gpujsDetail('webasm', false)).to.equal('gpu.js webasm mode, on the CPU: no GPU was used');
+    expect(gpujsDetail('headlessgl', false)).to.equal('gpu.js headlessgl mode');
+    expect(gpujsDetail('webgpu', true)).to.equal('gpu.js webgpu mode, in a worker thread');
   });
 
   it('reads SVDD_GPUJS_MODE / SVDD_GPUJS_WORKER; webgpu always uses the worker', function () {

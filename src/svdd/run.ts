@@ -130,7 +130,7 @@ interface PreparedRun {
 }
 
 /** The training run on the backend trainInDir started, which config.json, the log and checkpoints name. */
-function trainOnBackend(run: PreparedRun, { name: backend, threads }: BackendChoice): RunSummary {
+function trainOnBackend(run: PreparedRun, { name: backend, threads, detail }: BackendChoice): RunSummary {
   const { cfg, outDir, io, every, configHash, resume, log, t0 } = run;
   const timings: Record<string, number> = {};
   const lap = (name: string, since: number): number => { const now = performance.now(); timings[name] = (now - since) / 1000; return now; };
@@ -146,7 +146,7 @@ function trainOnBackend(run: PreparedRun, { name: backend, threads }: BackendCho
   } else {
     writeFileAtomic(join(outDir, 'config.json'), `${JSON.stringify({ ...cfg, backend }, null, 2)}\n`);
   }
-  log(`svdd-ts ${packageVersion()} | dataset ${cfg.dataset} normal class ${cfg.normalClass} | net ${cfg.net} | objective ${cfg.objective}${cfg.hybrid ? ` (hybrid μ1=${cfg.mu1} μ2=${cfg.mu2})` : ''} | seed ${cfg.seed} | backend ${backend}${cfg.preset === 'quick' ? ` | preset quick: a demo setting (${cfg.aeEpochs} + ${cfg.epochs} epochs at lr ${cfg.aeLr} / ${cfg.lr} on ${cfg.subset ?? 'all'} images), not the paper's protocol (--preset short or paper)` : ''}`);
+  log(`svdd-ts ${packageVersion()} | dataset ${cfg.dataset} normal class ${cfg.normalClass} | net ${cfg.net} | objective ${cfg.objective}${cfg.hybrid ? ` (hybrid μ1=${cfg.mu1} μ2=${cfg.mu2})` : ''} | seed ${cfg.seed} | backend ${backend}${detail !== null ? ` (${detail})` : ''}${cfg.preset === 'quick' ? ` | preset quick: a demo setting (${cfg.aeEpochs} + ${cfg.epochs} epochs at lr ${cfg.aeLr} / ${cfg.lr} on ${cfg.subset ?? 'all'} images), not the paper's protocol (--preset short or paper)` : ''}`);
 
   let t = performance.now();
   const raw = loadRaw(cfg.dataset, cfg.dataDir ?? undefined, { shape: NET_SHAPES[cfg.net].inputShape, resize: cfg.resize ?? 'bilinear' });

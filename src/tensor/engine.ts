@@ -21,7 +21,11 @@ import { StoragePool } from './storage.ts';
 interface Instance { readonly factory: BackendFactory; readonly backend: Backend; readonly key: string; readonly settings: BackendSettings }
 
 /** What `use` chose: the backend's name, and its worker threads when it runs on threads (wasm). */
-export interface BackendChoice { readonly name: string; readonly threads: number | null }
+export interface BackendChoice {
+  readonly name: string; readonly threads: number | null;
+  /** The backend's own account of how it runs here (Backend.detail), or null. */
+  readonly detail: string | null;
+}
 
 export class Engine {
   /**
@@ -95,7 +99,7 @@ export class Engine {
     const factory = factories.find((f) => f.name === chosen)!;
     this.activate(await this.start(factory, settings));
     this.chosen = true;
-    return { name: this.active.name, threads: factory.usesThreads ? settings.threads : null };
+    return { name: this.active.name, threads: factory.usesThreads ? settings.threads : null, detail: this.active.detail ?? null };
   }
 
   private async pickAuto(factories: readonly BackendFactory[], settings: BackendSettings): Promise<string> {

@@ -107,6 +107,8 @@ export type KernelName = keyof KernelSet;
 /** A backend is a name plus the kernels it implements, per dtype. */
 export interface Backend {
   readonly name: string;
+  /** How it runs here when the name alone does not say (gpujs: the mode gpu.js resolved to), for logs. */
+  readonly detail?: string;
   /** Kernels this backend runs for float32 / float64 data; missing ones fall back to `ts`. */
   readonly kernels: Partial<Record<DType, Partial<KernelSet>>>;
   /**

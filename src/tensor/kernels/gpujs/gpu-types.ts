@@ -33,7 +33,10 @@ export interface KernelSettings {
 }
 
 export interface GpuInstance {
+  /** The mode asked for ('gpu' means: the best GL backend found, else webasm). */
   readonly mode: string;
+  /** The kernel class gpu.js settled on when it was created (its name tells the mode that runs). */
+  readonly Kernel?: { readonly name: string } | null;
   createKernel(source: string, settings: KernelSettings): KernelFn;
   destroy(): unknown;
 }

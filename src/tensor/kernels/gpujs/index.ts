@@ -99,6 +99,13 @@ function syncKernels(e: GpujsEngine): Partial<KernelSet> {
   });
 }
 
+/** gpu.js's CPU modes: what it falls back to without a usable GPU. */
+const CPU_MODES = new Set(['cpu', 'webasm']);
+/** The log's account of a gpujs backend: the mode gpu.js resolved to, and whether that is the CPU. */
+export function gpujsDetail(mode: string, worker: boolean): string {
+  return `gpu.js ${mode} mode${CPU_MODES.has(mode) ? ', on the CPU: no GPU was used' : ''}${worker ? ', in a worker thread' : ''}`;
+}
+
 /**
  * Creates the `gpujs` backend (float32 kernels; float64 falls back to `ts`). Register it with
  * `registerBackend`, or let the engine start it (`engine.use('gpujs')`, see ../../engine.ts). In the worker
@@ -114,7 +121,7 @@ export async function createGpujsBackend(opts: GpujsBackendOptions = {}): Promis
     });
     live.add(bridge);
     return {
-      name: 'gpujs', mode: bridge.mode, worker: true,
+      name: 'gpujs', mode: bridge.mode, worker: true, detail: gpujsDetail(bridge.mode, true),
       kernels: { float32: bridgeKernels(bridge) },
       compiledKernels: () => bridge.compiledKernels(),
       sharedBufferBytes: () => bridge.sharedBytes,
@@ -123,7 +130,7 @@ export async function createGpujsBackend(opts: GpujsBackendOptions = {}): Promis
   }
   const e = newEngine(mode, engineOptions(opts));
   return {
-    name: 'gpujs', mode: e.mode, worker: false,
+    name: 'gpujs', mode: e.mode, worker: false, detail: gpujsDetail(e.mode, false),
     kernels: { float32: syncKernels(e) },
     compiledKernels: () => e.compiledKernels,
     sharedBufferBytes: () => 0,

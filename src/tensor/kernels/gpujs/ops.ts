@@ -67,6 +67,12 @@ export interface EngineOptions {
 /** 2^22 floats = 16 MiB: well under WebGPU's 128 MiB binding limit and GL's 16384² texture. */
 const DEFAULT_MAX_CHUNK = 1 << 22;
 
+/** gpu.js's kernel classes by the mode name that asks for each. */
+const RESOLVED_MODES: Readonly<Record<string, string>> = {
+  HeadlessGLKernel: 'headlessgl', WebGL2Kernel: 'webgl2', WebGLKernel: 'webgl', WebGPUKernel: 'webgpu',
+  WebAssemblyKernel: 'webasm', CPUKernel: 'cpu',
+};
+
 /** A gpu.js instance plus a cache of compiled kernels, keyed by source and shape. */
 export class GpujsEngine {
   private readonly cache = new Map<string, KernelFn>();
@@ -78,7 +84,8 @@ export class GpujsEngine {
     this.rowWidth = Math.max(1, Math.floor(opts.rowWidth ?? 4096));
   }
 
-  get mode(): string { return this.gpu.mode; }
+  /** The mode that runs: the one gpu.js resolved 'gpu' to (its kernel class), else the one asked for. */
+  get mode(): string { return RESOLVED_MODES[this.gpu.Kernel?.name ?? ''] ?? this.gpu.mode; }
   get compiledKernels(): number { return this.cache.size; }
 
   /**
