@@ -12,7 +12,7 @@ import type { Backend, ConvGeom, FloatArray, KernelSet, UnaryName } from '../typ
 import { tsKernels } from '../ts/index.ts';
 import { floatArrayLike } from '../float-array.ts';
 import { buildKernelModule, relaxedProbeModule } from './kernels.ts';
-import { conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm, gemmWasm } from './ops.ts';
+import { checkWinogradTileEnv, conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm, gemmWasm } from './ops.ts';
 import { MAX_WASM_THREADS, WasmRuntime, checkWasmThreads } from './runtime.ts';
 import {
   activationWasm, batchNormGradWasm, channelMomentsWasm, channelNormalizeWasm, leakyMaxPool2GradWasm, leakyWasm, maxPool2Wasm, scatterAddWasm,
@@ -85,6 +85,8 @@ const isF32 = (...xs: FloatArray[]): boolean => xs.every((x) => x instanceof Flo
  * core). Call `disposeWasmBackend()` to stop the workers (they never keep a process alive).
  */
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<Backend> {
+  // A bad SVDD_WINOGRAD_TILE stops the backend here rather than running the default tile silently.
+  checkWinogradTileEnv();
   const feat = wasmFeatures();
   if (!feat.simd) throw new Error('wasm backend: this engine lacks WebAssembly SIMD');
   let threads = opts.threads ?? Math.min(MAX_WASM_THREADS, os.availableParallelism());

@@ -8,7 +8,7 @@
  */
 import { buildModule, FnBuilder, T, type I32, type Local } from './emitter.ts';
 import { POINTWISE_FNS, dotNT } from './pointwise.ts';
-import { interleave4, wgGradOutT, wgInput, wgInputT, wgOutput, wgWeights, wgWeightsT } from './winograd.ts';
+import { F4X5, interleave4, wgGradOutT, wgInput, wgInputT, wgOutput, wgWeights, wgWeightsT } from './winograd.ts';
 
 /** Micro-tile: MR rows of A (broadcast) by NR columns of B (two f32x4 vectors). */
 export const MR = 4;
@@ -56,8 +56,12 @@ export const FN = {
   padCopy: { id: 32, arity: 10 },
   // Eval-mode BatchNorm normalisation, leaky ReLU and 2×2 max pooling fused (pointwise.ts).
   normLeakyMaxPool2: { id: 33, arity: 10 },
+  // Winograd F(4×4, 5×5) forward transforms (winograd.ts; SVDD_WINOGRAD_TILE=4).
+  wgWeights4: { id: 34, arity: 4 },
+  wgInput4: { id: 35, arity: 9 },
+  wgOutput4: { id: 36, arity: 9 },
   // Runs a whole command list inside wasm (must stay last: it calls every function above).
-  execList: { id: 34, arity: 2 },
+  execList: { id: 37, arity: 2 },
 } as const;
 export type FnName = keyof typeof FN;
 export const FN_NAMES = Object.keys(FN) as FnName[];
@@ -396,6 +400,7 @@ export function buildKernelModule(opts: ModuleOptions): Uint8Array<ArrayBuffer> 
     interleave4: interleave4(),
     leakyMaxPool2: POINTWISE_FNS.leakyMaxPool2(), leakyMaxPool2Grad: POINTWISE_FNS.leakyMaxPool2Grad(), padCopy: padCopy(),
     normLeakyMaxPool2: POINTWISE_FNS.normLeakyMaxPool2(),
+    wgWeights4: wgWeights(opts.relaxedSimd, F4X5), wgInput4: wgInput(opts.relaxedSimd, F4X5), wgOutput4: wgOutput(opts.relaxedSimd, F4X5),
     execList: execList(),
   };
   return buildModule(

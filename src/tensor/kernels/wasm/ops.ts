@@ -6,4 +6,7 @@
 export { Plan, split } from './plan.ts';
 export { gemmWasm } from './gemm.ts';
 export { conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm } from './conv.ts';
-export { setWinograd, usesWinograd, usesWinogradGradWeight } from './winograd-conv.ts';
+export {
+  type WinogradTile, checkWinogradTileEnv, parseWinogradTile, setWinograd, setWinogradTile, usesWinograd, usesWinogradGradWeight,
+  winogradTileFor,
+} from './winograd-conv.ts';

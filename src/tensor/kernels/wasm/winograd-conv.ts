@@ -1,9 +1,10 @@
 /**
  * Winograd F(2×2, 5×5) drivers for the forward convolution and its weight gradient (the transforms
- * themselves are in winograd.ts), and the switch that turns the path on or off.
+ * themselves are in winograd.ts), the switch that turns the path on or off, and the one that picks
+ * F(4×4, 5×5) for the forward instead (the weight gradient always uses F(2×2)).
  */
 import type { ConvGeom } from '../types.ts';
-import { MR, NR } from './kernels.ts';
+import { MR, NR, type FnName } from './kernels.ts';
 import type { WasmRuntime } from './runtime.ts';
 import { KC, Plan, type TableFn, geomKey, operandAt, pushGemm, runPhases, setupFor, split, threadsFor, up } from './plan.ts';
 
@@ -20,6 +21,37 @@ export function setWinograd(enabled: boolean): boolean {
   return previous;
 }
 
+/** Output tile side of the forward Winograd path: F(2×2, 5×5) or F(4×4, 5×5). */
+export type WinogradTile = 2 | 4;
+const WINOGRAD_TILE_ENV = 'SVDD_WINOGRAD_TILE';
+
+/** The tile a SVDD_WINOGRAD_TILE value asks for (unset or empty: 2); anything but 2 or 4 is an error. */
+export function parseWinogradTile(value: string | undefined): WinogradTile {
+  if (value === undefined || value === '' || value === '2') return 2;
+  if (value === '4') return 4;
+  throw new Error(`${WINOGRAD_TILE_ENV} must be 2 or 4 (the output tile side of the Winograd forward convolution), not '${value}'`);
+}
+
+/** Throws parseWinogradTile's error for a bad SVDD_WINOGRAD_TILE: the wasm backend checks it when it starts. */
+export function checkWinogradTileEnv(): void {
+  parseWinogradTile(process.env[WINOGRAD_TILE_ENV]);
+}
+
+/**
+ * The forward Winograd tile: 4 (F(4×4, 5×5), 4 multiplications per output instead of 9, about 3×
+ * F(2×2)'s float32 error) only when SVDD_WINOGRAD_TILE=4. Module-level like winogradEnabled, for
+ * the same reason. Read here without the check, so that importing the backend never throws; any
+ * value other than 2 or 4 is refused by createWasmBackend (checkWinogradTileEnv) before it runs.
+ */
+let winogradTile: WinogradTile = process.env[WINOGRAD_TILE_ENV] === '4' ? 4 : 2;
+/** Sets the forward Winograd tile (2 or 4), returning the previous one (benchmarks and tests compare both in one process). */
+export function setWinogradTile(tile: WinogradTile): WinogradTile {
+  if (tile !== 2 && tile !== 4) throw new Error(`setWinogradTile: the tile must be 2 or 4, not ${String(tile)}`);
+  const previous = winogradTile;
+  winogradTile = tile;
+  return previous;
+}
+
 /**
  * Winograd pays once the channel counts are this large: its input transform costs per input
  * channel and its output transform per output channel about what the saved multiplications save
@@ -32,18 +64,19 @@ export function setWinograd(enabled: boolean): boolean {
 const WINOGRAD_MIN_CIN = 16;
 const WINOGRAD_MIN_COUT = 8;
 /**
- * Target bytes of one chunk's V and M (all 36 ξ): about the L2 of one core, where the GEMMs find
+ * Target bytes of one chunk's V and M (all α² ξ): about the L2 of one core, where the GEMMs find
  * V and the output transform finds M. Timings are flat from 512 KiB to 2 MiB; the larger chunk
  * means fewer (and longer) kernel calls.
  */
 const WINOGRAD_CHUNK_BYTES = 1024 * 1024;
-/** Chunks hold at least this many tiles, so the 36 GEMMs never shrink to one or two column panels. */
+/** Chunks hold at least this many tiles, so the α² GEMMs never shrink to one or two column panels. */
 const WINOGRAD_MIN_CHUNK_TILES = 32;
 
 /**
- * Byte distance between consecutive ξ of U, V or M. The transforms touch all 36 ξ at once; at a
- * power-of-two distance those 36 streams would share one cache set (and evict each other from L1),
- * so the distance is rounded to an odd number of 64-byte lines, which puts them in 36 different sets.
+ * Byte distance between consecutive ξ of U, V or M. The transforms touch all α² ξ (36 or 64) at
+ * once; at a power-of-two distance those streams would share one cache set (and evict each other
+ * from L1), so the distance is rounded to an odd number of 64-byte lines, which puts them in
+ * different sets (up to 64 of them).
  */
 function xiStride(bytes: number): number {
   const lines = Math.ceil(bytes / 64);
@@ -59,37 +92,60 @@ export function usesWinograd(g: ConvGeom): boolean {
     && g.cin >= WINOGRAD_MIN_CIN && g.cin <= KC && g.cout >= WINOGRAD_MIN_COUT;
 }
 
-/** y = conv(x, wt) by Winograd F(2×2, 5×5) (see winograd.ts for the transforms). */
+/** The forward transform kernels of each tile size (winograd.ts generates both sets). */
+const FORWARD_KERNELS: Record<WinogradTile, { weights: FnName; input: FnName; output: FnName }> = {
+  2: { weights: 'wgWeights', input: 'wgInput', output: 'wgOutput' },
+  4: { weights: 'wgWeights4', input: 'wgInput4', output: 'wgOutput4' },
+};
+
+/**
+ * F(4×4) needs at least this many tiles per output row: the transforms take 4 tiles of a row per
+ * vector, so narrower outputs pad each tile row to 4 tiles and waste up to half the work (F(2×2)
+ * wastes none at 8 columns). Measured at batch 200, 1 / 2 threads, F(2×2) ms / F(4×4) ms (median of
+ * interleaved pairs, machine loaded): 16×16 outputs (4 tiles per row) conv2 32 → 64 1.71× / 1.74×,
+ * deconv3 1.50× / 1.66×; 8×8 (2 tiles) conv3 64 → 128 1.02× / 1.12×, deconv2 0.98× / 1.07×, 64 → 64
+ * 0.92× / 0.89×; 4×4 (1 tile) 32 → 32 0.83× / 0.89×. So 8 columns and fewer keep F(2×2).
+ */
+const WINOGRAD4_MIN_TILES_PER_ROW = 3;
+
+/** The forward tile conv2dWinograd uses for g: the tile setting, except where F(4×4) would not pay. */
+export function winogradTileFor(g: ConvGeom): WinogradTile {
+  return winogradTile === 4 && Math.ceil(g.ow / 4) >= WINOGRAD4_MIN_TILES_PER_ROW ? 4 : 2;
+}
+
+/** y = conv(x, wt) by Winograd F(m×m, 5×5), m = winogradTileFor(g) (see winograd.ts for the transforms). */
 export function conv2dWinograd(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y: Float32Array, g: ConvGeom): void {
   const { n, cin, h, w, cout, oh, ow } = g;
-  const s = setupFor(rt, geomKey('winograd', g), (table) => winogradSetup(rt, table, g));
+  const m = winogradTileFor(g);
+  const s = setupFor(rt, geomKey(m === 2 ? 'winograd' : `winograd${m}`, g), (table) => winogradSetup(rt, table, g, m));
   runPhases(rt, s, [[x, n * cin * h * w, 'in'], [wt, cout * cin * 25, 'in'], [y, n * cout * oh * ow, 'out']]);
 }
 
 /**
- * The plan of a Winograd convolution. Tiles (2×2 output blocks) are numbered row-major per image,
- * with each tile row padded to a multiple of 4 tiles so that the transforms always handle 4 tiles
- * of one row per f32x4 vector.
+ * The plan of a Winograd convolution F(m×m, 5×5), α = m + 4. Tiles (m×m output blocks) are
+ * numbered row-major per image, with each tile row padded to a multiple of 4 tiles so that the
+ * transforms always handle 4 tiles of one row per f32x4 vector.
  *
- * Layout (ξ = one of the 36 positions of a transformed tile):
+ * Layout (ξ = one of the α² positions of a transformed tile: 36 for m = 2, 64 for m = 4):
  *   U [ξ][cout/4][cin][4]        filters, G·g·Gᵀ, in packed-A layout (pack4's, one ξ after another)
- *   Xw [n][cin][2·th + 4][2·tw + 4]  the input, zero-padded so every tile's 6×6 window is in bounds
+ *   Xw [n][cin][m·th + 4][m·tw + 4]  the input, zero-padded so every tile's α×α window is in bounds
  *   V [ξ][tiles/8][cin][8]      one chunk of transformed input tiles, in packed-B layout (per thread)
  *   M [ξ][cout][tiles]          U_ξ · V_ξ for that chunk (per thread)
  *   Y                           the output, written by the output transform; when the padded tile
- *                               grid overhangs it, into Yp [n][cout][2·th][2·tw] and copied out
+ *                               grid overhangs it, into Yp [n][cout][m·th][m·tw] and copied out
  *
  * Phase 1 transforms the filters, threads taking disjoint output-channel panels. Phase 2: threads
  * take disjoint images and walk them in chunks of tile rows sized to stay in L2; per chunk they
- * transform the input, run the 36 GEMMs and transform the output.
+ * transform the input, run the α² GEMMs and transform the output.
  */
-function winogradSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<string, number>; phases: number[][][] } {
+function winogradSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom, m: WinogradTile): { at: Record<string, number>; phases: number[][][] } {
   const { n, cin, h, w, cout, pad, oh, ow } = g;
-  const th = Math.ceil(oh / 2), tw = up(Math.ceil(ow / 2), 4), groupsPerRow = tw / 4;
-  const Hw = 2 * th + 4, Ww = 2 * tw + 4, plane = Hw * Ww, imgIn = cin * plane;
-  const outRow = 2 * tw, outPlane = 2 * th * outRow, imgOut = cout * outPlane;
-  const direct = outRow === ow && 2 * th === oh;
-  const mp = up(cout, MR), taps = cin * 25, XI = 36;
+  const kernels = FORWARD_KERNELS[m];
+  const th = Math.ceil(oh / m), tw = up(Math.ceil(ow / m), 4), groupsPerRow = tw / 4;
+  const Hw = m * th + 4, Ww = m * tw + 4, plane = Hw * Ww, imgIn = cin * plane;
+  const outRow = m * tw, outPlane = m * th * outRow, imgOut = cout * outPlane;
+  const direct = outRow === ow && m * th === oh;
+  const mp = up(cout, MR), taps = cin * 25, XI = (m + 4) ** 2;
   const T = threadsFor(rt, 2 * n * cout * oh * ow * taps, n);
   const ranges = split(n, T);
   const rowsPerChunk = Math.max(Math.ceil(WINOGRAD_MIN_CHUNK_TILES / tw), Math.floor(WINOGRAD_CHUNK_BYTES / (XI * (cin + cout) * 4 * tw)));
@@ -112,7 +168,7 @@ function winogradSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Reco
     if (cols <= 0) return;
     const packed = Wp + p0 * taps * MR * 4;
     filters.push(t, 'pack4', packed, W, wLane + p0 * MR * 4, wRow, cols, taps);
-    filters.push(t, 'wgWeights', U + p0 * cin * MR * 4, packed, (p1 - p0) * cin, uXi);
+    filters.push(t, kernels.weights, U + p0 * cin * MR * 4, packed, (p1 - p0) * cin, uXi);
   });
 
   const plan = new Plan(T);
@@ -132,12 +188,12 @@ function winogradSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Reco
           plan.push(t, 'padCopy', xw, X + img * cin * h * w * 4, cin, h, w, plane * 4, Ww * 4, h * w * 4, w * 4, (pad * Ww + pad) * 4);
         }
         const group0 = tile0 / 4;
-        plan.push(t, 'wgInput', V[t]! + (group0 >> 1) * cin * NR * 4 + (group0 & 1) * 16, xw + 2 * y0 * Ww * 4,
+        plan.push(t, kernels.input, V[t]! + (group0 >> 1) * cin * NR * 4 + (group0 & 1) * 16, xw + m * y0 * Ww * 4,
           cin, y1 - y0, groupsPerRow, Ww * 4, plane * 4, vXi, group0 & 1);
       }
       for (let xi = 0; xi < XI; xi++) pushGemm(plan, t, U + xi * uXi, V[t]! + xi * vXi, M[t]! + xi * mXi, cout, tiles, cin, tiles, false);
       for (const { img, y0, y1, tile0 } of segments) {
-        plan.push(t, 'wgOutput', Yp + (img * imgOut + 2 * y0 * outRow) * 4, M[t]! + tile0 * 4, cout, y1 - y0, groupsPerRow,
+        plan.push(t, kernels.output, Yp + (img * imgOut + m * y0 * outRow) * 4, M[t]! + tile0 * 4, cout, y1 - y0, groupsPerRow,
           tiles * 4, mXi, outRow * 4, outPlane * 4);
         if (!direct && y1 === th) {
           plan.push(t, 'copy2d', Y + img * cout * oh * ow * 4, Yp + img * imgOut * 4, cout, oh, ow * 4, oh * ow * 4, ow * 4, outPlane * 4, outRow * 4);

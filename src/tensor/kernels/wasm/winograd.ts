@@ -1,6 +1,8 @@
 /**
  * Winograd minimal filtering F(2×2, 5×5) for stride-1 5×5 convolutions: each 2×2 block of
  * outputs ("tile") of one (input, output) channel pair costs 36 multiplications instead of 100.
+ * The forward kernels are also generated for F(4×4, 5×5) (4×4 tiles, 8×8 transformed, 64
+ * multiplications instead of 400), which trades accuracy for fewer multiplications (F4X5).
  *
  *   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A        (g: 5×5 filter, d: 6×6 input window, Y: 2×2 outputs)
  *
@@ -96,6 +98,35 @@ export function cookToom(m: number, r: number, points: readonly number[]): Winog
  */
 export const F2X5 = cookToom(2, 5, [0, 1.5, -1.5, 2 / 3, -2 / 3]);
 
+/**
+ * F(4, 5) from the points 0, ±1, ±2, ±1/2, ∞: 8×8 transformed tiles, 64 multiplications per 4×4
+ * outputs (4 per output instead of F(2×2)'s 9). bench/winograd-accuracy.ts simulated float32 over
+ * candidate point sets and put this one first: relative RMS error 2.4e-6 on 32 channels, against
+ * 7.0e-7 for F2X5, so the backend uses it only where asked (SVDD_WINOGRAD_TILE=4).
+ */
+export const F4X5 = snapDyadic(cookToom(4, 5, [0, 1, -1, 2, -2, 0.5, -0.5]));
+
+/**
+ * t with float64 noise snapped off coefficients that are multiples of 1/4096 (cookToom's inverse
+ * leaves 0.49999999999999856 where F(4, 5)'s Bᵀ has 1/2, and −4.249999999999999 next to −4.25):
+ * exact constants, one splat per distinct value, and ±1 coefficients emitted as adds.
+ */
+function snapDyadic(t: WinogradTransforms): WinogradTransforms {
+  const snap = (v: number): number => {
+    const q = Math.round(v * 4096) / 4096;
+    return Math.abs(v - q) < 1e-9 ? q + 0 : v;
+  };
+  const each = (a: number[][]): number[][] => a.map((row) => row.map(snap));
+  return { ...t, AT: each(t.AT), G: each(t.G), BT: each(t.BT) };
+}
+
+/**
+ * The export name of a forward transform kernel generated for t: the F(2×2) kernels keep the plain
+ * names, others carry their tile side (wgInput4 for F(4×4)), so both can live in one module.
+ */
+export const wgKernelName = (base: 'wgWeights' | 'wgInput' | 'wgOutput', t: WinogradTransforms): string =>
+  (t.m === 2 ? base : `${base}${t.m}`);
+
 const i32s = (n: number): T[] => Array<T>(n).fill(T.i32);
 
 /** f32x4 splats of the constants a kernel multiplies by, set once before its loops. */
@@ -162,7 +193,7 @@ function pushV(f: FnBuilder, v: V128): void { if (typeof v === 'function') v(); 
  * q goes to dst + ξ·xiStride + 16q: per ξ, the packed-A layout [cout/4][cin][4] of U_ξ.
  */
 export function wgWeights(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuilder {
-  const f = new FnBuilder('wgWeights', i32s(4));
+  const f = new FnBuilder(wgKernelName('wgWeights', t), i32s(4));
   const dst = f.param(0, T.i32), src = f.param(1, T.i32), groups = f.param(2, T.i32), xiStride = f.param(3, T.i32);
   const { alpha, r, G } = t;
   const end = f.local(T.i32), xa = f.local(T.i32);
@@ -185,25 +216,38 @@ export function wgWeights(relaxed: boolean, t: WinogradTransforms = F2X5): FnBui
 }
 
 /**
+ * out[k] = lane k of each of a[0..3] (a 4×4 transpose of f32x4 values), through the scratch
+ * locals tmp[0..3]: pairs are interleaved first, then their halves combined.
+ */
+function transpose4(f: FnBuilder, a: readonly V128[], tmp: readonly Local<T.v128>[], out: readonly Local<T.v128>[]): void {
+  f.set(tmp[0]!, () => f.f32x4Shuffle(a[0]!, a[1]!, [0, 4, 1, 5])).set(tmp[1]!, () => f.f32x4Shuffle(a[0]!, a[1]!, [2, 6, 3, 7]));
+  f.set(tmp[2]!, () => f.f32x4Shuffle(a[2]!, a[3]!, [0, 4, 1, 5])).set(tmp[3]!, () => f.f32x4Shuffle(a[2]!, a[3]!, [2, 6, 3, 7]));
+  for (let k = 0; k < 4; k++) f.set(out[k]!, () => f.f32x4Shuffle(tmp[k >> 1]!, tmp[2 + (k >> 1)]!, k & 1 ? [2, 3, 6, 7] : [0, 1, 4, 5]));
+}
+
+/**
  * wgInput(dst, src, cin, rows, groups, rowBytes, planeBytes, xiStride, half): input transform
  * V = Bᵀ·d·B for `rows` rows of `groups` groups of 4 horizontally adjacent tiles, one f32x4 lane per
- * tile. src is the zero-padded input (α − 2 = 4 extra columns and rows past the tiles) at channel 0
+ * tile. src is the zero-padded input (r − 1 = 4 extra columns and rows past the tiles) at channel 0
  * of the first tile row; rows are rowBytes apart, channels planeBytes apart, and a tile row starts
- * two input rows below the previous one.
+ * m input rows below the previous one.
  *
  * V goes straight into packed-B layout, per ξ [tiles/8][cin][8] at dst + ξ·xiStride: a group fills
  * half of an 8-tile panel, starting with the half given by `half` (0: lanes 0–3, 1: lanes 4–7).
  * A call that ends half-way into a panel zeroes the panel's other half, so that the GEMM never
  * multiplies stale arena bytes (which could be slow denormals); a following call overwrites them.
  *
- * The 6 columns of 4 tiles sit 2 floats apart: two loads 4 floats apart give columns x and x + 1
- * (even and odd lanes), so five unaligned loads per input row yield all six columns.
+ * For F(2×2) (a tile row starts 2 input rows below the previous one) the 6 columns of 4 tiles sit
+ * 2 floats apart: two loads 4 floats apart give columns x and x + 1 (even and odd lanes), so five
+ * unaligned loads per input row yield all six columns. For F(4×4) (tile rows 4 input rows apart)
+ * the tiles sit 4 floats apart: five loads at 0, 4, 8, 12, 16 floats hold the 8 columns as two 4×4
+ * transposes (of loads 0–3: columns 0–3; of loads 1–4: columns 4–7).
  */
 export function wgInput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuilder {
-  if (t.alpha !== 6) throw new Error('wgInput: the column shuffles assume 6-wide tiles');
-  const f = new FnBuilder('wgInput', i32s(9));
+  if (t.r !== 5 || (t.m !== 2 && t.m !== 4)) throw new Error('wgInput: the column shuffles assume F(2×2, 5×5) or F(4×4, 5×5)');
+  const f = new FnBuilder(wgKernelName('wgInput', t), i32s(9));
   const [dst, src, cin, rows, groups, rowBytes, planeBytes, xiStride, half] = f.params as Local<T.i32>[];
-  const { alpha, BT } = t;
+  const { alpha, m, BT } = t;
   const r = f.local(T.i32), q = f.local(T.i32), c = f.local(T.i32);
   const rowSrc = f.local(T.i32), s = f.local(T.i32), sc = f.local(T.i32), dc = f.local(T.i32), ra = f.local(T.i32);
   const xa = f.local(T.i32), panelBytes = f.local(T.i32), h = f.local(T.i32), d = f.local(T.i32);
@@ -212,6 +256,7 @@ export function wgInput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuild
   const dB: Local<T.v128>[] = Array.from({ length: alpha * alpha }, () => f.local(T.v128));
   const k = constants(f, [BT]);
   const even: [number, number, number, number] = [0, 2, 4, 6], odd: [number, number, number, number] = [1, 3, 5, 7];
+  const tr: Local<T.v128>[] = t.m === 4 ? Array.from({ length: 4 }, () => f.local(T.v128)) : [];
 
   f.set(panelBytes, () => f.i32Shl(cin!, 5));
   f.set(h, half!).set(d, dst!).set(rowSrc, src!).set(r, 0);
@@ -222,11 +267,16 @@ export function wgInput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuild
       f.doWhile(() => {
         f.set(ra, sc);
         for (let y = 0; y < alpha; y++) {
-          // ld[i] = the 4 floats at column 2i of this row (i = 0..4).
-          for (let i = 0; i < 5; i++) f.set(ld[i]!, () => f.v128Load(ra, i * 8));
-          for (let x = 0; x < alpha; x++) {
-            const a = ld[x >> 1]!, b = ld[(x >> 1) + 2]!;
-            f.set(col[x]!, () => f.f32x4Shuffle(a, b, x & 1 ? odd : even));
+          // ld[i] = the 4 floats at column m·i of this row (i = 0..4).
+          for (let i = 0; i < 5; i++) f.set(ld[i]!, () => f.v128Load(ra, i * 4 * m));
+          if (m === 2) {
+            for (let x = 0; x < alpha; x++) {
+              const a = ld[x >> 1]!, b = ld[(x >> 1) + 2]!;
+              f.set(col[x]!, () => f.f32x4Shuffle(a, b, x & 1 ? odd : even));
+            }
+          } else {
+            // Lane i of column x is float 4i + x: transpose loads 0–3 (x < 4) and 1–4 (x ≥ 4).
+            for (let base = 0; base < 2; base++) transpose4(f, ld.slice(base, base + 4), tr, col.slice(4 * base, 4 * base + 4));
           }
           // (d·B)[y][j] = Σ_x d[y][x]·Bᵀ[j][x]
           for (let j = 0; j < alpha; j++) f.set(dB[y * alpha + j]!, linComb(f, BT[j]!, col, k, relaxed));
@@ -239,9 +289,9 @@ export function wgInput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuild
       // The next group fills the other half of this panel, or the first half of the next one.
       f.if_(h, () => f.inc(d, () => f.i32Sub(panelBytes, 16)), () => f.inc(d, 16));
       f.set(h, () => f.i32Sub(1, h));
-      f.inc(s, 32).inc(q, 1);
+      f.inc(s, 16 * m).inc(q, 1);
     }, () => f.i32LtS(q, groups!));
-    f.inc(rowSrc, () => f.i32Shl(rowBytes!, 1)).inc(r, 1);
+    f.inc(rowSrc, () => f.i32Shl(rowBytes!, Math.log2(m))).inc(r, 1);
   }, () => f.i32LtS(r, rows!));
   f.if_(h, () => {
     f.set(dc, d).set(c, 0);
@@ -257,12 +307,12 @@ export function wgInput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuild
  * wgOutput(dst, src, cout, rows, groups, ldcBytes, xiStride, outRowBytes, outPlaneBytes): output
  * transform Y = Aᵀ·M·A for `rows` rows of `groups` groups of 4 tiles and every output channel.
  * M_ξ is row-major [cout][tiles] at src + ξ·xiStride (rows ldcBytes apart), src pointing at the
- * first tile; each group writes two output rows of 8 floats at dst (channel planes outPlaneBytes
+ * first tile; each group writes m output rows of 4·m floats at dst (channel planes outPlaneBytes
  * apart, rows outRowBytes apart), so the output rows must hold whole groups (the driver pads).
  */
 export function wgOutput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuilder {
-  if (t.m !== 2) throw new Error('wgOutput: the output interleave assumes 2×2 tiles');
-  const f = new FnBuilder('wgOutput', i32s(9));
+  if (t.m !== 2 && t.m !== 4) throw new Error('wgOutput: the output interleave assumes 2×2 or 4×4 tiles');
+  const f = new FnBuilder(wgKernelName('wgOutput', t), i32s(9));
   const [dst, src, cout, rows, groups, ldcBytes, xiStride, outRowBytes, outPlaneBytes] = f.params as Local<T.i32>[];
   const { alpha, m, AT } = t;
   const co = f.local(T.i32), r = f.local(T.i32), q = f.local(T.i32);
@@ -271,6 +321,9 @@ export function wgOutput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuil
   const am: Local<T.v128>[] = Array.from({ length: m * alpha }, () => f.local(T.v128));
   const y: Local<T.v128>[] = Array.from({ length: m * m }, () => f.local(T.v128));
   const k = constants(f, [AT]);
+  const rowAddr = m === 4 ? f.local(T.i32) : null;
+  const tr: Local<T.v128>[] = m === 4 ? Array.from({ length: 4 }, () => f.local(T.v128)) : [];
+  const outs: Local<T.v128>[] = m === 4 ? Array.from({ length: 4 }, () => f.local(T.v128)) : [];
 
   f.set(co, 0).set(cs, src!).set(cd, dst!);
   f.doWhile(() => {
@@ -307,15 +360,25 @@ export function wgOutput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuil
             f.set(y[a * m + b]!, linComb(f, AT[b]!, terms, k, relaxed));
           }
         }
-        // Lane i of y[a][b] is output (row a, column 2i + b) of the group: interleave to rows.
-        for (let a = 0; a < m; a++) {
-          const addr = a === 0 ? o : (): void => { f.i32Add(o, outRowBytes!); };
-          f.v128Store(addr, () => f.f32x4Shuffle(y[a * m]!, y[a * m + 1]!, [0, 4, 1, 5]));
-          f.v128Store(addr, () => f.f32x4Shuffle(y[a * m]!, y[a * m + 1]!, [2, 6, 3, 7]), 16);
+        // Lane i of y[a][b] is output (row a, column m·i + b) of the group: interleave to rows.
+        if (rowAddr === null) {
+          for (let a = 0; a < m; a++) {
+            const addr = a === 0 ? o : (): void => { f.i32Add(o, outRowBytes!); };
+            f.v128Store(addr, () => f.f32x4Shuffle(y[a * m]!, y[a * m + 1]!, [0, 4, 1, 5]));
+            f.v128Store(addr, () => f.f32x4Shuffle(y[a * m]!, y[a * m + 1]!, [2, 6, 3, 7]), 16);
+          }
+        } else {
+          // Output row a of the group is the 4×4 transpose of y[a][0..3]: vector i holds tile i's 4 columns.
+          f.set(rowAddr, o);
+          for (let a = 0; a < m; a++) {
+            transpose4(f, y.slice(a * m, a * m + m), tr, outs);
+            for (let i = 0; i < 4; i++) f.v128Store(rowAddr, outs[i]!, 16 * i);
+            if (a < m - 1) f.inc(rowAddr, outRowBytes!);
+          }
         }
-        f.inc(s, 16).inc(o, 32).inc(q, 1);
+        f.inc(s, 16).inc(o, 16 * m).inc(q, 1);
       }, () => f.i32LtS(q, groups!));
-      f.inc(ro, () => f.i32Shl(outRowBytes!, 1)).inc(r, 1);
+      f.inc(ro, () => f.i32Shl(outRowBytes!, Math.log2(m))).inc(r, 1);
     }, () => f.i32LtS(r, rows!));
     f.inc(cs, ldcBytes!).inc(cd, outPlaneBytes!).inc(co, 1);
   }, () => f.i32LtS(co, cout!));

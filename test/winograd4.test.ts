@@ -1,0 +1,193 @@
+import { expect } from 'chai';
+import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
+import type { ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
+import { createWasmBackend, disposeWasmBackend } from '../src/tensor/kernels/wasm/index.ts';
+import {
+  type WinogradTile, parseWinogradTile, setWinograd, setWinogradTile, usesWinograd, winogradTileFor,
+} from '../src/tensor/kernels/wasm/ops.ts';
+import { F4X5 } from '../src/tensor/kernels/wasm/winograd.ts';
+import { convGeom as geom, randomFloats as rand } from './helpers.ts';
+
+const matVec = (a: number[][], v: number[]): number[] => a.map((row) => row.reduce((s, c, j) => s + c * v[j]!, 0));
+const matMul = (a: number[][], b: number[][]): number[][] => a.map((row) => b[0]!.map((_, j) => row.reduce((s, c, k) => s + c * b[k]![j]!, 0)));
+const transpose = (a: number[][]): number[][] => a[0]!.map((_, j) => a.map((row) => row[j]!));
+
+/** Largest |got − want| relative to the largest |want|. */
+function relToMax(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let diff = 0, scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
+    scale = Math.max(scale, Math.abs(want[i]!));
+  }
+  return diff / scale;
+}
+
+describe('Winograd F(4x4, 5x5) transforms', () => {
+  it('F4X5 uses the points 0, ±1, ±2, ±1/2, inf, with exact dyadic Bᵀ and Aᵀ', () => {
+    expect(F4X5.m).to.equal(4);
+    expect(F4X5.alpha).to.equal(8);
+    expect(F4X5.AT[1]).to.deep.equal([0, 1, -1, 2, -2, 0.5, -0.5, 0]);
+    expect(F4X5.AT[3]).to.deep.equal([0, 1, -1, 8, -8, 0.125, -0.125, 1]);
+    for (const row of [...F4X5.BT, ...F4X5.AT]) for (const v of row) expect(v * 4096, `${v} is a multiple of 1/4096`).to.equal(Math.round(v * 4096));
+    // Every row of Bᵀ has a coefficient of ±1 (monic basis polynomials): one free term per row.
+    for (const row of F4X5.BT) expect(row.some((v) => Math.abs(v) === 1)).to.equal(true);
+  });
+
+  it('1-D F(4, 5) on random data equals direct correlation (float64)', () => {
+    for (let trial = 0; trial < 20; trial++) {
+      const d = [...rand(8, 500 + trial)], g = [...rand(5, 600 + trial)];
+      const y = matVec(F4X5.AT, matVec(F4X5.G, g).map((u, i) => u * matVec(F4X5.BT, d)[i]!));
+      const direct = [0, 1, 2, 3].map((i) => g.reduce((s, gk, k) => s + gk * d[i + k]!, 0));
+      y.forEach((v, i) => expect(v).to.be.closeTo(direct[i]!, 1e-12));
+    }
+  });
+
+  it('2-D F(4x4, 5x5) on random data equals direct correlation (float64)', () => {
+    for (let trial = 0; trial < 5; trial++) {
+      const d = Array.from({ length: 8 }, (_, r) => [...rand(8, 700 + 10 * trial + r)]);
+      const g = Array.from({ length: 5 }, (_, r) => [...rand(5, 800 + 10 * trial + r)]);
+      const U = matMul(matMul(F4X5.G, g), transpose(F4X5.G)), V = matMul(matMul(F4X5.BT, d), transpose(F4X5.BT));
+      const Y = matMul(matMul(F4X5.AT, U.map((row, i) => row.map((u, j) => u * V[i]![j]!))), transpose(F4X5.AT));
+      for (let oy = 0; oy < 4; oy++) {
+        for (let ox = 0; ox < 4; ox++) {
+          let want = 0;
+          for (let ky = 0; ky < 5; ky++) for (let kx = 0; kx < 5; kx++) want += g[ky]![kx]! * d[oy + ky]![ox + kx]!;
+          expect(Y[oy]![ox]!).to.be.closeTo(want, 1e-12);
+        }
+      }
+    }
+  });
+});
+
+describe('SVDD_WINOGRAD_TILE switch', () => {
+  it('accepts 2 and 4 (unset or empty: 2) and refuses anything else', () => {
+    expect(parseWinogradTile(undefined)).to.equal(2);
+    expect(parseWinogradTile('')).to.equal(2);
+    expect(parseWinogradTile('2')).to.equal(2);
+    expect(parseWinogradTile('4')).to.equal(4);
+    for (const bad of ['3', '6', '0', '4 ', 'four', '2x2']) {
+      expect(() => parseWinogradTile(bad), bad).to.throw(/SVDD_WINOGRAD_TILE must be 2 or 4/);
+    }
+    expect(() => setWinogradTile(3 as WinogradTile)).to.throw(/must be 2 or 4/);
+  });
+
+  it('a bad value stops the wasm backend when it starts', async () => {
+    const prior = process.env['SVDD_WINOGRAD_TILE'];
+    process.env['SVDD_WINOGRAD_TILE'] = '3';
+    try {
+      let error: unknown = null;
+      try { await createWasmBackend({ threads: 1 }); } catch (e) { error = e; }
+      expect(String(error)).to.match(/SVDD_WINOGRAD_TILE must be 2 or 4 .* not '3'/);
+    } finally {
+      if (prior === undefined) delete process.env['SVDD_WINOGRAD_TILE']; else process.env['SVDD_WINOGRAD_TILE'] = prior;
+      await disposeWasmBackend();
+    }
+  });
+});
+
+/**
+ * Geometries for the F(4×4) setting: odd outputs that are not multiples of 4 (5, 7, 13, 14), square
+ * outputs 4 to 32, batches 1, 3 and 8 (chunks crossing from one image into the next), channel counts
+ * at the Winograd thresholds (cin 16, cout 8) and above, pads 0–4. Outputs 8 columns wide and
+ * narrower keep F(2×2) (winogradTileFor), so short, wide outputs exercise F(4×4) on few tile rows.
+ */
+const cases: [string, ConvGeom, WinogradTile][] = [
+  ['5x5 output, at the thresholds (cin 16, cout 8)', geom(3, 16, 5, 5, 8, 5, 5, 1, 2), 2],
+  ['7x7 output, pad 0, batch 1', geom(1, 18, 11, 11, 21, 5, 5, 1, 0), 2],
+  ['4x4 output, batch 8', geom(8, 32, 4, 4, 32, 5, 5, 1, 2), 2],
+  ['8x8 output (CIFAR conv3 shape), batch 3', geom(3, 64, 8, 8, 128, 5, 5, 1, 2), 2],
+  ['5x13 output: one tile row, padded tiles', geom(3, 16, 5, 13, 8, 5, 5, 1, 2), 4],
+  ['7x11 output, pad 1, cin 17, cout 19', geom(3, 17, 9, 13, 19, 5, 5, 1, 1), 4],
+  ['14x14 output, batch 8, chunks crossing images', geom(8, 64, 14, 14, 64, 5, 5, 1, 2), 4],
+  ['14x14 output, pad 0, batch 1, cout 9', geom(1, 16, 18, 18, 9, 5, 5, 1, 0), 4],
+  ['16x16 output (CIFAR conv2 shape), batch 3', geom(3, 32, 16, 16, 64, 5, 5, 1, 2), 4],
+  ['13x16 output, pad 4 (output larger than input)', geom(3, 16, 9, 12, 17, 5, 5, 1, 4), 4],
+  ['32x32 output, batch 1, cin 20, cout 24', geom(1, 20, 32, 32, 24, 5, 5, 1, 2), 4],
+  ['29x29 output, batch 3, several chunks per image', geom(3, 64, 29, 29, 48, 5, 5, 1, 2), 4],
+];
+
+for (const threads of [1, 2]) {
+  describe(`Winograd F(4x4) conv on the wasm backend (threads ${threads})`, function () {
+    this.timeout(300000);
+    let ks: Partial<KernelSet>;
+    // On, with tile 4, whatever the run's SVDD_WINOGRAD and SVDD_WINOGRAD_TILE say.
+    let priorOn = true, priorTile: WinogradTile = 2;
+    before(async () => {
+      priorOn = setWinograd(true);
+      priorTile = setWinogradTile(4);
+      ks = (await createWasmBackend({ threads })).kernels.float32!;
+    });
+    after(async () => { setWinograd(priorOn); setWinogradTile(priorTile); await disposeWasmBackend(); });
+
+    for (const [label, g, tile] of cases) {
+      it(`conv2d and conv2dGradInput match the float64 reference: ${label}`, () => {
+        setWinogradTile(4);
+        expect(usesWinograd(g), 'conv2d takes the Winograd path').to.equal(true);
+        expect(winogradTileFor(g), 'conv2d tile').to.equal(tile);
+        const transposed = { ...g, cin: g.cout, cout: g.cin, h: g.oh, w: g.ow, oh: g.h, ow: g.w, pad: 4 - g.pad };
+        const gradInputWinograd = usesWinograd(transposed);
+        const x = rand(g.n * g.cin * g.h * g.w, 1), w = rand(g.cout * g.cin * 25, 2), gy = rand(g.n * g.cout * g.oh * g.ow, 3);
+        // The reference in float64 on the same (float32) values: the error measured is ours alone.
+        const y0 = new Float64Array(gy.length), gx0 = new Float64Array(x.length);
+        tsKernels.conv2d(Float64Array.from(x), Float64Array.from(w), y0, g);
+        tsKernels.conv2dGradInput(Float64Array.from(gy), Float64Array.from(w), gx0, g);
+        for (let round = 0; round < 2; round++) {
+          // Poisoned outputs: the kernels must overwrite every element. The second round replays the cached plan.
+          const y1 = new Float32Array(gy.length).fill(NaN), gx1 = new Float32Array(x.length).fill(NaN);
+          ks.conv2d!(x, w, y1, g);
+          ks.conv2dGradInput!(gy, w, gx1, g);
+          expect(relToMax(y1, y0), `conv2d round ${round}`).to.be.below(2e-5);
+          expect(relToMax(gx1, gx0), `conv2dGradInput round ${round} (Winograd: ${gradInputWinograd})`).to.be.below(2e-5);
+        }
+      });
+    }
+
+    it('the tile-4 input gradient takes F(4x4) where its forward conv does (CIFAR deconv3 shape)', () => {
+      // conv2dGradInput of 32 → 64 @16 runs as the forward conv 64 → 32 @16.
+      const g = geom(2, 32, 16, 16, 64, 5, 5, 1, 2), asForward = { ...g, cin: 64, cout: 32 };
+      expect(usesWinograd(asForward)).to.equal(true);
+      expect(winogradTileFor(asForward)).to.equal(4);
+    });
+
+    // F(4×4) rounds more in the transformed domain than F(2×2) (bench/winograd-accuracy.ts: 2.4e-6 vs
+    // 7.0e-7 relative RMS). Measured on these cases (largest error relative to the largest output):
+    // 32 → 64 @16 4.1e-6 with F(4×4), 6.8e-7 with F(2×2), 4.5e-7 direct; 64 → 128 @16 6.1e-6, 1.2e-6,
+    // 3.5e-7. At batch 200: 5.6e-6 and 7.6e-6 (F(2×2) 8.9e-7 and 1.2e-6); relative RMS 2.5e-6 and
+    // 3.2e-6 (F(2×2) 6.7e-7 and 8.7e-7). CIFAR conv3 (64 → 128 @8) keeps F(2×2) under tile 4.
+    for (const g of [geom(2, 32, 16, 16, 64, 5, 5, 1, 2), geom(2, 64, 16, 16, 128, 5, 5, 1, 2)]) {
+      it(`float32 error on a CIFAR-shaped layer (${g.cin} → ${g.cout} on ${g.h}x${g.w}) is below 1.2e-5 of the largest output`, () => {
+        setWinogradTile(4);
+        expect(winogradTileFor(g)).to.equal(4);
+        const x = rand(g.n * g.cin * g.h * g.w, 6), w = rand(g.cout * g.cin * 25, 7);
+        const y0 = new Float64Array(g.n * g.cout * g.oh * g.ow), y1 = new Float32Array(y0.length);
+        tsKernels.conv2d(Float64Array.from(x), Float64Array.from(w), y0, g);
+        ks.conv2d!(x, w, y1, g);
+        expect(relToMax(y1, y0)).to.be.below(1.2e-5);
+      });
+    }
+
+    it('switching back to tile 2 gives bit-identical F(2x2) results (forward and input gradient)', () => {
+      const g = geom(3, 32, 16, 16, 64, 5, 5, 1, 2);
+      const x = rand(g.n * g.cin * g.h * g.w, 4), w = rand(g.cout * g.cin * 25, 5), gy = rand(g.n * g.cout * g.oh * g.ow, 6);
+      const run = (): [Float32Array, Float32Array] => {
+        const y = new Float32Array(gy.length), gx = new Float32Array(x.length);
+        ks.conv2d!(x, w, y, g);
+        ks.conv2dGradInput!(gy, w, gx, g);
+        return [y, gx];
+      };
+      setWinogradTile(2);
+      const [y2, gx2] = run();
+      setWinogradTile(4);
+      const [y4, gx4] = run();
+      setWinogradTile(2);
+      const [y2again, gx2again] = run();
+      setWinogradTile(4);
+      expect(Buffer.from(y2again.buffer).equals(Buffer.from(y2.buffer)), 'conv2d').to.equal(true);
+      expect(Buffer.from(gx2again.buffer).equals(Buffer.from(gx2.buffer)), 'conv2dGradInput').to.equal(true);
+      // And tile 4 really took another path (its rounding differs).
+      expect(Buffer.from(y4.buffer).equals(Buffer.from(y2.buffer))).to.equal(false);
+      expect(Buffer.from(gx4.buffer).equals(Buffer.from(gx2.buffer))).to.equal(false);
+      expect(relToMax(y4, y2)).to.be.below(2e-5);
+    });
+  });
+}
