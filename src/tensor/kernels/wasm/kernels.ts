@@ -8,7 +8,7 @@
  */
 import { buildModule, FnBuilder, T, type I32, type Local } from './emitter.ts';
 import { POINTWISE_FNS, dotNT } from './pointwise.ts';
-import { F4X5, interleave4, wgGradOutT, wgInput, wgInputT, wgOutput, wgWeights, wgWeightsT } from './winograd.ts';
+import { F4X5, interleave4, wgGradOutT, wgInput, wgInput4, wgInputT, wgOutput, wgOutput4, wgWeights, wgWeightsT } from './winograd.ts';
 
 /** Micro-tile: MR rows of A (broadcast) by NR columns of B (two f32x4 vectors). */
 export const MR = 4;
@@ -400,7 +400,7 @@ export function buildKernelModule(opts: ModuleOptions): Uint8Array<ArrayBuffer> 
     interleave4: interleave4(),
     leakyMaxPool2: POINTWISE_FNS.leakyMaxPool2(), leakyMaxPool2Grad: POINTWISE_FNS.leakyMaxPool2Grad(), padCopy: padCopy(),
     normLeakyMaxPool2: POINTWISE_FNS.normLeakyMaxPool2(),
-    wgWeights4: wgWeights(opts.relaxedSimd, F4X5), wgInput4: wgInput(opts.relaxedSimd, F4X5), wgOutput4: wgOutput(opts.relaxedSimd, F4X5),
+    wgWeights4: wgWeights(opts.relaxedSimd, F4X5), wgInput4: wgInput4(opts.relaxedSimd), wgOutput4: wgOutput4(opts.relaxedSimd),
     execList: execList(),
   };
   return buildModule(

@@ -8,5 +8,4 @@ export { gemmWasm } from './gemm.ts';
 export { conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm } from './conv.ts';
 export {
   type WinogradTile, checkWinogradTileEnv, parseWinogradTile, setWinograd, setWinogradTile, usesWinograd, usesWinogradGradWeight,
-  winogradTileFor,
 } from './winograd-conv.ts';

@@ -92,60 +92,39 @@ export function usesWinograd(g: ConvGeom): boolean {
     && g.cin >= WINOGRAD_MIN_CIN && g.cin <= KC && g.cout >= WINOGRAD_MIN_COUT;
 }
 
-/** The forward transform kernels of each tile size (winograd.ts generates both sets). */
-const FORWARD_KERNELS: Record<WinogradTile, { weights: FnName; input: FnName; output: FnName }> = {
-  2: { weights: 'wgWeights', input: 'wgInput', output: 'wgOutput' },
-  4: { weights: 'wgWeights4', input: 'wgInput4', output: 'wgOutput4' },
-};
-
-/**
- * F(4×4) needs at least this many tiles per output row: the transforms take 4 tiles of a row per
- * vector, so narrower outputs pad each tile row to 4 tiles and waste up to half the work (F(2×2)
- * wastes none at 8 columns). Measured at batch 200, 1 / 2 threads, F(2×2) ms / F(4×4) ms (median of
- * interleaved pairs, machine loaded): 16×16 outputs (4 tiles per row) conv2 32 → 64 1.71× / 1.74×,
- * deconv3 1.50× / 1.66×; 8×8 (2 tiles) conv3 64 → 128 1.02× / 1.12×, deconv2 0.98× / 1.07×, 64 → 64
- * 0.92× / 0.89×; 4×4 (1 tile) 32 → 32 0.83× / 0.89×. So 8 columns and fewer keep F(2×2).
- */
-const WINOGRAD4_MIN_TILES_PER_ROW = 3;
-
-/** The forward tile conv2dWinograd uses for g: the tile setting, except where F(4×4) would not pay. */
-export function winogradTileFor(g: ConvGeom): WinogradTile {
-  return winogradTile === 4 && Math.ceil(g.ow / 4) >= WINOGRAD4_MIN_TILES_PER_ROW ? 4 : 2;
-}
-
-/** y = conv(x, wt) by Winograd F(m×m, 5×5), m = winogradTileFor(g) (see winograd.ts for the transforms). */
+/** y = conv(x, wt) by Winograd F(2×2, 5×5), or F(4×4, 5×5) under tile 4 (see winograd.ts for the transforms). */
 export function conv2dWinograd(rt: WasmRuntime, x: Float32Array, wt: Float32Array, y: Float32Array, g: ConvGeom): void {
   const { n, cin, h, w, cout, oh, ow } = g;
-  const m = winogradTileFor(g);
-  const s = setupFor(rt, geomKey(m === 2 ? 'winograd' : `winograd${m}`, g), (table) => winogradSetup(rt, table, g, m));
+  const s = winogradTile === 4
+    ? setupFor(rt, geomKey('winograd4', g), (table) => winograd4Setup(rt, table, g))
+    : setupFor(rt, geomKey('winograd', g), (table) => winogradSetup(rt, table, g));
   runPhases(rt, s, [[x, n * cin * h * w, 'in'], [wt, cout * cin * 25, 'in'], [y, n * cout * oh * ow, 'out']]);
 }
 
 /**
- * The plan of a Winograd convolution F(m×m, 5×5), α = m + 4. Tiles (m×m output blocks) are
- * numbered row-major per image, with each tile row padded to a multiple of 4 tiles so that the
- * transforms always handle 4 tiles of one row per f32x4 vector.
+ * The plan of a Winograd convolution. Tiles (2×2 output blocks) are numbered row-major per image,
+ * with each tile row padded to a multiple of 4 tiles so that the transforms always handle 4 tiles
+ * of one row per f32x4 vector.
  *
- * Layout (ξ = one of the α² positions of a transformed tile: 36 for m = 2, 64 for m = 4):
+ * Layout (ξ = one of the 36 positions of a transformed tile):
  *   U [ξ][cout/4][cin][4]        filters, G·g·Gᵀ, in packed-A layout (pack4's, one ξ after another)
- *   Xw [n][cin][m·th + 4][m·tw + 4]  the input, zero-padded so every tile's α×α window is in bounds
+ *   Xw [n][cin][2·th + 4][2·tw + 4]  the input, zero-padded so every tile's 6×6 window is in bounds
  *   V [ξ][tiles/8][cin][8]      one chunk of transformed input tiles, in packed-B layout (per thread)
  *   M [ξ][cout][tiles]          U_ξ · V_ξ for that chunk (per thread)
  *   Y                           the output, written by the output transform; when the padded tile
- *                               grid overhangs it, into Yp [n][cout][m·th][m·tw] and copied out
+ *                               grid overhangs it, into Yp [n][cout][2·th][2·tw] and copied out
  *
  * Phase 1 transforms the filters, threads taking disjoint output-channel panels. Phase 2: threads
  * take disjoint images and walk them in chunks of tile rows sized to stay in L2; per chunk they
- * transform the input, run the α² GEMMs and transform the output.
+ * transform the input, run the 36 GEMMs and transform the output.
  */
-function winogradSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom, m: WinogradTile): { at: Record<string, number>; phases: number[][][] } {
+function winogradSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<string, number>; phases: number[][][] } {
   const { n, cin, h, w, cout, pad, oh, ow } = g;
-  const kernels = FORWARD_KERNELS[m];
-  const th = Math.ceil(oh / m), tw = up(Math.ceil(ow / m), 4), groupsPerRow = tw / 4;
-  const Hw = m * th + 4, Ww = m * tw + 4, plane = Hw * Ww, imgIn = cin * plane;
-  const outRow = m * tw, outPlane = m * th * outRow, imgOut = cout * outPlane;
-  const direct = outRow === ow && m * th === oh;
-  const mp = up(cout, MR), taps = cin * 25, XI = (m + 4) ** 2;
+  const th = Math.ceil(oh / 2), tw = up(Math.ceil(ow / 2), 4), groupsPerRow = tw / 4;
+  const Hw = 2 * th + 4, Ww = 2 * tw + 4, plane = Hw * Ww, imgIn = cin * plane;
+  const outRow = 2 * tw, outPlane = 2 * th * outRow, imgOut = cout * outPlane;
+  const direct = outRow === ow && 2 * th === oh;
+  const mp = up(cout, MR), taps = cin * 25, XI = 36;
   const T = threadsFor(rt, 2 * n * cout * oh * ow * taps, n);
   const ranges = split(n, T);
   const rowsPerChunk = Math.max(Math.ceil(WINOGRAD_MIN_CHUNK_TILES / tw), Math.floor(WINOGRAD_CHUNK_BYTES / (XI * (cin + cout) * 4 * tw)));
@@ -162,14 +141,7 @@ function winogradSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom, m: Winograd
   for (let co = 0; co < cout; co++) wl[co] = co * taps * 4;
   for (let p = 0; p < taps; p++) wr[p] = p * 4;
 
-  const filters = new Plan(T);
-  split(mp / MR, T).forEach(([p0, p1], t) => {
-    const cols = Math.min(cout, p1 * MR) - p0 * MR;
-    if (cols <= 0) return;
-    const packed = Wp + p0 * taps * MR * 4;
-    filters.push(t, 'pack4', packed, W, wLane + p0 * MR * 4, wRow, cols, taps);
-    filters.push(t, kernels.weights, U + p0 * cin * MR * 4, packed, (p1 - p0) * cin, uXi);
-  });
+  const filters = filterPlan(T, g, 'wgWeights', { W, Wp, U, wLane, wRow }, uXi);
 
   const plan = new Plan(T);
   ranges.forEach(([a, b], t) => {
@@ -188,14 +160,105 @@ function winogradSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom, m: Winograd
           plan.push(t, 'padCopy', xw, X + img * cin * h * w * 4, cin, h, w, plane * 4, Ww * 4, h * w * 4, w * 4, (pad * Ww + pad) * 4);
         }
         const group0 = tile0 / 4;
-        plan.push(t, kernels.input, V[t]! + (group0 >> 1) * cin * NR * 4 + (group0 & 1) * 16, xw + m * y0 * Ww * 4,
+        plan.push(t, 'wgInput', V[t]! + (group0 >> 1) * cin * NR * 4 + (group0 & 1) * 16, xw + 2 * y0 * Ww * 4,
           cin, y1 - y0, groupsPerRow, Ww * 4, plane * 4, vXi, group0 & 1);
       }
       for (let xi = 0; xi < XI; xi++) pushGemm(plan, t, U + xi * uXi, V[t]! + xi * vXi, M[t]! + xi * mXi, cout, tiles, cin, tiles, false);
       for (const { img, y0, y1, tile0 } of segments) {
-        plan.push(t, kernels.output, Yp + (img * imgOut + m * y0 * outRow) * 4, M[t]! + tile0 * 4, cout, y1 - y0, groupsPerRow,
+        plan.push(t, 'wgOutput', Yp + (img * imgOut + 2 * y0 * outRow) * 4, M[t]! + tile0 * 4, cout, y1 - y0, groupsPerRow,
           tiles * 4, mXi, outRow * 4, outPlane * 4);
         if (!direct && y1 === th) {
+          plan.push(t, 'copy2d', Y + img * cout * oh * ow * 4, Yp + img * imgOut * 4, cout, oh, ow * 4, oh * ow * 4, ow * 4, outPlane * 4, outRow * 4);
+        }
+      }
+    }
+  });
+  return { at: { X, W, Y }, phases: [filters.lists, plan.lists] };
+}
+
+/**
+ * Phase 1 of a Winograd convolution: the filter transform U = G·g·Gᵀ (kernel `weights`), threads
+ * taking disjoint output-channel panels. W is the weights operand; Wp (packed filters), U, and the
+ * gather tables wLane / wRow are the setup's.
+ */
+function filterPlan(T: number, g: ConvGeom, weights: FnName, at: { W: number; Wp: number; U: number; wLane: number; wRow: number }, uXi: number): Plan {
+  const { cin, cout } = g, mp = up(cout, MR), taps = cin * 25;
+  const filters = new Plan(T);
+  split(mp / MR, T).forEach(([p0, p1], t) => {
+    const cols = Math.min(cout, p1 * MR) - p0 * MR;
+    if (cols <= 0) return;
+    const packed = at.Wp + p0 * taps * MR * 4;
+    filters.push(t, 'pack4', packed, at.W, at.wLane + p0 * MR * 4, at.wRow, cols, taps);
+    filters.push(t, weights, at.U + p0 * cin * MR * 4, packed, (p1 - p0) * cin, uXi);
+  });
+  return filters;
+}
+
+/**
+ * The plan of a Winograd F(4×4, 5×5) convolution (wgInput4 / wgOutput4, which gather tiles). Tiles are
+ * numbered (image, tile row, tile column) without padding, th × tw per image (tw = ⌈ow / 4⌉), and
+ * taken 4 at a time per vector wherever they lie; the lane tables give each lane's window in Xw and
+ * block in the output. Threads take disjoint images, walking their tiles in chunks of whole panels;
+ * a thread's last group, when partial, repeats its last tile (same values, written twice).
+ *
+ * Layout as winogradSetup's (ξ one of the 64 positions of an 8×8 transformed tile), except:
+ *   Xw [n][cin][4·th + 4][4·tw + 4]   the zero-padded input
+ *   Yp [n][cout][4·th][4·tw]         the output when whole tiles overhang it, then copied out
+ *   inTab, outTab [groups][4]        per lane: byte offset of its window in Xw, of its block in Yp / Y
+ */
+function winograd4Setup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<string, number>; phases: number[][][] } {
+  const { n, cin, h, w, cout, pad, oh, ow } = g;
+  const th = Math.ceil(oh / 4), tw = Math.ceil(ow / 4), tilesPerImage = th * tw;
+  const Hw = 4 * th + 4, Ww = 4 * tw + 4, plane = Hw * Ww, imgIn = cin * plane;
+  const outRow = 4 * tw, outPlane = 4 * th * outRow, imgOut = cout * outPlane;
+  const direct = outRow === ow && 4 * th === oh;
+  const mp = up(cout, MR), taps = cin * 25, XI = 64;
+  const T = threadsFor(rt, 2 * n * cout * oh * ow * taps, n);
+  const ranges = split(n, T);
+  const perThread = Math.max(...ranges.map(([a, b]) => (b - a) * tilesPerImage));
+  const chunkTiles = Math.min(up(perThread, NR),
+    up(Math.max(WINOGRAD_MIN_CHUNK_TILES, Math.floor(WINOGRAD_CHUNK_BYTES / (XI * (cin + cout) * 4))), NR));
+  // Chunks [c0, c1) of tile numbers per thread, and the offset of each one's first group in the lane tables.
+  const chunks = ranges.map(([a, b]) => {
+    const list: { c0: number; c1: number; group0: number }[] = [];
+    for (let c0 = a * tilesPerImage; c0 < b * tilesPerImage; c0 += chunkTiles) list.push({ c0, c1: Math.min(c0 + chunkTiles, b * tilesPerImage), group0: 0 });
+    return list;
+  });
+  let groups = 0;
+  for (const c of chunks.flat()) { c.group0 = groups; groups += Math.ceil((c.c1 - c.c0) / 4); }
+  const vXi = xiStride(chunkTiles * cin * 4), mXi = xiStride(cout * chunkTiles * 4), uXi = xiStride(mp * cin * 4);
+
+  const X = operandAt(0), W = operandAt(1), Y = operandAt(2);
+  const Wp = rt.alloc(mp * taps * 4), U = rt.alloc(XI * uXi), Xw = rt.alloc(n * imgIn * 4);
+  const Yp = direct ? Y : rt.alloc(n * imgOut * 4);
+  const wLane = rt.alloc(cout * 4), wRow = rt.alloc(taps * 4), inTab = rt.alloc(groups * 16), outTab = rt.alloc(groups * 16);
+  const V = ranges.map(() => rt.alloc(XI * vXi)), M = ranges.map(() => rt.alloc(XI * mXi));
+  rt.commit();
+  const wl = table(wLane, cout), wr = table(wRow, taps), it = table(inTab, groups * 4), ot = table(outTab, groups * 4);
+  for (let co = 0; co < cout; co++) wl[co] = co * taps * 4;
+  for (let p = 0; p < taps; p++) wr[p] = p * 4;
+
+  const filters = filterPlan(T, g, 'wgWeights4', { W, Wp, U, wLane, wRow }, uXi);
+  const plan = new Plan(T);
+  chunks.forEach((list, t) => {
+    for (const { c0, c1, group0 } of list) {
+      const chunkGroups = Math.ceil((c1 - c0) / 4), cols = 4 * chunkGroups;
+      for (let lane = 0; lane < cols; lane++) {
+        const tile = Math.min(c0 + lane, c1 - 1), img = Math.floor(tile / tilesPerImage), r = tile - img * tilesPerImage;
+        const ty = Math.floor(r / tw), tx = r - ty * tw;
+        it[4 * group0 + lane] = (img * imgIn + 4 * ty * Ww + 4 * tx) * 4;
+        ot[4 * group0 + lane] = (img * imgOut + 4 * ty * outRow + 4 * tx) * 4;
+      }
+      for (let img = Math.ceil(c0 / tilesPerImage); img * tilesPerImage < c1; img++) {
+        plan.push(t, 'padCopy', Xw + img * imgIn * 4, X + img * cin * h * w * 4, cin, h, w, plane * 4, Ww * 4, h * w * 4, w * 4, (pad * Ww + pad) * 4);
+      }
+      plan.push(t, 'wgInput4', V[t]!, Xw, cin, chunkGroups, inTab + group0 * 16, Ww * 4, plane * 4, vXi, 0);
+      for (let xi = 0; xi < XI; xi++) pushGemm(plan, t, U + xi * uXi, V[t]! + xi * vXi, M[t]! + xi * mXi, cout, cols, cin, cols, false);
+      plan.push(t, 'wgOutput4', Yp, M[t]!, cout, chunkGroups, outTab + group0 * 16, cols * 4, mXi, outRow * 4, outPlane * 4);
+      if (!direct) {
+        // Images whose last tile is in this chunk are complete.
+        for (let img = Math.floor(c0 / tilesPerImage); img < Math.ceil(c1 / tilesPerImage); img++) {
+          if ((img + 1) * tilesPerImage > c1) continue;
           plan.push(t, 'copy2d', Y + img * cout * oh * ow * 4, Yp + img * imgOut * 4, cout, oh, ow * 4, oh * ow * 4, ow * 4, outPlane * 4, outRow * 4);
         }
       }

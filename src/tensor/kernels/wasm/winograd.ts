@@ -1,8 +1,9 @@
 /**
  * Winograd minimal filtering F(2×2, 5×5) for stride-1 5×5 convolutions: each 2×2 block of
  * outputs ("tile") of one (input, output) channel pair costs 36 multiplications instead of 100.
- * The forward kernels are also generated for F(4×4, 5×5) (4×4 tiles, 8×8 transformed, 64
- * multiplications instead of 400), which trades accuracy for fewer multiplications (F4X5).
+ * The forward convolution can instead take F(4×4, 5×5) (4×4 tiles, 8×8 transformed: 64
+ * multiplications instead of 400), which trades accuracy for fewer multiplications (F4X5 and its
+ * own input and output kernels, wgInput4 / wgOutput4, below).
  *
  *   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A        (g: 5×5 filter, d: 6×6 input window, Y: 2×2 outputs)
  *
@@ -120,13 +121,6 @@ function snapDyadic(t: WinogradTransforms): WinogradTransforms {
   return { ...t, AT: each(t.AT), G: each(t.G), BT: each(t.BT) };
 }
 
-/**
- * The export name of a forward transform kernel generated for t: the F(2×2) kernels keep the plain
- * names, others carry their tile side (wgInput4 for F(4×4)), so both can live in one module.
- */
-export const wgKernelName = (base: 'wgWeights' | 'wgInput' | 'wgOutput', t: WinogradTransforms): string =>
-  (t.m === 2 ? base : `${base}${t.m}`);
-
 const i32s = (n: number): T[] => Array<T>(n).fill(T.i32);
 
 /** f32x4 splats of the constants a kernel multiplies by, set once before its loops. */
@@ -193,7 +187,7 @@ function pushV(f: FnBuilder, v: V128): void { if (typeof v === 'function') v(); 
  * q goes to dst + ξ·xiStride + 16q: per ξ, the packed-A layout [cout/4][cin][4] of U_ξ.
  */
 export function wgWeights(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuilder {
-  const f = new FnBuilder(wgKernelName('wgWeights', t), i32s(4));
+  const f = new FnBuilder(t.m === 2 ? 'wgWeights' : `wgWeights${t.m}`, i32s(4));
   const dst = f.param(0, T.i32), src = f.param(1, T.i32), groups = f.param(2, T.i32), xiStride = f.param(3, T.i32);
   const { alpha, r, G } = t;
   const end = f.local(T.i32), xa = f.local(T.i32);
@@ -216,38 +210,25 @@ export function wgWeights(relaxed: boolean, t: WinogradTransforms = F2X5): FnBui
 }
 
 /**
- * out[k] = lane k of each of a[0..3] (a 4×4 transpose of f32x4 values), through the scratch
- * locals tmp[0..3]: pairs are interleaved first, then their halves combined.
- */
-function transpose4(f: FnBuilder, a: readonly V128[], tmp: readonly Local<T.v128>[], out: readonly Local<T.v128>[]): void {
-  f.set(tmp[0]!, () => f.f32x4Shuffle(a[0]!, a[1]!, [0, 4, 1, 5])).set(tmp[1]!, () => f.f32x4Shuffle(a[0]!, a[1]!, [2, 6, 3, 7]));
-  f.set(tmp[2]!, () => f.f32x4Shuffle(a[2]!, a[3]!, [0, 4, 1, 5])).set(tmp[3]!, () => f.f32x4Shuffle(a[2]!, a[3]!, [2, 6, 3, 7]));
-  for (let k = 0; k < 4; k++) f.set(out[k]!, () => f.f32x4Shuffle(tmp[k >> 1]!, tmp[2 + (k >> 1)]!, k & 1 ? [2, 3, 6, 7] : [0, 1, 4, 5]));
-}
-
-/**
  * wgInput(dst, src, cin, rows, groups, rowBytes, planeBytes, xiStride, half): input transform
  * V = Bᵀ·d·B for `rows` rows of `groups` groups of 4 horizontally adjacent tiles, one f32x4 lane per
- * tile. src is the zero-padded input (r − 1 = 4 extra columns and rows past the tiles) at channel 0
+ * tile. src is the zero-padded input (α − 2 = 4 extra columns and rows past the tiles) at channel 0
  * of the first tile row; rows are rowBytes apart, channels planeBytes apart, and a tile row starts
- * m input rows below the previous one.
+ * two input rows below the previous one.
  *
  * V goes straight into packed-B layout, per ξ [tiles/8][cin][8] at dst + ξ·xiStride: a group fills
  * half of an 8-tile panel, starting with the half given by `half` (0: lanes 0–3, 1: lanes 4–7).
  * A call that ends half-way into a panel zeroes the panel's other half, so that the GEMM never
  * multiplies stale arena bytes (which could be slow denormals); a following call overwrites them.
  *
- * For F(2×2) (a tile row starts 2 input rows below the previous one) the 6 columns of 4 tiles sit
- * 2 floats apart: two loads 4 floats apart give columns x and x + 1 (even and odd lanes), so five
- * unaligned loads per input row yield all six columns. For F(4×4) (tile rows 4 input rows apart)
- * the tiles sit 4 floats apart: five loads at 0, 4, 8, 12, 16 floats hold the 8 columns as two 4×4
- * transposes (of loads 0–3: columns 0–3; of loads 1–4: columns 4–7).
+ * The 6 columns of 4 tiles sit 2 floats apart: two loads 4 floats apart give columns x and x + 1
+ * (even and odd lanes), so five unaligned loads per input row yield all six columns.
  */
 export function wgInput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuilder {
-  if (t.r !== 5 || (t.m !== 2 && t.m !== 4)) throw new Error('wgInput: the column shuffles assume F(2×2, 5×5) or F(4×4, 5×5)');
-  const f = new FnBuilder(wgKernelName('wgInput', t), i32s(9));
+  if (t.alpha !== 6) throw new Error('wgInput: the column shuffles assume 6-wide tiles');
+  const f = new FnBuilder('wgInput', i32s(9));
   const [dst, src, cin, rows, groups, rowBytes, planeBytes, xiStride, half] = f.params as Local<T.i32>[];
-  const { alpha, m, BT } = t;
+  const { alpha, BT } = t;
   const r = f.local(T.i32), q = f.local(T.i32), c = f.local(T.i32);
   const rowSrc = f.local(T.i32), s = f.local(T.i32), sc = f.local(T.i32), dc = f.local(T.i32), ra = f.local(T.i32);
   const xa = f.local(T.i32), panelBytes = f.local(T.i32), h = f.local(T.i32), d = f.local(T.i32);
@@ -256,7 +237,6 @@ export function wgInput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuild
   const dB: Local<T.v128>[] = Array.from({ length: alpha * alpha }, () => f.local(T.v128));
   const k = constants(f, [BT]);
   const even: [number, number, number, number] = [0, 2, 4, 6], odd: [number, number, number, number] = [1, 3, 5, 7];
-  const tr: Local<T.v128>[] = t.m === 4 ? Array.from({ length: 4 }, () => f.local(T.v128)) : [];
 
   f.set(panelBytes, () => f.i32Shl(cin!, 5));
   f.set(h, half!).set(d, dst!).set(rowSrc, src!).set(r, 0);
@@ -267,16 +247,11 @@ export function wgInput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuild
       f.doWhile(() => {
         f.set(ra, sc);
         for (let y = 0; y < alpha; y++) {
-          // ld[i] = the 4 floats at column m·i of this row (i = 0..4).
-          for (let i = 0; i < 5; i++) f.set(ld[i]!, () => f.v128Load(ra, i * 4 * m));
-          if (m === 2) {
-            for (let x = 0; x < alpha; x++) {
-              const a = ld[x >> 1]!, b = ld[(x >> 1) + 2]!;
-              f.set(col[x]!, () => f.f32x4Shuffle(a, b, x & 1 ? odd : even));
-            }
-          } else {
-            // Lane i of column x is float 4i + x: transpose loads 0–3 (x < 4) and 1–4 (x ≥ 4).
-            for (let base = 0; base < 2; base++) transpose4(f, ld.slice(base, base + 4), tr, col.slice(4 * base, 4 * base + 4));
+          // ld[i] = the 4 floats at column 2i of this row (i = 0..4).
+          for (let i = 0; i < 5; i++) f.set(ld[i]!, () => f.v128Load(ra, i * 8));
+          for (let x = 0; x < alpha; x++) {
+            const a = ld[x >> 1]!, b = ld[(x >> 1) + 2]!;
+            f.set(col[x]!, () => f.f32x4Shuffle(a, b, x & 1 ? odd : even));
           }
           // (d·B)[y][j] = Σ_x d[y][x]·Bᵀ[j][x]
           for (let j = 0; j < alpha; j++) f.set(dB[y * alpha + j]!, linComb(f, BT[j]!, col, k, relaxed));
@@ -289,9 +264,9 @@ export function wgInput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuild
       // The next group fills the other half of this panel, or the first half of the next one.
       f.if_(h, () => f.inc(d, () => f.i32Sub(panelBytes, 16)), () => f.inc(d, 16));
       f.set(h, () => f.i32Sub(1, h));
-      f.inc(s, 16 * m).inc(q, 1);
+      f.inc(s, 32).inc(q, 1);
     }, () => f.i32LtS(q, groups!));
-    f.inc(rowSrc, () => f.i32Shl(rowBytes!, Math.log2(m))).inc(r, 1);
+    f.inc(rowSrc, () => f.i32Shl(rowBytes!, 1)).inc(r, 1);
   }, () => f.i32LtS(r, rows!));
   f.if_(h, () => {
     f.set(dc, d).set(c, 0);
@@ -304,15 +279,53 @@ export function wgInput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuild
 }
 
 /**
+ * Code setting y[a·m + b] (a, b < m) to the output transform Y = Aᵀ·M·A of one group of 4 tiles
+ * (one per lane), M_ξ read at src + ξ·xiStride; xa, mv and am (m·α vectors) are scratch.
+ */
+function outputTransform(f: FnBuilder, t: WinogradTransforms, src: Local<T.i32>, xiStride: Local<T.i32>, xa: Local<T.i32>, mv: Local<T.v128>,
+                         am: readonly Local<T.v128>[], y: readonly Local<T.v128>[], k: (c: number) => Local<T.v128>, relaxed: boolean): void {
+  const { alpha, m, AT } = t;
+  // (Aᵀ·M)[a][x] = Σ_y Aᵀ[a][y]·M[y][x], accumulated as M is read in ξ = y·α + x order,
+  // so only m·α sums and one M vector are live.
+  f.set(xa, src);
+  const started = new Set<number>();
+  for (let yy = 0; yy < alpha; yy++) {
+    for (let x = 0; x < alpha; x++) {
+      f.set(mv, () => f.v128Load(xa));
+      if (yy * alpha + x < alpha * alpha - 1) f.inc(xa, xiStride);
+      for (let a = 0; a < m; a++) {
+        const cf = AT[a]![yy]!, acc = am[a * alpha + x]!;
+        if (cf === 0) continue;
+        if (!started.has(a * alpha + x)) {
+          started.add(a * alpha + x);
+          f.set(acc, linComb(f, [cf], [mv], k, relaxed));
+        } else {
+          f.set(acc, cf === 1 ? () => f.f32x4Add(acc, mv) : cf === -1 ? () => f.f32x4Sub(acc, mv)
+            : () => f.f32x4Madd(k(cf), mv, acc, relaxed));
+        }
+      }
+    }
+  }
+  if (started.size !== m * alpha) throw new Error('wgOutput: Aᵀ has a zero column');
+  // Y[a][b] = Σ_x (Aᵀ·M)[a][x]·Aᵀ[b][x]
+  for (let a = 0; a < m; a++) {
+    for (let b = 0; b < m; b++) {
+      const terms = am.slice(a * alpha, a * alpha + alpha);
+      f.set(y[a * m + b]!, linComb(f, AT[b]!, terms, k, relaxed));
+    }
+  }
+}
+
+/**
  * wgOutput(dst, src, cout, rows, groups, ldcBytes, xiStride, outRowBytes, outPlaneBytes): output
  * transform Y = Aᵀ·M·A for `rows` rows of `groups` groups of 4 tiles and every output channel.
  * M_ξ is row-major [cout][tiles] at src + ξ·xiStride (rows ldcBytes apart), src pointing at the
- * first tile; each group writes m output rows of 4·m floats at dst (channel planes outPlaneBytes
+ * first tile; each group writes two output rows of 8 floats at dst (channel planes outPlaneBytes
  * apart, rows outRowBytes apart), so the output rows must hold whole groups (the driver pads).
  */
 export function wgOutput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuilder {
-  if (t.m !== 2 && t.m !== 4) throw new Error('wgOutput: the output interleave assumes 2×2 or 4×4 tiles');
-  const f = new FnBuilder(wgKernelName('wgOutput', t), i32s(9));
+  if (t.m !== 2) throw new Error('wgOutput: the output interleave assumes 2×2 tiles');
+  const f = new FnBuilder('wgOutput', i32s(9));
   const [dst, src, cout, rows, groups, ldcBytes, xiStride, outRowBytes, outPlaneBytes] = f.params as Local<T.i32>[];
   const { alpha, m, AT } = t;
   const co = f.local(T.i32), r = f.local(T.i32), q = f.local(T.i32);
@@ -321,9 +334,6 @@ export function wgOutput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuil
   const am: Local<T.v128>[] = Array.from({ length: m * alpha }, () => f.local(T.v128));
   const y: Local<T.v128>[] = Array.from({ length: m * m }, () => f.local(T.v128));
   const k = constants(f, [AT]);
-  const rowAddr = m === 4 ? f.local(T.i32) : null;
-  const tr: Local<T.v128>[] = m === 4 ? Array.from({ length: 4 }, () => f.local(T.v128)) : [];
-  const outs: Local<T.v128>[] = m === 4 ? Array.from({ length: 4 }, () => f.local(T.v128)) : [];
 
   f.set(co, 0).set(cs, src!).set(cd, dst!);
   f.doWhile(() => {
@@ -331,55 +341,138 @@ export function wgOutput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuil
     f.doWhile(() => {
       f.set(o, ro).set(q, 0);
       f.doWhile(() => {
-        // (Aᵀ·M)[a][x] = Σ_y Aᵀ[a][y]·M[y][x], accumulated as M is read in ξ = y·α + x order,
-        // so only 2α sums and one M vector are live.
-        f.set(xa, s);
-        const started = new Set<number>();
-        for (let yy = 0; yy < alpha; yy++) {
-          for (let x = 0; x < alpha; x++) {
-            f.set(mv, () => f.v128Load(xa));
-            if (yy * alpha + x < alpha * alpha - 1) f.inc(xa, xiStride!);
-            for (let a = 0; a < m; a++) {
-              const cf = AT[a]![yy]!, acc = am[a * alpha + x]!;
-              if (cf === 0) continue;
-              if (!started.has(a * alpha + x)) {
-                started.add(a * alpha + x);
-                f.set(acc, linComb(f, [cf], [mv], k, relaxed));
-              } else {
-                f.set(acc, cf === 1 ? () => f.f32x4Add(acc, mv) : cf === -1 ? () => f.f32x4Sub(acc, mv)
-                  : () => f.f32x4Madd(k(cf), mv, acc, relaxed));
-              }
-            }
-          }
-        }
-        if (started.size !== m * alpha) throw new Error('wgOutput: Aᵀ has a zero column');
-        // Y[a][b] = Σ_x (Aᵀ·M)[a][x]·Aᵀ[b][x]
+        outputTransform(f, t, s, xiStride!, xa, mv, am, y, k, relaxed);
+        // Lane i of y[a][b] is output (row a, column 2i + b) of the group: interleave to rows.
         for (let a = 0; a < m; a++) {
-          for (let b = 0; b < m; b++) {
-            const terms = am.slice(a * alpha, a * alpha + alpha);
-            f.set(y[a * m + b]!, linComb(f, AT[b]!, terms, k, relaxed));
-          }
+          const addr = a === 0 ? o : (): void => { f.i32Add(o, outRowBytes!); };
+          f.v128Store(addr, () => f.f32x4Shuffle(y[a * m]!, y[a * m + 1]!, [0, 4, 1, 5]));
+          f.v128Store(addr, () => f.f32x4Shuffle(y[a * m]!, y[a * m + 1]!, [2, 6, 3, 7]), 16);
         }
-        // Lane i of y[a][b] is output (row a, column m·i + b) of the group: interleave to rows.
-        if (rowAddr === null) {
-          for (let a = 0; a < m; a++) {
-            const addr = a === 0 ? o : (): void => { f.i32Add(o, outRowBytes!); };
-            f.v128Store(addr, () => f.f32x4Shuffle(y[a * m]!, y[a * m + 1]!, [0, 4, 1, 5]));
-            f.v128Store(addr, () => f.f32x4Shuffle(y[a * m]!, y[a * m + 1]!, [2, 6, 3, 7]), 16);
-          }
-        } else {
-          // Output row a of the group is the 4×4 transpose of y[a][0..3]: vector i holds tile i's 4 columns.
-          f.set(rowAddr, o);
-          for (let a = 0; a < m; a++) {
-            transpose4(f, y.slice(a * m, a * m + m), tr, outs);
-            for (let i = 0; i < 4; i++) f.v128Store(rowAddr, outs[i]!, 16 * i);
-            if (a < m - 1) f.inc(rowAddr, outRowBytes!);
-          }
-        }
-        f.inc(s, 16).inc(o, 16 * m).inc(q, 1);
+        f.inc(s, 16).inc(o, 32).inc(q, 1);
       }, () => f.i32LtS(q, groups!));
-      f.inc(ro, () => f.i32Shl(outRowBytes!, Math.log2(m))).inc(r, 1);
+      f.inc(ro, () => f.i32Shl(outRowBytes!, 1)).inc(r, 1);
     }, () => f.i32LtS(r, rows!));
+    f.inc(cs, ldcBytes!).inc(cd, outPlaneBytes!).inc(co, 1);
+  }, () => f.i32LtS(co, cout!));
+  return f;
+}
+
+/*
+ * F(4×4, 5×5) (F4X5, SVDD_WINOGRAD_TILE=4). The F(2×2) kernels above take 4 adjacent tiles of one
+ * tile row per vector, and the driver pads each tile row to whole groups; with 4×4 tiles that would
+ * waste half the work on 8-column outputs (CIFAR conv3) and three quarters on 4-column ones. These
+ * take any 4 tiles per vector instead: per group, a table holds each lane's byte offset (its window
+ * corner in the padded input, its block in the output), so tiles are packed 4 to a vector across
+ * tile rows and images. The filter transform is wgWeights(F4X5).
+ */
+
+/**
+ * out[k] = lane k of each of a[0..3] (a 4×4 transpose of f32x4 values), through the scratch
+ * locals tmp[0..3]: pairs are interleaved first, then their halves combined.
+ */
+function transpose4(f: FnBuilder, a: readonly V128[], tmp: readonly Local<T.v128>[], out: readonly Local<T.v128>[]): void {
+  f.set(tmp[0]!, () => f.f32x4Shuffle(a[0]!, a[1]!, [0, 4, 1, 5])).set(tmp[1]!, () => f.f32x4Shuffle(a[0]!, a[1]!, [2, 6, 3, 7]));
+  f.set(tmp[2]!, () => f.f32x4Shuffle(a[2]!, a[3]!, [0, 4, 1, 5])).set(tmp[3]!, () => f.f32x4Shuffle(a[2]!, a[3]!, [2, 6, 3, 7]));
+  for (let k = 0; k < 4; k++) f.set(out[k]!, () => f.f32x4Shuffle(tmp[k >> 1]!, tmp[2 + (k >> 1)]!, k & 1 ? [2, 3, 6, 7] : [0, 1, 4, 5]));
+}
+
+/**
+ * wgInput4(dst, src, cin, groups, laneTab, rowBytes, planeBytes, xiStride, half): input transform
+ * V = Bᵀ·d·B of F(4×4) for `groups` groups of 4 tiles, one f32x4 lane per tile. Lane i of group q is the tile whose 8×8 window (channel 0) starts at
+ * src + laneTab[4q + i]; rows rowBytes apart, channels planeBytes apart. dst, xiStride and half as
+ * wgInput (packed B, a group filling half of an 8-tile panel). Per input row, each lane's 8 columns
+ * are two loads; two 4×4 transposes put columns 0–3 and 4–7 of the 4 tiles into vectors.
+ */
+export function wgInput4(relaxed: boolean, t: WinogradTransforms = F4X5): FnBuilder {
+  if (t.m !== 4 || t.r !== 5) throw new Error('wgInput4: the column transposes assume F(4×4, 5×5)');
+  const f = new FnBuilder('wgInput4', i32s(9));
+  const [dst, src, cin, groups, laneTab, rowBytes, planeBytes, xiStride, half] = f.params as Local<T.i32>[];
+  const { alpha, BT } = t;
+  const q = f.local(T.i32), c = f.local(T.i32), tab = f.local(T.i32), ro = f.local(T.i32);
+  const dc = f.local(T.i32), xa = f.local(T.i32), panelBytes = f.local(T.i32), h = f.local(T.i32), d = f.local(T.i32);
+  const lane: Local<T.i32>[] = Array.from({ length: 4 }, () => f.local(T.i32));
+  const lo: Local<T.v128>[] = Array.from({ length: 4 }, () => f.local(T.v128));
+  const hi: Local<T.v128>[] = Array.from({ length: 4 }, () => f.local(T.v128));
+  const tr: Local<T.v128>[] = Array.from({ length: 4 }, () => f.local(T.v128));
+  const col: Local<T.v128>[] = Array.from({ length: alpha }, () => f.local(T.v128));
+  const dB: Local<T.v128>[] = Array.from({ length: alpha * alpha }, () => f.local(T.v128));
+  const k = constants(f, [BT]);
+
+  f.set(panelBytes, () => f.i32Shl(cin!, 5));
+  f.set(h, half!).set(d, dst!).set(tab, laneTab!).set(q, 0);
+  f.doWhile(() => {
+    for (let i = 0; i < 4; i++) f.set(lane[i]!, () => f.i32Add(src!, () => f.i32Load(tab, 4 * i)));
+    f.set(dc, d).set(c, 0);
+    f.doWhile(() => {
+      f.set(ro, 0);
+      for (let y = 0; y < alpha; y++) {
+        for (let i = 0; i < 4; i++) {
+          const at = (): void => { f.i32Add(lane[i]!, ro); };
+          f.set(lo[i]!, () => f.v128Load(at)).set(hi[i]!, () => f.v128Load(at, 16));
+        }
+        transpose4(f, lo, tr, col.slice(0, 4));
+        transpose4(f, hi, tr, col.slice(4, 8));
+        // (d·B)[y][j] = Σ_x d[y][x]·Bᵀ[j][x]
+        for (let j = 0; j < alpha; j++) f.set(dB[y * alpha + j]!, linComb(f, BT[j]!, col, k, relaxed));
+        if (y < alpha - 1) f.inc(ro, rowBytes!);
+      }
+      // V[i][j] = Σ_y Bᵀ[i][y]·(d·B)[y][j], stored in ξ = i·α + j order.
+      storeByXi(f, xa, dc, alpha, xiStride!, (i, j) => linComb(f, BT[i]!, dB.filter((_, p) => p % alpha === j), k, relaxed));
+      for (let i = 0; i < 4; i++) f.inc(lane[i]!, planeBytes!);
+      f.inc(dc, 32).inc(c, 1);
+    }, () => f.i32LtS(c, cin!));
+    // The next group fills the other half of this panel, or the first half of the next one.
+    f.if_(h, () => f.inc(d, () => f.i32Sub(panelBytes, 16)), () => f.inc(d, 16));
+    f.set(h, () => f.i32Sub(1, h));
+    f.inc(tab, 16).inc(q, 1);
+  }, () => f.i32LtS(q, groups!));
+  f.if_(h, () => {
+    f.set(dc, d).set(c, 0);
+    f.doWhile(() => {
+      storeByXi(f, xa, dc, alpha, xiStride!, () => () => { f.v128Zero(); });
+      f.inc(dc, 32).inc(c, 1);
+    }, () => f.i32LtS(c, cin!));
+  });
+  return f;
+}
+
+/**
+ * wgOutput4(dst, src, cout, groups, laneTab, ldcBytes, xiStride, outRowBytes, outPlaneBytes): output
+ * transform Y = Aᵀ·M·A of F(4×4) for `groups` groups of 4 tiles and every output channel. M_ξ is row-major [cout][4·groups] at src + ξ·xiStride
+ * (rows ldcBytes apart); lane i of group q writes its 4×4 block at dst + laneTab[4q + i] (output
+ * channel 0; rows outRowBytes apart, channels outPlaneBytes apart). A lane that repeats another
+ * lane's tile computes the same values bit for bit, so the driver fills a last, partial group that way.
+ */
+export function wgOutput4(relaxed: boolean, t: WinogradTransforms = F4X5): FnBuilder {
+  if (t.m !== 4) throw new Error('wgOutput4: the output transposes assume 4×4 tiles');
+  const f = new FnBuilder('wgOutput4', i32s(9));
+  const [dst, src, cout, groups, laneTab, ldcBytes, xiStride, outRowBytes, outPlaneBytes] = f.params as Local<T.i32>[];
+  const { alpha, m, AT } = t;
+  const co = f.local(T.i32), q = f.local(T.i32), cs = f.local(T.i32), cd = f.local(T.i32), s = f.local(T.i32);
+  const tab = f.local(T.i32), xa = f.local(T.i32), ro = f.local(T.i32);
+  const lane: Local<T.i32>[] = Array.from({ length: 4 }, () => f.local(T.i32));
+  const mv = f.local(T.v128);
+  const am: Local<T.v128>[] = Array.from({ length: m * alpha }, () => f.local(T.v128));
+  const y: Local<T.v128>[] = Array.from({ length: m * m }, () => f.local(T.v128));
+  const tr: Local<T.v128>[] = Array.from({ length: 4 }, () => f.local(T.v128));
+  const outs: Local<T.v128>[] = Array.from({ length: 4 }, () => f.local(T.v128));
+  const k = constants(f, [AT]);
+
+  f.set(co, 0).set(cs, src!).set(cd, dst!);
+  f.doWhile(() => {
+    f.set(s, cs).set(tab, laneTab!).set(q, 0);
+    f.doWhile(() => {
+      outputTransform(f, t, s, xiStride!, xa, mv, am, y, k, relaxed);
+      for (let i = 0; i < 4; i++) f.set(lane[i]!, () => f.i32Add(cd, () => f.i32Load(tab, 4 * i)));
+      // Output row a of lane i is vector i of the 4×4 transpose of y[a][0..3].
+      f.set(ro, 0);
+      for (let a = 0; a < m; a++) {
+        transpose4(f, y.slice(a * m, a * m + m), tr, outs);
+        for (let i = 0; i < 4; i++) f.v128Store(() => f.i32Add(lane[i]!, ro), outs[i]!);
+        if (a < m - 1) f.inc(ro, outRowBytes!);
+      }
+      f.inc(s, 16).inc(tab, 16).inc(q, 1);
+    }, () => f.i32LtS(q, groups!));
     f.inc(cs, ldcBytes!).inc(cd, outPlaneBytes!).inc(co, 1);
   }, () => f.i32LtS(co, cout!));
   return f;
