@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { BackendError } from '../src/tensor/backend-registry.ts';
 import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
 import type { ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
 import { createWasmBackend, disposeWasmBackend } from '../src/tensor/kernels/wasm/index.ts';
@@ -64,7 +65,7 @@ describe('SVDD_WINOGRAD_TILE switch', () => {
     expect(parseWinogradTile('2')).to.equal(2);
     expect(parseWinogradTile('4')).to.equal(4);
     for (const bad of ['3', '6', '0', '4 ', 'four', '2x2']) {
-      expect(() => parseWinogradTile(bad), bad).to.throw(/SVDD_WINOGRAD_TILE must be 2 or 4/);
+      expect(() => parseWinogradTile(bad), bad).to.throw(BackendError, /SVDD_WINOGRAD_TILE must be 2 or 4/);
     }
     expect(() => setWinogradTile(3 as WinogradTile)).to.throw(/must be 2 or 4/);
   });
@@ -75,6 +76,8 @@ describe('SVDD_WINOGRAD_TILE switch', () => {
     try {
       let error: unknown = null;
       try { await createWasmBackend({ threads: 1 }); } catch (e) { error = e; }
+      // A BackendError: the CLI prints its message as one line and exits 2.
+      expect(error).to.be.instanceOf(BackendError);
       expect(String(error)).to.match(/SVDD_WINOGRAD_TILE must be 2 or 4 .* not '3'/);
     } finally {
       if (prior === undefined) delete process.env['SVDD_WINOGRAD_TILE']; else process.env['SVDD_WINOGRAD_TILE'] = prior;

@@ -3,6 +3,7 @@
  * themselves are in winograd.ts), the switch that turns the path on or off, and the one that picks
  * F(4×4, 5×5) for the forward instead (the weight gradient always uses F(2×2)).
  */
+import { BackendError } from '../../backend-registry.ts';
 import type { ConvGeom } from '../types.ts';
 import { MR, NR, type FnName } from './kernels.ts';
 import type { WasmRuntime } from './runtime.ts';
@@ -25,11 +26,11 @@ export function setWinograd(enabled: boolean): boolean {
 export type WinogradTile = 2 | 4;
 const WINOGRAD_TILE_ENV = 'SVDD_WINOGRAD_TILE';
 
-/** The tile a SVDD_WINOGRAD_TILE value asks for (unset or empty: 2); anything but 2 or 4 is an error. */
+/** The tile a SVDD_WINOGRAD_TILE value asks for (unset or empty: 2); anything but 2 or 4 is a BackendError. */
 export function parseWinogradTile(value: string | undefined): WinogradTile {
   if (value === undefined || value === '' || value === '2') return 2;
   if (value === '4') return 4;
-  throw new Error(`${WINOGRAD_TILE_ENV} must be 2 or 4 (the output tile side of the Winograd forward convolution), not '${value}'`);
+  throw new BackendError(`${WINOGRAD_TILE_ENV} must be 2 or 4 (the output tile side of the Winograd forward convolution), not '${value}'`);
 }
 
 /** Throws parseWinogradTile's error for a bad SVDD_WINOGRAD_TILE: the wasm backend checks it when it starts. */
