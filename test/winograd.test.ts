@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
 import type { ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
 import { createWasmBackend, disposeWasmBackend } from '../src/tensor/kernels/wasm/index.ts';
-import { setWinograd, usesWinograd, usesWinogradGradWeight } from '../src/tensor/kernels/wasm/ops.ts';
+import { type WinogradTile, setWinograd, setWinogradTile, usesWinograd, usesWinogradGradWeight } from '../src/tensor/kernels/wasm/ops.ts';
 import { F2X5, cookToom } from '../src/tensor/kernels/wasm/winograd.ts';
 import { convGeom as geom, randomFloats as rand } from './helpers.ts';
 
@@ -86,10 +86,15 @@ for (const threads of [1, 2]) {
   describe(`Winograd conv on the wasm backend (threads ${threads})`, function () {
     this.timeout(120000);
     let ks: Partial<KernelSet>;
-    // On even when the run has SVDD_WINOGRAD=0: these tests are about the Winograd path.
-    let prior = true;
-    before(async () => { prior = setWinograd(true); ks = (await createWasmBackend({ threads })).kernels.float32!; });
-    after(async () => { setWinograd(prior); await disposeWasmBackend(); });
+    // On even when the run has SVDD_WINOGRAD=0, and F(2×2) under SVDD_WINOGRAD_TILE=4: these tests are
+    // about the F(2×2) path (test/winograd4.test.ts covers F(4×4)).
+    let prior = true, priorTile: WinogradTile = 2;
+    before(async () => {
+      prior = setWinograd(true);
+      priorTile = setWinogradTile(2);
+      ks = (await createWasmBackend({ threads })).kernels.float32!;
+    });
+    after(async () => { setWinograd(prior); setWinogradTile(priorTile); await disposeWasmBackend(); });
 
     for (const [label, g] of cases) {
       it(`conv2d and conv2dGradInput match the float64 reference: ${label}`, () => {
