@@ -11,7 +11,8 @@ import type { ConvGeom } from '../src/tensor/kernels/types.ts';
 import { buildKernelModule } from '../src/tensor/kernels/wasm/kernels.ts';
 import { wasmFeatures } from '../src/tensor/kernels/wasm/index.ts';
 import {
-  conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm, gemmWasm, setWinograd, usesWinograd, usesWinogradGradWeight,
+  type WinogradTile, conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm, gemmWasm, setWinograd, setWinogradTile, usesWinograd,
+  usesWinogradGradWeight,
 } from '../src/tensor/kernels/wasm/ops.ts';
 import {
   activationWasm, batchNormGradWasm, channelMomentsWasm, channelNormalizeWasm, leakyWasm, maxPool2Wasm, upsample2Wasm,
@@ -35,6 +36,14 @@ function convCases(label: string, g: ConvGeom, seed: number): Case[] {
     [`${label}: conv2dGradInput`, (rt) => { const gx = out(x.length); conv2dGradInputWasm(rt, gy, w, gx, g); return [gx]; }],
     [`${label}: conv2dGradWeight`, (rt) => { const gw = out(w.length); conv2dGradWeightWasm(rt, x, gy, gw, g); return [gw]; }],
   ];
+}
+
+/** The same cases under Winograd tile 4 (F(4×4, 5×5): its own plans in all three directions). */
+function tile4(cases: Case[]): Case[] {
+  return cases.map(([label, run]) => [`${label} (tile 4)`, (rt) => {
+    const prior = setWinogradTile(4);
+    try { return run(rt); } finally { setWinogradTile(prior); }
+  }]);
 }
 
 function gemmCases(): Case[] {
@@ -94,14 +103,16 @@ function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): string | n
 describe('wasm kernels under serial schedules (threads 2): the same bits as in parallel', function () {
   this.timeout(120000);
   let rt: WasmRuntime;
-  let prior = true;
+  let prior = true, priorTile: WinogradTile = 2;
   before(async function () {
     if (!wasmFeatures().threads) this.skip();
     prior = setWinograd(true);
+    // F(2×2) unless a case asks for tile 4 (tile4), whatever the run's SVDD_WINOGRAD_TILE says.
+    priorTile = setWinogradTile(2);
     const module = new WebAssembly.Module(buildKernelModule({ relaxedSimd: wasmFeatures().relaxedSimd, shared: true, maximumPages: 32768 }));
     rt = await WasmRuntime.create(module, 2, 32768, true);
   });
-  after(async () => { setWinograd(prior); if (rt) { rt.serialSchedule = null; await rt.dispose(); } });
+  after(async () => { setWinograd(prior); setWinogradTile(priorTile); if (rt) { rt.serialSchedule = null; await rt.dispose(); } });
 
   const convs: [string, ConvGeom][] = [
     // cout 32: packed im2col forward and weight gradient; the input gradient (cout 3) takes the direct path.
@@ -117,10 +128,21 @@ describe('wasm kernels under serial schedules (threads 2): the same bits as in p
     ['Winograd 64 → 128 @8 (CIFAR conv3)', geom(4, 64, 8, 8, 128, 5, 5, 1, 2)],
     ['Winograd 16 → 12 @8x12, image slots reused', geom(21, 16, 8, 12, 12, 5, 5, 1, 2)],
   ];
-  const cases: Case[] = [...gemmCases(), ...convs.flatMap(([label, g], i) => convCases(label, g, 10 * i + 1)), ...pointwiseCases()];
+  // F(4×4) plans: the CIFAR layers, image slots reused by the weight gradient, and a thread's partial last
+  // group of 4 tiles in the forward (9x6 outputs, batch 21).
+  const convs4: [string, ConvGeom][] = [
+    ['Winograd 32 → 64 @16 (CIFAR conv2)', geom(4, 32, 16, 16, 64, 5, 5, 1, 2)],
+    ['Winograd 64 → 128 @8 (CIFAR conv3)', geom(4, 64, 8, 8, 128, 5, 5, 1, 2)],
+    ['Winograd 16 → 12 @8x12, image slots reused', geom(21, 16, 8, 12, 12, 5, 5, 1, 2)],
+    ['Winograd 64 → 64 @9x6, batch 21, partial groups', geom(21, 64, 9, 6, 64, 5, 5, 1, 2)],
+  ];
+  const cases: Case[] = [
+    ...gemmCases(), ...convs.flatMap(([label, g], i) => convCases(label, g, 10 * i + 1)),
+    ...convs4.flatMap(([label, g], i) => tile4(convCases(label, g, 200 + 10 * i))), ...pointwiseCases(),
+  ];
 
   it('the Winograd cases take the Winograd path in every direction', () => {
-    for (const [label, g] of convs.filter(([label]) => label.startsWith('Winograd'))) {
+    for (const [label, g] of [...convs.filter(([label]) => label.startsWith('Winograd')), ...convs4]) {
       expect(usesWinograd(g) && usesWinogradGradWeight(g), label).to.equal(true);
     }
   });

@@ -3,7 +3,9 @@ import { BackendError } from '../src/tensor/backend-registry.ts';
 import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
 import type { ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
 import { createWasmBackend, disposeWasmBackend } from '../src/tensor/kernels/wasm/index.ts';
-import { type WinogradTile, parseWinogradTile, setWinograd, setWinogradTile, usesWinograd } from '../src/tensor/kernels/wasm/ops.ts';
+import {
+  type WinogradTile, parseWinogradTile, setWinograd, setWinogradTile, usesWinograd, usesWinogradGradWeight,
+} from '../src/tensor/kernels/wasm/ops.ts';
 import { F4X5 } from '../src/tensor/kernels/wasm/winograd.ts';
 import { convGeom as geom, randomFloats as rand } from './helpers.ts';
 
@@ -108,6 +110,22 @@ const cases: [string, ConvGeom][] = [
   ['9x6 output, batch 21, chunks splitting images, a partial last group', geom(21, 64, 9, 6, 64, 5, 5, 1, 2)],
 ];
 
+/**
+ * The weight gradient's own cases on top: images passing through its per-thread slots (reused when a
+ * batch exceeds what one chunk touches), and each side interleaved by 4×4 transposes (whole channel
+ * groups, rows of whole vectors) or gathered by pack8 / pack4 (with dY zero-padded to whole 4×4
+ * tiles when the output is not a multiple of 4).
+ */
+const gradWeightCases: [string, ConvGeom][] = [
+  ...cases,
+  ['8x12 output, batch 21, interleaved by transposes, image slots reused', geom(21, 16, 8, 12, 12, 5, 5, 1, 2)],
+  ['6x7 output, batch 21, gathered, image slots reused', geom(21, 16, 6, 7, 9, 5, 5, 1, 2)],
+  ['8x8 output, x interleaved by transposes, dY gathered (cout 10)', geom(3, 24, 8, 8, 10, 5, 5, 1, 2)],
+  ['8x8 output, x gathered (cin 20), dY interleaved by transposes', geom(3, 20, 8, 8, 16, 5, 5, 1, 2)],
+];
+
+const sameBits = (a: Float32Array, b: Float32Array): boolean => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
+
 for (const threads of [1, 2]) {
   describe(`Winograd F(4x4) conv on the wasm backend (threads ${threads})`, function () {
     this.timeout(300000);
@@ -151,6 +169,31 @@ for (const threads of [1, 2]) {
       });
     }
 
+    for (const [label, g] of gradWeightCases) {
+      it(`conv2dGradWeight matches the float64 reference: ${label}`, () => {
+        setWinogradTile(4);
+        expect(usesWinogradGradWeight(g), 'conv2dGradWeight takes the Winograd path').to.equal(true);
+        const x = rand(g.n * g.cin * g.h * g.w, 11), gy = rand(g.n * g.cout * g.oh * g.ow, 12);
+        const gw0 = new Float64Array(g.cout * g.cin * 25);
+        tsKernels.conv2dGradWeight(Float64Array.from(x), Float64Array.from(gy), gw0, g);
+        // Poisoned outputs, and the second round replays the cached plan: it must give the same bits.
+        const rounds = [0, 1].map(() => {
+          const gw1 = new Float32Array(gw0.length).fill(NaN);
+          ks.conv2dGradWeight!(x, gy, gw1, g);
+          return gw1;
+        });
+        // Largest errors measured on these cases: 1.0e-5 (F(2×2): 2.8e-6), on the batch-21 and 29x29 ones.
+        rounds.forEach((gw1, round) => expect(relToMax(gw1, gw0), `conv2dGradWeight round ${round}`).to.be.below(3e-5));
+        expect(sameBits(rounds[1]!, rounds[0]!), 'repeated conv2dGradWeight').to.equal(true);
+        // The F(4×4) path really ran: F(2×2) rounds differently.
+        const gw2 = new Float32Array(gw0.length);
+        setWinogradTile(2);
+        ks.conv2dGradWeight!(x, gy, gw2, g);
+        setWinogradTile(4);
+        expect(sameBits(gw2, rounds[0]!), 'conv2dGradWeight under tile 4 differs from F(2x2)').to.equal(false);
+      });
+    }
+
     // F(4×4) rounds more in the transformed domain than F(2×2) (bench/winograd-accuracy.ts: 2.4e-6 vs
     // 7.0e-7 relative RMS). Measured on these cases (largest error relative to the largest output):
     // 32 → 64 @16 4.1e-6 with F(4×4), 6.8e-7 with F(2×2), 4.5e-7 direct; 64 → 128 @8 6.7e-6, 1.4e-6,
@@ -167,28 +210,47 @@ for (const threads of [1, 2]) {
       });
     }
 
-    it('switching back to tile 2 gives bit-identical F(2x2) results (forward and input gradient)', () => {
+    // The F(4×4) weight gradient rounds about 3× more than F(2×2)'s. Measured on these cases (largest
+    // error relative to the largest gradient, threads 1 / 2): 32 → 64 @16 5.7e-6 / 4.3e-6 (F(2×2) 3.8e-6 /
+    // 1.6e-6), 64 → 128 @8 4.0e-6 / 3.6e-6 (F(2×2) 1.9e-6 / 1.4e-6). At batch 200: 8.1e-6 and 8.4e-6
+    // (F(2×2) 2.6e-6 and 2.3e-6); relative RMS 4.7e-6 and 4.7e-6 (F(2×2) 1.5e-6 and 1.3e-6).
+    for (const g of [geom(2, 32, 16, 16, 64, 5, 5, 1, 2), geom(2, 64, 8, 8, 128, 5, 5, 1, 2)]) {
+      it(`weight gradient float32 error on a CIFAR-shaped layer (${g.cin} → ${g.cout} on ${g.h}x${g.w}) is below 1e-5 of the largest`, () => {
+        setWinogradTile(4);
+        const x = rand(g.n * g.cin * g.h * g.w, 8), gy = rand(g.n * g.cout * g.oh * g.ow, 9);
+        const gw0 = new Float64Array(g.cout * g.cin * 25), gw1 = new Float32Array(gw0.length);
+        tsKernels.conv2dGradWeight(Float64Array.from(x), Float64Array.from(gy), gw0, g);
+        ks.conv2dGradWeight!(x, gy, gw1, g);
+        expect(relToMax(gw1, gw0)).to.be.below(1e-5);
+      });
+    }
+
+    it('switching back to tile 2 gives bit-identical F(2x2) results (forward, input and weight gradients)', () => {
       const g = geom(3, 32, 16, 16, 64, 5, 5, 1, 2);
       const x = rand(g.n * g.cin * g.h * g.w, 4), w = rand(g.cout * g.cin * 25, 5), gy = rand(g.n * g.cout * g.oh * g.ow, 6);
-      const run = (): [Float32Array, Float32Array] => {
-        const y = new Float32Array(gy.length), gx = new Float32Array(x.length);
+      const run = (): [Float32Array, Float32Array, Float32Array] => {
+        const y = new Float32Array(gy.length), gx = new Float32Array(x.length), gw = new Float32Array(w.length);
         ks.conv2d!(x, w, y, g);
         ks.conv2dGradInput!(gy, w, gx, g);
-        return [y, gx];
+        ks.conv2dGradWeight!(x, gy, gw, g);
+        return [y, gx, gw];
       };
       setWinogradTile(2);
-      const [y2, gx2] = run();
+      const [y2, gx2, gw2] = run();
       setWinogradTile(4);
-      const [y4, gx4] = run();
+      const [y4, gx4, gw4] = run();
       setWinogradTile(2);
-      const [y2again, gx2again] = run();
+      const [y2again, gx2again, gw2again] = run();
       setWinogradTile(4);
-      expect(Buffer.from(y2again.buffer).equals(Buffer.from(y2.buffer)), 'conv2d').to.equal(true);
-      expect(Buffer.from(gx2again.buffer).equals(Buffer.from(gx2.buffer)), 'conv2dGradInput').to.equal(true);
+      expect(sameBits(y2again, y2), 'conv2d').to.equal(true);
+      expect(sameBits(gx2again, gx2), 'conv2dGradInput').to.equal(true);
+      expect(sameBits(gw2again, gw2), 'conv2dGradWeight').to.equal(true);
       // And tile 4 really took another path (its rounding differs).
-      expect(Buffer.from(y4.buffer).equals(Buffer.from(y2.buffer))).to.equal(false);
-      expect(Buffer.from(gx4.buffer).equals(Buffer.from(gx2.buffer))).to.equal(false);
+      expect(sameBits(y4, y2)).to.equal(false);
+      expect(sameBits(gx4, gx2)).to.equal(false);
+      expect(sameBits(gw4, gw2)).to.equal(false);
       expect(relToMax(y4, y2)).to.be.below(2e-5);
+      expect(relToMax(gw4, gw2)).to.be.below(2e-5);
     });
   });
 }

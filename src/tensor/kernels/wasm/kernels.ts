@@ -60,8 +60,12 @@ export const FN = {
   wgWeights4: { id: 34, arity: 4 },
   wgInput4: { id: 35, arity: 9 },
   wgOutput4: { id: 36, arity: 9 },
+  // Its weight gradient's transforms (winograd.ts, generated for F4X5).
+  wgInputT4: { id: 37, arity: 9 },
+  wgGradOutT4: { id: 38, arity: 9 },
+  wgWeightsT4: { id: 39, arity: 4 },
   // Runs a whole command list inside wasm (must stay last: it calls every function above).
-  execList: { id: 37, arity: 2 },
+  execList: { id: 40, arity: 2 },
 } as const;
 export type FnName = keyof typeof FN;
 export const FN_NAMES = Object.keys(FN) as FnName[];
@@ -401,6 +405,8 @@ export function buildKernelModule(opts: ModuleOptions): Uint8Array<ArrayBuffer> 
     leakyMaxPool2: POINTWISE_FNS.leakyMaxPool2(), leakyMaxPool2Grad: POINTWISE_FNS.leakyMaxPool2Grad(), padCopy: padCopy(),
     normLeakyMaxPool2: POINTWISE_FNS.normLeakyMaxPool2(),
     wgWeights4: wgWeights(opts.relaxedSimd, F4X5), wgInput4: wgInput4(opts.relaxedSimd), wgOutput4: wgOutput4(opts.relaxedSimd),
+    wgInputT4: wgInputT(opts.relaxedSimd, F4X5), wgGradOutT4: wgGradOutT(opts.relaxedSimd, F4X5),
+    wgWeightsT4: wgWeightsT(opts.relaxedSimd, F4X5),
     execList: execList(),
   };
   return buildModule(

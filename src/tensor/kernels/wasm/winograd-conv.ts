@@ -1,7 +1,7 @@
 /**
  * Winograd F(2×2, 5×5) drivers for the forward convolution and its weight gradient (the transforms
  * themselves are in winograd.ts), the switch that turns the path on or off, and the one that picks
- * F(4×4, 5×5) for the forward instead (the weight gradient always uses F(2×2)).
+ * F(4×4, 5×5) for both instead.
  */
 import { BackendError } from '../../backend-registry.ts';
 import type { ConvGeom } from '../types.ts';
@@ -22,7 +22,7 @@ export function setWinograd(enabled: boolean): boolean {
   return previous;
 }
 
-/** Output tile side of the forward Winograd path: F(2×2, 5×5) or F(4×4, 5×5). */
+/** Output tile side of the Winograd paths (forward and weight gradient): F(2×2, 5×5) or F(4×4, 5×5). */
 export type WinogradTile = 2 | 4;
 const WINOGRAD_TILE_ENV = 'SVDD_WINOGRAD_TILE';
 
@@ -49,7 +49,7 @@ export function checkWinogradTileEnv(): void {
  * refused by createWasmBackend (checkWinogradTileEnv) before it runs.
  */
 let winogradTile: WinogradTile = process.env[WINOGRAD_TILE_ENV] === '4' ? 4 : 2;
-/** Sets the forward Winograd tile (2 or 4), returning the previous one (benchmarks and tests compare both in one process). */
+/** Sets the Winograd tile (2 or 4), returning the previous one (benchmarks and tests compare both in one process). */
 export function setWinogradTile(tile: WinogradTile): WinogradTile {
   if (tile !== 2 && tile !== 4) throw new Error(`setWinogradTile: the tile must be 2 or 4, not ${String(tile)}`);
   const previous = winogradTile;
@@ -293,34 +293,51 @@ export function usesWinogradGradWeight(g: ConvGeom): boolean {
  */
 const WINOGRAD_GW_CHUNK_TILES = 128;
 
-/** gw = ∂/∂w of conv(x, w) against gy, by the adjoint of the Winograd forward (see winograd.ts). */
+/**
+ * The weight-gradient kernels of each tile size: F(4×4) has its own transforms (generated from F4X5),
+ * 64 GEMMs instead of 36, and tile windows 4 pixels apart.
+ */
+const GRAD_WEIGHT_KERNELS: Record<WinogradTile, { key: string; xi: number; input: FnName; gradOut: FnName; weights: FnName }> = {
+  2: { key: 'winogradGW', xi: 36, input: 'wgInputT', gradOut: 'wgGradOutT', weights: 'wgWeightsT' },
+  4: { key: 'winogradGW4', xi: 64, input: 'wgInputT4', gradOut: 'wgGradOutT4', weights: 'wgWeightsT4' },
+};
+
+/**
+ * gw = ∂/∂w of conv(x, w) against gy, by the adjoint of the Winograd forward (see winograd.ts):
+ * F(2×2), or F(4×4) under tile 4.
+ */
 export function conv2dGradWeightWinograd(rt: WasmRuntime, x: Float32Array, gy: Float32Array, gw: Float32Array, g: ConvGeom): void {
   const { n, cin, h, w, cout, oh, ow } = g;
-  const s = setupFor(rt, geomKey('winogradGW', g), (table) => winogradGradWeightSetup(rt, table, g));
+  const tile = winogradTile;
+  const s = setupFor(rt, geomKey(GRAD_WEIGHT_KERNELS[tile].key, g), (table) => winogradGradWeightSetup(rt, table, g, tile));
   runPhases(rt, s, [[x, n * cin * h * w, 'in'], [gy, n * cout * oh * ow, 'in'], [gw, cout * cin * 25, 'out']]);
 }
 
 /**
- * The plan of a Winograd weight gradient. Tiles are numbered row-major per image (th × tw per
- * image, no padding to groups: the vector lanes hold channels here). Per thread, images pass
- * through S slots (enough for the images one chunk touches) as they are first reached:
- *   Xw [cin][Hw][Ww]          the input, zero-padded as in the forward (copy2d)
+ * The plan of a Winograd weight gradient with m × m output tiles (m = tile: 2 or 4). Tiles are
+ * numbered row-major per image (th × tw per image, th = ⌈oh/m⌉, tw = ⌈ow/m⌉, no padding to groups:
+ * the vector lanes hold channels here). Per thread, images pass through S slots (enough for the
+ * images one chunk touches) as they are first reached:
+ *   Xw [cin][Hw][Ww]          the input, zero-padded as in the forward (copy2d), Hw = m·th + 4
  *   Xc [cin/8][Hw][Ww][8]     the same, interleaved by channel (pack8 gather)
- *   GYp [cout][2·th][2·tw]    dY zero-padded to whole tiles (only when oh or ow is odd)
- *   GYc [cout/4][2·th][2·tw][4]  dY interleaved by channel (pack4 gather)
+ *   GYp [cout][m·th][m·tw]    dY zero-padded to whole tiles (only when oh or ow is not a multiple of m)
+ *   GYc [cout/4][m·th][m·tw][4]  dY interleaved by channel (pack4 gather)
  * Per chunk of tile rows (≈ WINOGRAD_GW_CHUNK_TILES tiles, crossing images):
  *   V [ξ][cin/8][kc][8]   Bᵀ·d·B (packed B),  dM [ξ][cout/4][kc][4]  A·dY·Aᵀ (packed A),
- *   dU_t [ξ][cout][cin] (+)= dM_ξ · V_ξ   (36 GEMMs with inner dimension kc, accumulated over chunks).
+ *   dU_t [ξ][cout][cin] (+)= dM_ξ · V_ξ   (α² GEMMs with inner dimension kc, accumulated over chunks).
  * Phase 2: threads take disjoint ranges of (cout, cin) pairs, add the other threads' dU partials
- * into dU_0 and transform them: gw = Gᵀ·dU·G.
+ * into dU_0 and transform them: gw = Gᵀ·dU·G. Each thread's partial sums run over its own images in
+ * a fixed chunk order and phase 2 adds them in thread order, so the bits do not depend on how the
+ * threads are scheduled (test/wasm-schedule.test.ts runs the phases serially in both orders).
  */
-function winogradGradWeightSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Record<string, number>; phases: number[][][] } {
+function winogradGradWeightSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom, tile: WinogradTile): { at: Record<string, number>; phases: number[][][] } {
   const { n, cin, h, w, cout, pad, oh, ow } = g;
-  const th = Math.ceil(oh / 2), tw = Math.ceil(ow / 2);
-  const Hw = 2 * th + 4, Ww = 2 * tw + 4, plane = Hw * Ww, imgIn = cin * plane;
-  const outRow = 2 * tw, outPlane = 2 * th * outRow, P = oh * ow;
-  const direct = outRow === ow && 2 * th === oh;
-  const cp = up(cin, NR), mp = up(cout, MR), E = cout * cin, XI = 36;
+  const m = tile, kernels = GRAD_WEIGHT_KERNELS[tile];
+  const th = Math.ceil(oh / m), tw = Math.ceil(ow / m);
+  const Hw = m * th + 4, Ww = m * tw + 4, plane = Hw * Ww, imgIn = cin * plane;
+  const outRow = m * tw, outPlane = m * th * outRow, P = oh * ow;
+  const direct = outRow === ow && m * th === oh;
+  const cp = up(cin, NR), mp = up(cout, MR), E = cout * cin, XI = kernels.xi;
   const T = threadsFor(rt, 2 * n * P * cout * cin * 25, n);
   const ranges = split(n, T);
   const rowsPerChunk = Math.max(1, Math.round(WINOGRAD_GW_CHUNK_TILES / tw));
@@ -380,8 +397,8 @@ function winogradGradWeightSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): 
             plan.push(t, 'pack4', gyc, gys, yLane, yRow, cout, outPlane);
           }
         }
-        plan.push(t, 'wgInputT', V[t]! + tile0 * NR * 4, xc + 2 * y0 * Ww * NR * 4, y1 - y0, tw, cp / NR, Ww * NR * 4, plane * NR * 4, vXi, kc * NR * 4);
-        plan.push(t, 'wgGradOutT', M[t]! + tile0 * MR * 4, gyc + 2 * y0 * outRow * MR * 4, y1 - y0, tw, mp / MR, outRow * MR * 4,
+        plan.push(t, kernels.input, V[t]! + tile0 * NR * 4, xc + m * y0 * Ww * NR * 4, y1 - y0, tw, cp / NR, Ww * NR * 4, plane * NR * 4, vXi, kc * NR * 4);
+        plan.push(t, kernels.gradOut, M[t]! + tile0 * MR * 4, gyc + m * y0 * outRow * MR * 4, y1 - y0, tw, mp / MR, outRow * MR * 4,
           outPlane * MR * 4, mXi, kc * MR * 4);
         r += y1 - y0;
       }
@@ -401,8 +418,8 @@ function winogradGradWeightSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): 
     for (let u = 1; u < T; u++) {
       for (let xi = 0; xi < XI; xi++) finish.push(t, 'addInto', dU[0]! + xi * uXi + e0 * 4, dU[u]! + xi * uXi + e0 * 4, e1 - e0);
     }
-    finish.push(t, 'wgWeightsT', GW + e0 * 25 * 4, dU[0]! + e0 * 4, g1 - g0, uXi);
-    if (tail && t === T - 1) finish.push(t, 'wgWeightsT', GW + (E - 4) * 25 * 4, dU[0]! + (E - 4) * 4, 1, uXi);
+    finish.push(t, kernels.weights, GW + e0 * 25 * 4, dU[0]! + e0 * 4, g1 - g0, uXi);
+    if (tail && t === T - 1) finish.push(t, kernels.weights, GW + (E - 4) * 25 * 4, dU[0]! + (E - 4) * 4, 1, uXi);
   });
   return { at: { X, GY, GW }, phases: [plan.lists, finish.lists] };
 }

@@ -1,9 +1,10 @@
 /**
  * Winograd minimal filtering F(2×2, 5×5) for stride-1 5×5 convolutions: each 2×2 block of
  * outputs ("tile") of one (input, output) channel pair costs 36 multiplications instead of 100.
- * The forward convolution can instead take F(4×4, 5×5) (4×4 tiles, 8×8 transformed: 64
- * multiplications instead of 400), which trades accuracy for fewer multiplications (F4X5 and its
- * own input and output kernels, wgInput4 / wgOutput4, below).
+ * The forward convolution and its weight gradient can instead take F(4×4, 5×5) (4×4 tiles, 8×8
+ * transformed: 64 multiplications instead of 400), which trades accuracy for fewer multiplications
+ * (F4X5 and its own forward input and output kernels, wgInput4 / wgOutput4, below; the weight
+ * gradient's transforms are generated for either tile size).
  *
  *   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A        (g: 5×5 filter, d: 6×6 input window, Y: 2×2 outputs)
  *
@@ -481,22 +482,34 @@ export function wgOutput4(relaxed: boolean, t: WinogradTransforms = F4X5): FnBui
 /*
  * Weight gradient. The forward algorithm is linear in the filter: per tile Y = Aᵀ [U ⊙ V] A with
  * U = G·g·Gᵀ, so its adjoint gives the true gradient: dM = A·dY·Aᵀ per tile, dU_ξ[cout][cin] =
- * Σ_tiles dM_ξ[cout]·V_ξ[cin] (36 GEMMs whose inner dimension is the tiles), dg = Gᵀ·dU·G. The
+ * Σ_tiles dM_ξ[cout]·V_ξ[cin] (α² GEMMs whose inner dimension is the tiles: 36 for F(2×2), 64 for
+ * F(4×4)), dg = Gᵀ·dU·G. The
  * GEMMs need the channels, not the tiles, in the vector lanes (the packed micro-kernel's A is
  * [cout/4][tiles][4], its B [cin/8][tiles][8]), so these transforms read channel-interleaved
  * inputs (made by pack4 / pack8 gathers) and work on 4 channels per f32x4 instead of 4 tiles.
  */
 
 /**
+ * log2 of the tile side m: tile windows and tile rows are m pixels apart, a shift of the pixel and
+ * row strides. The weight-gradient transforms exist for F(2×2) and F(4×4).
+ */
+function tileShift(t: WinogradTransforms, name: string): number {
+  if (t.m !== 2 && t.m !== 4) throw new Error(`${name}: tiles are 2 or 4 outputs wide, not ${t.m}`);
+  return t.m === 2 ? 1 : 2;
+}
+
+/**
  * wgInputT(dst, src, rows, tilesX, panels, rowBytes, planeBytes, xiStride, panelDstBytes): input
  * transform V = Bᵀ·d·B for `rows` rows of `tilesX` tiles, 8 input channels (two f32x4) per panel.
  * src is the zero-padded input interleaved by channel, [cin/8][Hw][Ww][8] (pixel rows rowBytes apart,
- * panels planeBytes apart), at the window corner of the first tile; tile windows are 2 pixels apart.
+ * panels planeBytes apart), at the window corner of the first tile; tile windows are m pixels apart
+ * (wgInputT for F(2×2), wgInputT4 for F(4×4)).
  * V goes to packed-B layout: per ξ [cin/8][tiles][8] at dst + ξ·xiStride, panels panelDstBytes apart,
  * dst pointing at the first tile's row of panel 0.
  */
 export function wgInputT(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuilder {
-  const f = new FnBuilder('wgInputT', i32s(9));
+  const shift = tileShift(t, 'wgInputT');
+  const f = new FnBuilder(t.m === 2 ? 'wgInputT' : `wgInputT${t.m}`, i32s(9));
   const [dst, src, rows, tilesX, panels, rowBytes, planeBytes, xiStride, panelDstBytes] = f.params as Local<T.i32>[];
   const { alpha, BT } = t;
   const r = f.local(T.i32), tx = f.local(T.i32), p = f.local(T.i32);
@@ -522,9 +535,9 @@ export function wgInputT(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuil
         }
         f.inc(sp, planeBytes!).inc(dp, panelDstBytes!).inc(p, 1);
       }, () => f.i32LtS(p, panels!));
-      f.inc(s, 64).inc(d, 32).inc(tx, 1);
+      f.inc(s, 32 << shift).inc(d, 32).inc(tx, 1);
     }, () => f.i32LtS(tx, tilesX!));
-    f.inc(rowSrc, () => f.i32Shl(rowBytes!, 1)).inc(r, 1);
+    f.inc(rowSrc, () => f.i32Shl(rowBytes!, shift)).inc(r, 1);
   }, () => f.i32LtS(r, rows!));
   return f;
 }
@@ -532,18 +545,19 @@ export function wgInputT(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuil
 /**
  * wgGradOutT(dst, src, rows, tilesX, panels, rowBytes, planeBytes, xiStride, panelDstBytes): output
  * gradient transform dM = A·dY·Aᵀ (the adjoint of Y = Aᵀ·M·A) for `rows` rows of `tilesX` tiles,
- * 4 output channels per f32x4. src is dY interleaved by channel, [cout/4][2·th][2·tw][4] (pixel rows
+ * 4 output channels per f32x4. src is dY interleaved by channel, [cout/4][m·th][m·tw][4] (pixel rows
  * rowBytes apart, panels planeBytes apart), at the first tile; dM goes to packed-A layout: per ξ
- * [cout/4][tiles][4] at dst + ξ·xiStride, panels panelDstBytes apart.
+ * [cout/4][tiles][4] at dst + ξ·xiStride, panels panelDstBytes apart (wgGradOutT for F(2×2),
+ * wgGradOutT4 for F(4×4)).
  */
 export function wgGradOutT(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuilder {
-  if (t.m !== 2) throw new Error('wgGradOutT: assumes 2×2 tiles');
-  const f = new FnBuilder('wgGradOutT', i32s(9));
+  const shift = tileShift(t, 'wgGradOutT');
+  const f = new FnBuilder(t.m === 2 ? 'wgGradOutT' : `wgGradOutT${t.m}`, i32s(9));
   const [dst, src, rows, tilesX, panels, rowBytes, planeBytes, xiStride, panelDstBytes] = f.params as Local<T.i32>[];
   const { alpha, m, AT } = t;
   const r = f.local(T.i32), tx = f.local(T.i32), p = f.local(T.i32);
   const rowSrc = f.local(T.i32), s = f.local(T.i32), d = f.local(T.i32), sp = f.local(T.i32), dp = f.local(T.i32);
-  const xa = f.local(T.i32), rb = f.local(T.i32);
+  const xa = f.local(T.i32), ra = f.local(T.i32);
   const dy: Local<T.v128>[] = Array.from({ length: m * m }, () => f.local(T.v128));
   const tt: Local<T.v128>[] = Array.from({ length: m * alpha }, () => f.local(T.v128));
   const k = constants(f, [AT]);
@@ -553,9 +567,12 @@ export function wgGradOutT(relaxed: boolean, t: WinogradTransforms = F2X5): FnBu
     f.doWhile(() => {
       f.set(sp, s).set(dp, d).set(p, 0);
       f.doWhile(() => {
-        f.set(rb, () => f.i32Add(sp, rowBytes!));
-        f.set(dy[0]!, () => f.v128Load(sp)).set(dy[1]!, () => f.v128Load(sp, 16));
-        f.set(dy[2]!, () => f.v128Load(rb)).set(dy[3]!, () => f.v128Load(rb, 16));
+        // dY[a][b]: pixel b of row a, one f32x4 (4 channels) per pixel.
+        f.set(ra, sp);
+        for (let a = 0; a < m; a++) {
+          for (let b = 0; b < m; b++) f.set(dy[a * m + b]!, () => f.v128Load(ra, b * 16));
+          if (a < m - 1) f.inc(ra, rowBytes!);
+        }
         // t[a][j] = Σ_b Aᵀ[b][j]·dY[a][b]
         for (let a = 0; a < m; a++) {
           for (let j = 0; j < alpha; j++) {
@@ -566,9 +583,9 @@ export function wgGradOutT(relaxed: boolean, t: WinogradTransforms = F2X5): FnBu
         storeByXi(f, xa, dp, alpha, xiStride!, (i, j) => linComb(f, AT.map((row) => row[i]!), tt.filter((_, q) => q % alpha === j), k, relaxed));
         f.inc(sp, planeBytes!).inc(dp, panelDstBytes!).inc(p, 1);
       }, () => f.i32LtS(p, panels!));
-      f.inc(s, 32).inc(d, 16).inc(tx, 1);
+      f.inc(s, 16 << shift).inc(d, 16).inc(tx, 1);
     }, () => f.i32LtS(tx, tilesX!));
-    f.inc(rowSrc, () => f.i32Shl(rowBytes!, 1)).inc(r, 1);
+    f.inc(rowSrc, () => f.i32Shl(rowBytes!, shift)).inc(r, 1);
   }, () => f.i32LtS(r, rows!));
   return f;
 }
@@ -576,10 +593,11 @@ export function wgGradOutT(relaxed: boolean, t: WinogradTransforms = F2X5): FnBu
 /**
  * wgWeightsT(dst, src, groups, xiStride): filter gradient dg = Gᵀ·dU·G for `groups` groups of four
  * consecutive (cout, cin) pairs. dU_ξ is row-major [cout][cin] at src + ξ·xiStride (src at the
- * group's first pair); dg goes to dst as [pair][5][5] (the gw layout), 25 floats per pair.
+ * group's first pair); dg goes to dst as [pair][5][5] (the gw layout), 25 floats per pair
+ * (wgWeightsT for F(2×2), wgWeightsT4 for F(4×4)).
  */
 export function wgWeightsT(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuilder {
-  const f = new FnBuilder('wgWeightsT', i32s(4));
+  const f = new FnBuilder(t.m === 2 ? 'wgWeightsT' : `wgWeightsT${t.m}`, i32s(4));
   const dst = f.param(0, T.i32), src = f.param(1, T.i32), groups = f.param(2, T.i32), xiStride = f.param(3, T.i32);
   const { alpha, r, G } = t;
   const q = f.local(T.i32), xa = f.local(T.i32), out = f.local(T.v128);
