@@ -13,7 +13,7 @@ import { main } from '../src/cli/main.ts';
 import { loadSpec, parseShard, shardFromEnv } from '../src/cli/study-command.ts';
 import { defaultConfig } from '../src/svdd/config.ts';
 import { readCheckpoint } from '../src/svdd/checkpoint.ts';
-import { CellLock, lockIsStale, shardCells } from '../src/svdd/study/runner.ts';
+import { CellLock, cellsOfShard, lockIsStale, shardCells } from '../src/svdd/study/runner.ts';
 import { PAPER_TABLE1 } from '../src/svdd/study/reference.ts';
 import { BUILTIN_SPECS, cellConfigHash, expandCells, methodId, parseSpec, SpecError } from '../src/svdd/study/spec.ts';
 import { sampleRoc } from '../src/svdd/study/records.ts';
@@ -186,6 +186,20 @@ describe('study: shards and locks', () => {
     expect(() => shardFromEnv(undefined, undefined, { SLURM_ARRAY_TASK_ID: 'x', SLURM_ARRAY_TASK_COUNT: '2' })).to.throw(/SLURM_ARRAY_TASK_ID/);
     expect(() => parseShard('2/2')).to.throw(/0 ≤ i < n/);
     expect(() => parseShard('a/b')).to.throw(/expected i\/n/);
+  });
+
+  it('a filter applies before the sharding, so filtered cells still spread over every shard', () => {
+    // table1 lists each class's 10 seeds in a row: with --seeds 0 alone every 10th cell is left, and
+    // sharding the unfiltered list put all of them in shard 0 of 2 (the other worker sat idle).
+    const spec = parseSpec(BUILTIN_SPECS.table1);
+    const filter = { datasets: ['mnist'], classes: null, seeds: [0] };
+    const wanted = expandCells(spec).filter((c) => c.dataset === 'mnist' && c.seed === 0).map((c) => c.id);
+    expect(wanted).to.have.length(10);
+    for (const count of [2, 3, 4]) {
+      const parts = Array.from({ length: count }, (_, index) => cellsOfShard(spec, { index, count }, filter).map((c) => c.id));
+      expect(parts.flat().sort(), `${count} shards`).to.deep.equal([...wanted].sort());
+      expect(Math.max(...parts.map((p) => p.length)) - Math.min(...parts.map((p) => p.length)), `${count} shards`).to.be.at.most(1);
+    }
   });
 
   it('a cell lock is exclusive; a dead owner\'s lock (same host) or a lock without heartbeat is taken over', () => {

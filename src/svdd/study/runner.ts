@@ -83,6 +83,15 @@ export function shardCells(cells: Cell[], shard: Shard): Cell[] {
   return cells.filter((_, k) => k % shard.count === shard.index);
 }
 
+/**
+ * The cells a worker runs: the spec's cells that pass the filter, then its shard of those. Sharding
+ * first would hand every filtered cell to one worker whenever the filter keeps every n-th cell (one
+ * seed of a spec with 10 seeds per class, 2 shards).
+ */
+export function cellsOfShard(spec: StudySpec, shard: Shard, filter: CellFilter): Cell[] {
+  return shardCells(expandCells(spec).filter((c) => matchesFilter(c, filter)), shard);
+}
+
 /** The record of a cell, when it exists and belongs to the cell's current config. */
 export function readRecord(dir: string, cell: Cell): { record: CellRecord | null; stale: boolean } {
   const path = join(cellsDir(dir), `${cell.id}.json`);
@@ -241,7 +250,7 @@ export class StopStudy extends Error {}
 /** Runs the pending cells of this shard, one after another. */
 export async function runStudy(dir: string, spec: StudySpec, opts: StudyRunOptions): Promise<StudyRunSummary> {
   initStudyDir(dir, spec);
-  const mine = shardCells(expandCells(spec), opts.shard).filter((c) => matchesFilter(c, opts.filter));
+  const mine = cellsOfShard(spec, opts.shard, opts.filter);
   const out: StudyRunSummary = { ran: 0, skipped: 0, busy: 0, failed: [] };
   opts.log(`study ${spec.name}: ${mine.length} cells in shard ${opts.shard.index}/${opts.shard.count}`);
   for (const cell of mine) {
