@@ -4,11 +4,11 @@
  * A, B, B, A, … so both see the same background load on a shared machine.
  *   layers: ms per call at batch 200 of the CIFAR-10 LeNet's 5×5 convolutions that take the
  *           forward Winograd path (conv2 / conv3 forward; the decoder's transposed convs, whose
- *           forward is conv2dGradInput), 1 and 2 threads;
+ *           forward is conv2dGradInput) and of their weight gradients, 1 and 2 threads;
  *   nets:   CIFAR-10 encoder inference, Deep SVDD training step and autoencoder training step at
  *           batch 200 (as bench/ab-pair.ts), reported as images/s.
- * Run: `npx tsx bench/winograd-tile.ts [--quick] [--threads=1,2] [--only=layers|nets]`.
- * Writes bench/results/winograd-tile.json (not for --only runs).
+ * Run: `npx tsx bench/winograd-tile.ts [--quick] [--threads=1,2] [--only=layers|nets] [--op=forward|gradInput|gradWeight]`.
+ * Writes bench/results/winograd-tile.json (not for --only or --op runs).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,12 +19,14 @@ import { Rng, randNormal, randUniform } from '../src/tensor/creation.ts';
 import { withTemporaryStorage } from '../src/tensor/tensor.ts';
 import type { ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
 import { createWasmBackend, disposeWasmBackend, wasmFeatures } from '../src/tensor/kernels/wasm/index.ts';
-import { type WinogradTile, setWinogradTile, usesWinograd } from '../src/tensor/kernels/wasm/ops.ts';
+import { type WinogradTile, setWinogradTile, usesWinograd, usesWinogradGradWeight } from '../src/tensor/kernels/wasm/ops.ts';
 import { Adam } from '../src/nn/index.ts';
 import { buildAutoencoder, buildEncoder } from '../src/svdd/networks.ts';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+/** Times only the layer cases of this op (and no networks). */
+const opOnly = process.argv.find((a) => a.startsWith('--op='))?.slice('--op='.length);
 const threadList = (process.argv.find((a) => a.startsWith('--threads='))?.slice('--threads='.length) ?? '1,2').split(',').map(Number);
 const BATCH = 200;
 /** Paired timings per layer case (each pair: one call of each tile, order alternating). */
@@ -32,8 +34,8 @@ const LAYER_PAIRS = quick ? 8 : 30;
 /** Paired steps per network workload. */
 const NET_PAIRS: Record<NetWorkload, number> = quick ? { infer: 6, svdd_epoch: 4, ae_epoch: 3 } : { infer: 24, svdd_epoch: 12, ae_epoch: 8 };
 
-/** A 5×5, pad-2 conv [cin → cout] on hw×hw images, timed as its forward or its input gradient. */
-interface LayerCase { name: string; cin: number; cout: number; hw: number; op: 'forward' | 'gradInput' }
+/** A 5×5, pad-2 conv [cin → cout] on hw×hw images, timed as its forward, its input gradient or its weight gradient. */
+interface LayerCase { name: string; cin: number; cout: number; hw: number; op: 'forward' | 'gradInput' | 'gradWeight' }
 const layerCases: LayerCase[] = [
   { name: 'cifar.conv2 32→64 @16', cin: 32, cout: 64, hw: 16, op: 'forward' },
   { name: 'cifar.conv3 64→128 @8', cin: 64, cout: 128, hw: 8, op: 'forward' },
@@ -47,6 +49,17 @@ const layerCases: LayerCase[] = [
   { name: '16→128 @4', cin: 16, cout: 128, hw: 4, op: 'forward' },
   { name: '64→64 @8', cin: 64, cout: 64, hw: 8, op: 'forward' },
   { name: '32→32 @12', cin: 32, cout: 32, hw: 12, op: 'forward' },
+  // Weight gradients. A ConvTranspose2d's weight gradient is conv2dGradWeight of its equivalent conv
+  // [out → in] (autograd/ops/conv.ts), so the decoder's deconv3 (64 → 32 @16) and deconv2 (128 → 64 @8)
+  // take exactly conv2's and conv3's geometries: one row each covers both.
+  { name: 'cifar.conv2/deconv3 32→64 @16', cin: 32, cout: 64, hw: 16, op: 'gradWeight' },
+  { name: 'cifar.conv3/deconv2 64→128 @8', cin: 64, cout: 128, hw: 8, op: 'gradWeight' },
+  // Small images: one or four 4×4 tiles per image.
+  { name: '32→32 @4', cin: 32, cout: 32, hw: 4, op: 'gradWeight' },
+  { name: '16→128 @4', cin: 16, cout: 128, hw: 4, op: 'gradWeight' },
+  { name: '64→64 @8', cin: 64, cout: 64, hw: 8, op: 'gradWeight' },
+  { name: '16→16 @8', cin: 16, cout: 16, hw: 8, op: 'gradWeight' },
+  { name: '32→32 @12', cin: 32, cout: 32, hw: 12, op: 'gradWeight' },
 ];
 
 type NetWorkload = 'infer' | 'svdd_epoch' | 'ae_epoch';
@@ -82,18 +95,23 @@ async function layers(): Promise<Record<string, string | number>[]> {
   console.log(`layers: batch ${BATCH}, ms per call (min / median of ${LAYER_PAIRS} interleaved pairs), speedup = median of per-pair F2/F4`);
   for (const threads of threadList) {
     const ks: Partial<KernelSet> = (await createWasmBackend({ threads })).kernels.float32!;
-    for (const c of layerCases) {
+    for (const c of layerCases.filter((l) => opOnly === undefined || l.op === opOnly)) {
       const g: ConvGeom = { n: BATCH, cin: c.cin, h: c.hw, w: c.hw, cout: c.cout, kh: 5, kw: 5, stride: 1, pad: 2, oh: c.hw, ow: c.hw };
       // conv2dGradInput runs as the forward conv [cout → cin]: the Winograd thresholds apply to that one.
       const fwd: ConvGeom = c.op === 'forward' ? g : { ...g, cin: g.cout, cout: g.cin };
-      if (!usesWinograd(fwd)) { console.log(`${c.name} ${c.op}: below the Winograd thresholds, skipped`); continue; }
+      // The weight gradient takes Winograd for the same geometries as the forward (usesWinogradGradWeight).
+      if (!(c.op === 'gradWeight' ? usesWinogradGradWeight(g) : usesWinograd(fwd))) {
+        console.log(`${c.name} ${c.op}: below the Winograd thresholds, skipped`);
+        continue;
+      }
       const x = randomOperand(BATCH * c.cin * c.hw * c.hw), w = randomOperand(c.cout * c.cin * 25), gy = randomOperand(BATCH * c.cout * c.hw * c.hw);
-      const y = new Float32Array(gy.length), gx = new Float32Array(x.length);
-      const run = c.op === 'forward' ? () => ks.conv2d!(x, w, y, g) : () => ks.conv2dGradInput!(gy, w, gx, g);
+      const y = new Float32Array(gy.length), gx = new Float32Array(x.length), gw = new Float32Array(w.length);
+      const run = c.op === 'forward' ? () => ks.conv2d!(x, w, y, g)
+        : c.op === 'gradInput' ? () => ks.conv2dGradInput!(gy, w, gx, g) : () => ks.conv2dGradWeight!(x, gy, gw, g);
       const { a, b } = paired(run, run, LAYER_PAIRS);
       const row = { case: c.name, op: c.op, threads, ...summary(a, b) };
       rows.push(row);
-      console.log(`${c.name.padEnd(26)}${c.op.padEnd(11)}${threads}T  F2 ${row.minMs2} / ${row.medMs2} ms  F4 ${row.minMs4} / ${row.medMs4} ms  speedup ${row.speedup}`);
+      console.log(`${c.name.padEnd(31)}${c.op.padEnd(11)}${threads}T  F2 ${row.minMs2} / ${row.medMs2} ms  F4 ${row.minMs4} / ${row.medMs4} ms  speedup ${row.speedup}`);
     }
     await disposeWasmBackend();
   }
@@ -144,9 +162,9 @@ async function main(): Promise<void> {
   const feat = wasmFeatures();
   console.log(`features ${JSON.stringify(feat)}; cores ${os.availableParallelism()}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const layerRows = only === 'nets' ? [] : await layers();
-  const netRows = only === 'layers' ? [] : await nets();
+  const netRows = only === 'layers' || opOnly !== undefined ? [] : await nets();
   setWinogradTile(2);
-  if (only) return; // a partial run does not replace the recorded results
+  if (only || opOnly) return; // a partial run does not replace the recorded results
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(new URL('./results/winograd-tile.json', import.meta.url), JSON.stringify({
     date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model ?? '', cores: os.availableParallelism(),

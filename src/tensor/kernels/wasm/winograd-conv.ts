@@ -39,14 +39,17 @@ export function checkWinogradTileEnv(): void {
 }
 
 /**
- * The forward Winograd tile: 4 (F(4×4, 5×5)) only when SVDD_WINOGRAD_TILE=4. It does 4
- * multiplications per output instead of 9 (bench/winograd-tile.ts, batch 200, 1 thread: CIFAR-10
- * conv layers 1.5–1.9× faster, inference 1.55×, a Deep SVDD step 1.35×), but its float32 error is
- * about 4× F(2×2)'s (relative RMS 2.5e-6 against 6.7e-7 on conv2), too much for the autoencoder's
- * PyTorch parity test (conv1's weight gradient, through BatchNorm: 2.4e-4 relative against a 1e-4
- * tolerance), so it is opt-in. Module-level like winogradEnabled, for the same reason. Read here
- * without the check, so that importing the backend never throws; any value other than 2 or 4 is
- * refused by createWasmBackend (checkWinogradTileEnv) before it runs.
+ * The Winograd tile of the forward convolution and the weight gradient: 4 (F(4×4, 5×5)) only when
+ * SVDD_WINOGRAD_TILE=4. It does 4 multiplications per output instead of 9 (bench/winograd-tile.ts,
+ * batch 200, 1 thread: CIFAR-10 conv layers 1.5–2.0× faster, their weight gradients 1.7×, inference
+ * 1.54×, a Deep SVDD step 1.50×, an autoencoder step 1.51×), but its float32 error is about 4×
+ * F(2×2)'s in the forward (relative RMS 2.5e-6 against 6.7e-7 on conv2) and 3× in the weight
+ * gradient (4.7e-6 against 1.5e-6), too much for the autoencoder's PyTorch parity test (its weight
+ * gradients off by up to 2.7e-4 relative against a 1e-4 tolerance, through the batch-2 BatchNorm;
+ * that comes from the forward: with the weight gradient in F(2×2) it is the same), so it is opt-in.
+ * Module-level like winogradEnabled, for the same reason. Read here without the check, so that
+ * importing the backend never throws; any value other than 2 or 4 is refused by createWasmBackend
+ * (checkWinogradTileEnv) before it runs.
  */
 let winogradTile: WinogradTile = process.env[WINOGRAD_TILE_ENV] === '4' ? 4 : 2;
 /** Sets the Winograd tile (2 or 4), returning the previous one (benchmarks and tests compare both in one process). */
@@ -281,7 +284,11 @@ function winograd4Setup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Rec
  * 16 → 8, the unpacked direct path): CIFAR conv2 32 → 64 @16 and conv3 64 → 128 @8 (also the
  * decoder's deconv3 and deconv2) 2.3× and 2.45×; deconv1's 128 → 8 @4 1.9×; 16 → 8 @16 1.5×;
  * 16 → 128 @4 1.9×; 32 → 32 @4 and @8 2×; 16 → 16 @28 2×. The transforms and gathers are about a
- * quarter of its time (conv2), the GEMMs the rest.
+ * quarter of its time (conv2), the GEMMs the rest. Under tile 4 every one of them takes F(4×4): it
+ * beat F(2×2) on every geometry measured, the smallest images included, so none falls back
+ * (bench/winograd-tile.ts, batch 200, paired, 1 / 2 threads: conv2 1.71× / 1.66×, conv3 1.70× /
+ * 1.65×, 32 → 32 @4 1.53× / 1.30×, 16 → 128 @4 1.62× / 1.37×, 16 → 16 @8 1.39× / 1.22×, 64 → 64 @8
+ * 1.76× / 1.60×, 32 → 32 @12 1.59× / 1.78×).
  */
 export function usesWinogradGradWeight(g: ConvGeom): boolean {
   return usesWinograd(g);
@@ -290,6 +297,8 @@ export function usesWinogradGradWeight(g: ConvGeom): boolean {
 /**
  * Target tiles per chunk of the weight gradient (the inner dimension of one block of its 36 GEMMs).
  * Timings are flat from 96 to 192 (CIFAR conv2/conv3, 1 thread); 48 and 256 lose a few percent.
+ * F(4×4) (64 GEMMs, 4× the pixels per tile) keeps it: flat from 32 to 128 tiles, 256 about 10% slower
+ * (bench/winograd-tile.ts --op=gradWeight, 1 thread).
  */
 const WINOGRAD_GW_CHUNK_TILES = 128;
 
