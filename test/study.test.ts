@@ -310,6 +310,11 @@ describe('study run / status / summarize', function () {
     expect(again.out).to.match(/0 cells run, 2 already done/);
     const st = await cli('study', 'status', reference);
     expect(st.out).to.match(/total: 2 done, 0 running, 0 failed, 0 pending of 2/);
+    // The filters of study run count only the cells such a run would do (and are checked like run's).
+    expect((await cli('study', 'status', reference, '--classes', '1')).out).to.match(/total: 1 done, 0 running, 0 failed, 0 pending of 1;/);
+    expect((await cli('study', 'status', reference, '--seeds', '3')).out).to.match(/total: 0 done, 0 running, 0 failed, 0 pending of 0;/);
+    const bad = await cli('study', 'status', reference, '--datasets', 'imagenet');
+    expect([bad.code, bad.err]).to.deep.equal([2, "svdd: --datasets: unknown dataset 'imagenet'\n"]);
   });
 
   it('killed anywhere (inside a method, between methods), a rerun completes it with byte-identical records', async () => {

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DATASET_NAMES, isDatasetName } from '../svdd/data/datasets.ts';
 import { UsageError } from './usage-error.ts';
-import { initStudyDir, runStudy, StopStudy, studyStatus, type CellFilter, type Shard } from '../svdd/study/runner.ts';
+import { initStudyDir, matchesFilter, runStudy, StopStudy, studyStatus, type CellFilter, type Shard } from '../svdd/study/runner.ts';
 import { BUILTIN_SPECS, expandCells, parseSpec, SpecError, type StudySpec } from '../svdd/study/spec.ts';
 import { slurmScript } from '../svdd/study/slurm.ts';
 import { writeSummary } from '../svdd/study/summary.ts';
@@ -203,15 +203,22 @@ const statusCommand = defineCommand({
   name: 'study status',
   synopsis: 'svdd study status',
   summary: 'done / running / failed / pending cells, with an ETA',
-  usage: 'svdd study status DIR',
-  description: '  done / running / failed / pending cells, with an ETA',
-  flags: { 'stale-after': { kind: 'number', min: 1, arg: 'S', default: '900', help: 'a running cell whose heartbeat is older than S seconds is stale (default 900)' } },
+  usage: 'svdd study status DIR [--datasets a,b] [--classes 0,1] [--seeds 0,1] [--stale-after S]',
+  description: `  done / running / failed / pending cells, with an ETA; --datasets, --classes and --seeds count only
+  the cells a \`study run\` with the same filters runs.`,
+  flags: {
+    'stale-after': { kind: 'number', min: 1, arg: 'S', default: '900', help: 'a running cell whose heartbeat is older than S seconds is stale (default 900)' },
+    datasets: { ...RUN_FLAGS.datasets, help: 'count only the cells of these datasets' },
+    classes: { ...RUN_FLAGS.classes, help: 'count only the cells of these normal classes' },
+    seeds: { ...RUN_FLAGS.seeds, help: 'count only the cells of these seeds' },
+  },
   positionals: { min: 1, max: 1, what: 'one study directory' },
-  run: ({ values, positionals }, io) => status(positionals[0]!, values['stale-after'], io.out),
+  run: ({ values, positionals }, io) => status(positionals[0]!, values['stale-after'], parseFilter(values), io.out),
 });
 
-function status(dir: string, stale: number, out: (t: string) => void): number {
-  const st = studyStatus(resolve(dir), stale);
+function status(dir: string, stale: number, filter: CellFilter, out: (t: string) => void): number {
+  const all = studyStatus(resolve(dir), stale);
+  const st = { ...all, cells: all.cells.filter((c) => matchesFilter(c.cell, filter)) };
   const count = (s: string): number => st.cells.filter((c) => c.state === s).length;
   const groups = new Map<string, typeof st.cells>();
   for (const c of st.cells) {
