@@ -80,3 +80,18 @@ export function expectKernelClose(got: Float32Array, want: Float32Array, k: numb
     }
   }
 }
+
+/** Small dense matrix helpers for checking transform matrices in float64 (Winograd tests). */
+export const matVec = (a: number[][], v: number[]): number[] => a.map((row) => row.reduce((s, c, j) => s + c * v[j]!, 0));
+export const matMul = (a: number[][], b: number[][]): number[][] => a.map((row) => b[0]!.map((_, j) => row.reduce((s, c, k) => s + c * b[k]![j]!, 0)));
+export const transpose = (a: number[][]): number[][] => a[0]!.map((_, j) => a.map((row) => row[j]!));
+
+/** Largest |got − want| relative to the largest |want|. */
+export function relToMax(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let diff = 0, scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
+    scale = Math.max(scale, Math.abs(want[i]!));
+  }
+  return diff / scale;
+}

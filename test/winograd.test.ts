@@ -4,21 +4,7 @@ import type { ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
 import { createWasmBackend, disposeWasmBackend } from '../src/tensor/kernels/wasm/index.ts';
 import { type WinogradTile, setWinograd, setWinogradTile, usesWinograd, usesWinogradGradWeight } from '../src/tensor/kernels/wasm/ops.ts';
 import { F2X5, cookToom } from '../src/tensor/kernels/wasm/winograd.ts';
-import { convGeom as geom, randomFloats as rand } from './helpers.ts';
-
-const matVec = (a: number[][], v: number[]): number[] => a.map((row) => row.reduce((s, c, j) => s + c * v[j]!, 0));
-const matMul = (a: number[][], b: number[][]): number[][] => a.map((row) => b[0]!.map((_, j) => row.reduce((s, c, k) => s + c * b[k]![j]!, 0)));
-const transpose = (a: number[][]): number[][] => a[0]!.map((_, j) => a.map((row) => row[j]!));
-
-/** Largest |got − want| relative to the largest |want|. */
-function relToMax(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
-    scale = Math.max(scale, Math.abs(want[i]!));
-  }
-  return diff / scale;
-}
+import { convGeom as geom, matMul, matVec, randomFloats as rand, relToMax, transpose } from './helpers.ts';
 
 describe('Winograd F(2x2, 5x5) transforms', () => {
   it('Cook-Toom from the points 0, 1, -1, 2, -2, inf gives the textbook matrices', () => {

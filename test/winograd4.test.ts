@@ -7,21 +7,7 @@ import {
   type WinogradTile, parseWinogradTile, setWinograd, setWinogradTile, usesWinograd, usesWinogradGradWeight,
 } from '../src/tensor/kernels/wasm/ops.ts';
 import { F4X5 } from '../src/tensor/kernels/wasm/winograd.ts';
-import { convGeom as geom, randomFloats as rand } from './helpers.ts';
-
-const matVec = (a: number[][], v: number[]): number[] => a.map((row) => row.reduce((s, c, j) => s + c * v[j]!, 0));
-const matMul = (a: number[][], b: number[][]): number[][] => a.map((row) => b[0]!.map((_, j) => row.reduce((s, c, k) => s + c * b[k]![j]!, 0)));
-const transpose = (a: number[][]): number[][] => a[0]!.map((_, j) => a.map((row) => row[j]!));
-
-/** Largest |got − want| relative to the largest |want|. */
-function relToMax(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
-    scale = Math.max(scale, Math.abs(want[i]!));
-  }
-  return diff / scale;
-}
+import { convGeom as geom, matMul, matVec, randomFloats as rand, relToMax, transpose } from './helpers.ts';
 
 describe('Winograd F(4x4, 5x5) transforms', () => {
   it('F4X5 uses the points 0, ±1, ±2, ±1/2, inf, with exact dyadic Bᵀ and Aᵀ', () => {

@@ -178,6 +178,30 @@ function storeByXi(f: FnBuilder, xa: Local<T.i32>, start: Local<T.i32>, alpha: n
   }
 }
 
+/**
+ * After a group of 4 tiles in packed-B layout (wgInput, wgInput4): the next group fills the other
+ * half of this 8-tile panel (h = 1: step back to its second half), or the first half of the next one.
+ */
+function advanceHalfPanel(f: FnBuilder, h: Local<T.i32>, d: Local<T.i32>, panelBytes: Local<T.i32>): void {
+  f.if_(h, () => f.inc(d, () => f.i32Sub(panelBytes, 16)), () => f.inc(d, 16));
+  f.set(h, () => f.i32Sub(1, h));
+}
+
+/**
+ * A call that ends half-way into a panel (h = 1) zeroes the panel's other half at every ξ and input
+ * channel, so the GEMM never reads stale arena bytes there (see wgInput).
+ */
+function zeroOpenHalfPanel(f: FnBuilder, l: { h: Local<T.i32>; d: Local<T.i32>; dc: Local<T.i32>; c: Local<T.i32>; xa: Local<T.i32>;
+  cin: Local<T.i32>; xiStride: Local<T.i32> }, alpha: number): void {
+  f.if_(l.h, () => {
+    f.set(l.dc, l.d).set(l.c, 0);
+    f.doWhile(() => {
+      storeByXi(f, l.xa, l.dc, alpha, l.xiStride, () => () => { f.v128Zero(); });
+      f.inc(l.dc, 32).inc(l.c, 1);
+    }, () => f.i32LtS(l.c, l.cin));
+  });
+}
+
 /** Pushes a V128 operand by itself (f32x4 ops push their operands; a lone term needs this). */
 function pushV(f: FnBuilder, v: V128): void { if (typeof v === 'function') v(); else f.get(v); }
 
@@ -262,20 +286,12 @@ export function wgInput(relaxed: boolean, t: WinogradTransforms = F2X5): FnBuild
         storeByXi(f, xa, dc, alpha, xiStride!, (i, j) => linComb(f, BT[i]!, dB.filter((_, p) => p % alpha === j), k, relaxed));
         f.inc(sc, planeBytes!).inc(dc, 32).inc(c, 1);
       }, () => f.i32LtS(c, cin!));
-      // The next group fills the other half of this panel, or the first half of the next one.
-      f.if_(h, () => f.inc(d, () => f.i32Sub(panelBytes, 16)), () => f.inc(d, 16));
-      f.set(h, () => f.i32Sub(1, h));
+      advanceHalfPanel(f, h, d, panelBytes);
       f.inc(s, 32).inc(q, 1);
     }, () => f.i32LtS(q, groups!));
     f.inc(rowSrc, () => f.i32Shl(rowBytes!, 1)).inc(r, 1);
   }, () => f.i32LtS(r, rows!));
-  f.if_(h, () => {
-    f.set(dc, d).set(c, 0);
-    f.doWhile(() => {
-      storeByXi(f, xa, dc, alpha, xiStride!, () => () => { f.v128Zero(); });
-      f.inc(dc, 32).inc(c, 1);
-    }, () => f.i32LtS(c, cin!));
-  });
+  zeroOpenHalfPanel(f, { h, d, dc, c, xa, cin: cin!, xiStride: xiStride! }, alpha);
   return f;
 }
 
@@ -422,18 +438,10 @@ export function wgInput4(relaxed: boolean, t: WinogradTransforms = F4X5): FnBuil
       for (let i = 0; i < 4; i++) f.inc(lane[i]!, planeBytes!);
       f.inc(dc, 32).inc(c, 1);
     }, () => f.i32LtS(c, cin!));
-    // The next group fills the other half of this panel, or the first half of the next one.
-    f.if_(h, () => f.inc(d, () => f.i32Sub(panelBytes, 16)), () => f.inc(d, 16));
-    f.set(h, () => f.i32Sub(1, h));
+    advanceHalfPanel(f, h, d, panelBytes);
     f.inc(tab, 16).inc(q, 1);
   }, () => f.i32LtS(q, groups!));
-  f.if_(h, () => {
-    f.set(dc, d).set(c, 0);
-    f.doWhile(() => {
-      storeByXi(f, xa, dc, alpha, xiStride!, () => () => { f.v128Zero(); });
-      f.inc(dc, 32).inc(c, 1);
-    }, () => f.i32LtS(c, cin!));
-  });
+  zeroOpenHalfPanel(f, { h, d, dc, c, xa, cin: cin!, xiStride: xiStride! }, alpha);
   return f;
 }
 
