@@ -95,3 +95,19 @@ export function relToMax(got: ArrayLike<number>, want: ArrayLike<number>): numbe
   }
   return diff / scale;
 }
+
+/**
+ * One 2-D Winograd tile in float64, Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d Bᵀᵀ)]A, against direct correlation of the
+ * α×α input window d with the r×r filter g: every output within 1e-12.
+ */
+export function expectWinogradTileExact(t: { m: number; r: number; AT: number[][]; G: number[][]; BT: number[][] }, d: number[][], g: number[][]): void {
+  const U = matMul(matMul(t.G, g), transpose(t.G)), V = matMul(matMul(t.BT, d), transpose(t.BT));
+  const Y = matMul(matMul(t.AT, U.map((row, i) => row.map((u, j) => u * V[i]![j]!))), transpose(t.AT));
+  for (let oy = 0; oy < t.m; oy++) {
+    for (let ox = 0; ox < t.m; ox++) {
+      let want = 0;
+      for (let ky = 0; ky < t.r; ky++) for (let kx = 0; kx < t.r; kx++) want += g[ky]![kx]! * d[oy + ky]![ox + kx]!;
+      if (Math.abs(Y[oy]![ox]! - want) > 1e-12) throw new Error(`Winograd tile output (${oy}, ${ox}): ${Y[oy]![ox]!} vs direct ${want}`);
+    }
+  }
+}
