@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import type { CellRecord, MethodRecord, ScoreMetrics } from '../src/svdd/study/records.ts';
 import { RECORD_FORMAT, ROC_GRID } from '../src/svdd/study/records.ts';
-import { buildSections, methodQualifier, renderSummary } from '../src/svdd/study/summary.ts';
+import { buildSections, methodQualifier, renderSummary, sectionTitle, type Section } from '../src/svdd/study/summary.ts';
 
 const metrics = (auroc: number): ScoreMetrics => ({
   auroc, averagePrecision: 0.9, bestF1Oracle: 0.9, atTau: null, roc: Array.from({ length: ROC_GRID }, (_, i) => i / (ROC_GRID - 1)),
@@ -82,5 +82,13 @@ describe('study summarize: several studies, several methods of a kind', () => {
     expect(markdown).to.include('| class | one-class | paper one-class | Δ/σ | hybrid (distance) | hybrid (combined) |');
     expect(markdown).to.include('Wall time per cell (all methods): mean 300 s, total 0.50 h over 6 cells.');
     expect(markdown).to.match(/^6 cells \(one cell/m);
+  });
+
+  it('titles a section with its protocol\'s epochs for that dataset, from the presets', () => {
+    const title = (dataset: Section['dataset'], protocol: string, preprocessing = 'gcn-minmax'): string => sectionTitle({ dataset, protocol, preprocessing } as Section);
+    expect(title('mnist', 'paper')).to.equal('MNIST, paper protocol (150 + 150 epochs), GCN + min-max preprocessing');
+    expect(title('cifar10', 'paper')).to.equal('CIFAR-10, paper protocol (350 + 150 epochs), GCN + min-max preprocessing');
+    expect(title('fashion-mnist', 'short', 'none')).to.equal('Fashion-MNIST, short protocol (30 + 30 epochs), no preprocessing (pixels / 255)');
+    expect(title('mnist', 'custom')).to.equal('MNIST, protocol custom, GCN + min-max preprocessing');
   });
 });

@@ -10,7 +10,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../tensor/io/atomic.ts';
-import { CLASS_NAMES, type DatasetName } from '../data/datasets.ts';
+import { presetDefaults } from '../config.ts';
+import { CLASS_NAMES, isTrainDatasetName, type DatasetName } from '../data/datasets.ts';
 import { esc, Frame } from '../report/svg.ts';
 import type { CellRecord, ScoreMetrics, ScoreName } from './records.ts';
 import { ROC_GRID } from './records.ts';
@@ -146,10 +147,16 @@ export function buildSections(records: CellRecord[]): Section[] {
 }
 
 const DATASET_TITLE: Record<string, string> = { mnist: 'MNIST', 'fashion-mnist': 'Fashion-MNIST', cifar10: 'CIFAR-10' };
-const PROTOCOL_TITLE: Record<string, string> = { paper: 'paper protocol', short: 'short protocol (30 + 30 epochs)', quick: 'quick demo protocol' };
+/** A preset protocol's title with its epochs (pretraining + training) for the dataset, from the presets themselves. */
+function protocolTitle(protocol: string, dataset: string): string {
+  if (protocol !== 'paper' && protocol !== 'short') return protocol === 'quick' ? 'quick demo protocol' : `protocol ${protocol}`;
+  if (!isTrainDatasetName(dataset)) return `${protocol} protocol`;
+  const d = presetDefaults(protocol, dataset);
+  return `${protocol} protocol (${d.aeEpochs} + ${d.epochs} epochs)`;
+}
 /** A short label of a section for plot titles. */
 const shortTitle = (s: Section): string => `${DATASET_TITLE[s.dataset] ?? s.dataset}, ${s.protocol}${s.preprocessing === 'none' ? ', no preprocessing' : ''}`;
-export const sectionTitle = (s: Section): string => `${DATASET_TITLE[s.dataset] ?? s.dataset}, ${PROTOCOL_TITLE[s.protocol] ?? `protocol ${s.protocol}`}, ${s.preprocessing === 'none' ? 'no preprocessing (pixels / 255)' : 'GCN + min-max preprocessing'}`;
+export const sectionTitle = (s: Section): string => `${DATASET_TITLE[s.dataset] ?? s.dataset}, ${protocolTitle(s.protocol, s.dataset)}, ${s.preprocessing === 'none' ? 'no preprocessing (pixels / 255)' : 'GCN + min-max preprocessing'}`;
 
 const pct = (v: number, d = 1): string => (100 * v).toFixed(d);
 const aurocStat = (ms: ScoreMetrics[] | undefined): Stat | null => (ms && ms.length ? stat(ms.map((m) => 100 * m.auroc)) : null);
