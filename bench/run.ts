@@ -33,6 +33,7 @@ import { Adam, ConvTranspose2d, type Module } from '../src/nn/index.ts';
 import { buildAutoencoder, buildEncoder, type Autoencoder, type Encoder, type NetName } from '../src/svdd/networks.ts';
 import { releaseArray, withTemporaryStorage, type Tensor } from '../src/tensor/tensor.ts';
 import { bestRatios, formatBestRatios, loadPeerHistory, peerKey, peerWarning } from './peers.ts';
+import { winogradSettings } from '../src/tensor/kernels/wasm/ops.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -213,11 +214,13 @@ async function mainBench(): Promise<void> {
   for (const w of peerWarnings) console.log(w);
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
   const wallSeconds = (performance.now() - started) / 1000;
+  const wg = winogradSettings();
+  console.log(`wasm Winograd: ${wg.enabled ? `F(${wg.tile}×${wg.tile}, 5×5)${wg.tile === 4 ? ' (SVDD_WINOGRAD_TILE=4, opt-in)' : ''}` : 'off (SVDD_WINOGRAD=0)'}`);
   console.log(`peak RSS ${peakRssMiB.toFixed(0)} MiB, ${(wallSeconds / 60).toFixed(1)} minutes`);
   const dir = join(here, 'results');
   mkdirSync(dir, { recursive: true });
   const file = values.out ?? join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}.json`);
-  writeFileAtomic(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, batch, quick: values.quick, peakRssMiB, wallSeconds, layers, epochs, bestRatios: ratios, peerWarnings }, null, 2)}\n`);
+  writeFileAtomic(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, batch, quick: values.quick, winograd: winogradSettings(), peakRssMiB, wallSeconds, layers, epochs, bestRatios: ratios, peerWarnings }, null, 2)}\n`);
   console.log(`wrote ${file}`);
 }
 

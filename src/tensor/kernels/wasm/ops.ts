@@ -7,5 +7,5 @@ export { Plan, split } from './plan.ts';
 export { gemmWasm } from './gemm.ts';
 export { conv2dGradInputWasm, conv2dGradWeightWasm, conv2dWasm } from './conv.ts';
 export {
-  type WinogradTile, checkWinogradTileEnv, parseWinogradTile, setWinograd, setWinogradTile, usesWinograd, usesWinogradGradWeight,
+  type WinogradTile, checkWinogradTileEnv, parseWinogradTile, setWinograd, setWinogradTile, usesWinograd, usesWinogradGradWeight, winogradSettings,
 } from './winograd-conv.ts';

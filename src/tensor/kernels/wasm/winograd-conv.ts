@@ -60,6 +60,11 @@ export function setWinogradTile(tile: WinogradTile): WinogradTile {
   return previous;
 }
 
+/** The Winograd path in effect (whether it is on, and its tile), for benchmark records. */
+export function winogradSettings(): { enabled: boolean; tile: WinogradTile } {
+  return { enabled: winogradEnabled, tile: winogradTile };
+}
+
 /**
  * Winograd pays once the channel counts are this large: its input transform costs per input
  * channel and its output transform per output channel about what the saved multiplications save
