@@ -12,7 +12,7 @@
  * and ~7.5 of the peer's 12 runs at its recorded speeds, each cut to --torch-budget (120 s) at most.
  *
  *   npm run bench -- [--backends wasm,ts] [--threads 1,2] [--nets mnist,cifar] [--quick] [--no-torch]
- *                    [--no-layers] [--epochs E] [--torch-quick] [--torch-budget SECONDS]
+ *                    [--no-layers] [--epochs E] [--torch-quick] [--torch-budget SECONDS] [--out FILE]
  *
  * Each epoch workload runs one warm-up epoch, then E timed epochs (3, or 1 with --quick) and
  * reports the median, as the PyTorch peer does. --quick shortens our epochs (1,000 training /
@@ -36,6 +36,11 @@ import { bestRatios, formatBestRatios, loadPeerHistory, peerKey, peerWarning } f
 import { winogradSettings } from '../src/tensor/kernels/wasm/ops.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const USAGE = `npx tsx bench/run.ts [--backends wasm,ts] [--threads 1,2] [--nets mnist,cifar] [--quick] [--no-torch]
+                      [--no-layers] [--epochs E] [--torch-quick] [--torch-budget SECONDS] [--out FILE]
+  per-layer and per-epoch images/s of ours beside PyTorch's (see the header of bench/run.ts);
+  SVDD_WINOGRAD_TILE=4 times the opt-in Winograd F(4×4) path`;
+if (process.argv.includes('--help') || process.argv.includes('-h')) { console.log(USAGE); process.exit(0); }
 const { values } = parseArgs({
   options: {
     backends: { type: 'string', default: 'wasm' }, threads: { type: 'string', default: '' },
