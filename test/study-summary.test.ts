@@ -84,6 +84,13 @@ describe('study summarize: several studies, several methods of a kind', () => {
     expect(markdown).to.match(/^6 cells \(one cell/m);
   });
 
+  it('sets the seed repository\'s 30 + 30-epoch means beside the short protocol only', () => {
+    const short = twoStudies().slice(0, 6);
+    const paper = short.map((r) => ({ ...r, cell: r.cell.replace('short', 'paper'), protocol: 'paper' }));
+    expect(renderSummary(short).markdown).to.include("- Seed repository's means: baseline 98.14");
+    expect(renderSummary(paper).markdown).to.not.include('Seed repository');
+  });
+
   it('titles a section with its protocol\'s epochs for that dataset, from the presets', () => {
     const title = (dataset: Section['dataset'], protocol: string, preprocessing = 'gcn-minmax'): string => sectionTitle({ dataset, protocol, preprocessing } as Section);
     expect(title('mnist', 'paper')).to.equal('MNIST, paper protocol (150 + 150 epochs), GCN + min-max preprocessing');
