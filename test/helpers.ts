@@ -2,7 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { readSafetensors } from '../src/tensor/io/safetensors.ts';
 import { Tensor, tensorFromArray } from '../src/tensor/tensor.ts';
-import type { ConvGeom, DType } from '../src/tensor/kernels/types.ts';
+import type { ConvGeom, DType, KernelSet } from '../src/tensor/kernels/types.ts';
+import { tsKernels } from '../src/tensor/kernels/ts/index.ts';
 
 export const fixturesDir = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
@@ -110,4 +111,24 @@ export function expectWinogradTileExact(t: { m: number; r: number; AT: number[][
       if (Math.abs(Y[oy]![ox]! - want) > 1e-12) throw new Error(`Winograd tile output (${oy}, ${ox}): ${Y[oy]![ox]!} vs direct ${want}`);
     }
   }
+}
+
+/**
+ * Float32 error of a backend's conv2d (or weight gradient) on g against the float64 `ts` reference,
+ * relative to the largest reference value; inputs from randomFloats with the given seeds.
+ */
+export function convErrorVsFloat64(ks: Partial<KernelSet>, g: ConvGeom, op: 'conv2d' | 'conv2dGradWeight', seeds: [number, number]): number {
+  const x = randomFloats(g.n * g.cin * g.h * g.w, seeds[0]);
+  if (op === 'conv2d') {
+    const w = randomFloats(g.cout * g.cin * 25, seeds[1]);
+    const y0 = new Float64Array(g.n * g.cout * g.oh * g.ow), y1 = new Float32Array(y0.length);
+    tsKernels.conv2d(Float64Array.from(x), Float64Array.from(w), y0, g);
+    ks.conv2d!(x, w, y1, g);
+    return relToMax(y1, y0);
+  }
+  const gy = randomFloats(g.n * g.cout * g.oh * g.ow, seeds[1]);
+  const gw0 = new Float64Array(g.cout * g.cin * 25), gw1 = new Float32Array(gw0.length);
+  tsKernels.conv2dGradWeight(Float64Array.from(x), Float64Array.from(gy), gw0, g);
+  ks.conv2dGradWeight!(x, gy, gw1, g);
+  return relToMax(gw1, gw0);
 }

@@ -4,7 +4,7 @@ import type { ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
 import { createWasmBackend, disposeWasmBackend } from '../src/tensor/kernels/wasm/index.ts';
 import { type WinogradTile, setWinograd, setWinogradTile, usesWinograd, usesWinogradGradWeight } from '../src/tensor/kernels/wasm/ops.ts';
 import { F2X5, cookToom } from '../src/tensor/kernels/wasm/winograd.ts';
-import { convGeom as geom, expectWinogradTileExact, matVec, randomFloats as rand, relToMax } from './helpers.ts';
+import { convErrorVsFloat64, convGeom as geom, expectWinogradTileExact, matVec, randomFloats as rand, relToMax } from './helpers.ts';
 
 describe('Winograd F(2x2, 5x5) transforms', () => {
   it('Cook-Toom from the points 0, 1, -1, 2, -2, inf gives the textbook matrices', () => {
@@ -124,11 +124,7 @@ for (const threads of [1, 2]) {
     // 4.0e-6 (too much for the network parity tests); the direct path 4.5e-7 and 3.4e-7.
     for (const g of [geom(2, 32, 16, 16, 64, 5, 5, 1, 2), geom(2, 64, 8, 8, 128, 5, 5, 1, 2)]) {
       it(`float32 error on a CIFAR-shaped layer (${g.cin} → ${g.cout} on ${g.h}x${g.w}) is below 2.5e-6 of the largest output`, () => {
-        const x = rand(g.n * g.cin * g.h * g.w, 6), w = rand(g.cout * g.cin * 25, 7);
-        const y0 = new Float64Array(g.n * g.cout * g.oh * g.ow), y1 = new Float32Array(y0.length);
-        tsKernels.conv2d(Float64Array.from(x), Float64Array.from(w), y0, g);
-        ks.conv2d!(x, w, y1, g);
-        expect(relToMax(y1, y0)).to.be.below(2.5e-6);
+        expect(convErrorVsFloat64(ks, g, 'conv2d', [6, 7])).to.be.below(2.5e-6);
       });
     }
 
@@ -136,11 +132,7 @@ for (const threads of [1, 2]) {
     // 2.5e-6 at batch 200. The whole-network parity tests (test/wasm-backend.test.ts) pass with it.
     for (const g of [geom(2, 32, 16, 16, 64, 5, 5, 1, 2), geom(2, 64, 8, 8, 128, 5, 5, 1, 2)]) {
       it(`weight gradient float32 error on a CIFAR-shaped layer (${g.cin} → ${g.cout} on ${g.h}x${g.w}) is below 4e-6 of the largest`, () => {
-        const x = rand(g.n * g.cin * g.h * g.w, 8), gy = rand(g.n * g.cout * g.oh * g.ow, 9);
-        const gw0 = new Float64Array(g.cout * g.cin * 25), gw1 = new Float32Array(gw0.length);
-        tsKernels.conv2dGradWeight(Float64Array.from(x), Float64Array.from(gy), gw0, g);
-        ks.conv2dGradWeight!(x, gy, gw1, g);
-        expect(relToMax(gw1, gw0)).to.be.below(4e-6);
+        expect(convErrorVsFloat64(ks, g, 'conv2dGradWeight', [8, 9])).to.be.below(4e-6);
       });
     }
 

@@ -7,7 +7,7 @@ import {
   type WinogradTile, parseWinogradTile, setWinograd, setWinogradTile, usesWinograd, usesWinogradGradWeight,
 } from '../src/tensor/kernels/wasm/ops.ts';
 import { F4X5 } from '../src/tensor/kernels/wasm/winograd.ts';
-import { convGeom as geom, expectWinogradTileExact, matVec, randomFloats as rand, relToMax } from './helpers.ts';
+import { convErrorVsFloat64, convGeom as geom, expectWinogradTileExact, matVec, randomFloats as rand, relToMax } from './helpers.ts';
 
 describe('Winograd F(4x4, 5x5) transforms', () => {
   it('F4X5 uses the points 0, ±1, ±2, ±1/2, inf, with exact dyadic Bᵀ and Aᵀ', () => {
@@ -180,11 +180,7 @@ for (const threads of [1, 2]) {
     for (const g of [geom(2, 32, 16, 16, 64, 5, 5, 1, 2), geom(2, 64, 8, 8, 128, 5, 5, 1, 2)]) {
       it(`float32 error on a CIFAR-shaped layer (${g.cin} → ${g.cout} on ${g.h}x${g.w}) is below 1.2e-5 of the largest output`, () => {
         setWinogradTile(4);
-        const x = rand(g.n * g.cin * g.h * g.w, 6), w = rand(g.cout * g.cin * 25, 7);
-        const y0 = new Float64Array(g.n * g.cout * g.oh * g.ow), y1 = new Float32Array(y0.length);
-        tsKernels.conv2d(Float64Array.from(x), Float64Array.from(w), y0, g);
-        ks.conv2d!(x, w, y1, g);
-        expect(relToMax(y1, y0)).to.be.below(1.2e-5);
+        expect(convErrorVsFloat64(ks, g, 'conv2d', [6, 7])).to.be.below(1.2e-5);
       });
     }
 
@@ -195,11 +191,7 @@ for (const threads of [1, 2]) {
     for (const g of [geom(2, 32, 16, 16, 64, 5, 5, 1, 2), geom(2, 64, 8, 8, 128, 5, 5, 1, 2)]) {
       it(`weight gradient float32 error on a CIFAR-shaped layer (${g.cin} → ${g.cout} on ${g.h}x${g.w}) is below 1e-5 of the largest`, () => {
         setWinogradTile(4);
-        const x = rand(g.n * g.cin * g.h * g.w, 8), gy = rand(g.n * g.cout * g.oh * g.ow, 9);
-        const gw0 = new Float64Array(g.cout * g.cin * 25), gw1 = new Float32Array(gw0.length);
-        tsKernels.conv2dGradWeight(Float64Array.from(x), Float64Array.from(gy), gw0, g);
-        ks.conv2dGradWeight!(x, gy, gw1, g);
-        expect(relToMax(gw1, gw0)).to.be.below(1e-5);
+        expect(convErrorVsFloat64(ks, g, 'conv2dGradWeight', [8, 9])).to.be.below(1e-5);
       });
     }
 
