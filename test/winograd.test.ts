@@ -4,6 +4,8 @@ import type { ConvGeom, KernelSet } from '../src/tensor/kernels/types.ts';
 import { createWasmBackend, disposeWasmBackend } from '../src/tensor/kernels/wasm/index.ts';
 import { type WinogradTile, setWinograd, setWinogradTile, usesWinograd, usesWinogradGradWeight } from '../src/tensor/kernels/wasm/ops.ts';
 import { F2X5, cookToom } from '../src/tensor/kernels/wasm/winograd.ts';
+import { wholePanelRows } from '../src/tensor/kernels/wasm/winograd-conv.ts';
+import { NR } from '../src/tensor/kernels/wasm/kernels.ts';
 import { convErrorVsFloat64, convGeom as geom, expectWinogradTileExact, matVec, randomFloats as rand, relToMax } from './helpers.ts';
 
 describe('Winograd F(2x2, 5x5) transforms', () => {
@@ -170,3 +172,19 @@ for (const threads of [1, 2]) {
     });
   });
 }
+
+describe('Winograd F(2x2) forward chunks', () => {
+  it('hold whole GEMM column panels, at least the minimum rows, as near the target as that allows', () => {
+    // tw (4-tile groups per row) is a multiple of 4; CIFAR-10's 8×8 layers have tw = 4 and a 9-row target.
+    expect(wholePanelRows(8, 9, 4)).to.equal(8);
+    for (const tw of [4, 8, 12, 16, 20]) {
+      const min = Math.ceil(32 / tw);
+      for (let target = 0; target < 40; target++) {
+        const rows = wholePanelRows(min, target, tw);
+        expect((rows * tw) % NR, `tw ${tw}, target ${target}`).to.equal(0);
+        expect(rows).to.be.at.least(min);
+        expect(Math.abs(rows - Math.max(min, target))).to.be.at.most(1);
+      }
+    }
+  });
+});

@@ -117,6 +117,20 @@ export function conv2dWinograd(rt: WasmRuntime, x: Float32Array, wt: Float32Arra
 }
 
 /**
+ * Tile rows per chunk of the F(2×2) forward: `target` (at least `min`), made even when a row holds
+ * an odd number of 4-tile groups (tw ≡ 4 mod 8), so that a chunk is whole NR-column panels. An odd
+ * count leaves every chunk's 36 GEMMs a half-empty last panel (computed as padding, stored lane by
+ * lane): on CIFAR-10's 8×8 layers (tw = 4, 9 rows = 36 tiles) that cost about 10% of the forward and
+ * of the input gradient (bench/conv-breakdown.ts). Each tile's outputs are the same whatever chunk
+ * holds it (the GEMMs' inner dimension is cin, whole in every chunk), so the results are unchanged.
+ */
+export function wholePanelRows(min: number, target: number, tw: number): number {
+  const rows = Math.max(min, target);
+  if ((rows * tw) % NR === 0) return rows;
+  return rows - 1 >= min ? rows - 1 : rows + 1;
+}
+
+/**
  * The plan of a Winograd convolution. Tiles (2×2 output blocks) are numbered row-major per image,
  * with each tile row padded to a multiple of 4 tiles so that the transforms always handle 4 tiles
  * of one row per f32x4 vector.
@@ -142,7 +156,7 @@ function winogradSetup(rt: WasmRuntime, table: TableFn, g: ConvGeom): { at: Reco
   const mp = up(cout, MR), taps = cin * 25, XI = 36;
   const T = threadsFor(rt, 2 * n * cout * oh * ow * taps, n);
   const ranges = split(n, T);
-  const rowsPerChunk = Math.max(Math.ceil(WINOGRAD_MIN_CHUNK_TILES / tw), Math.floor(WINOGRAD_CHUNK_BYTES / (XI * (cin + cout) * 4 * tw)));
+  const rowsPerChunk = wholePanelRows(Math.ceil(WINOGRAD_MIN_CHUNK_TILES / tw), Math.floor(WINOGRAD_CHUNK_BYTES / (XI * (cin + cout) * 4 * tw)), tw);
   const chunkTiles = Math.min(rowsPerChunk, Math.max(...ranges.map(([a, b]) => (b - a) * th))) * tw;
   const vXi = xiStride(up(chunkTiles, NR) * cin * 4), mXi = xiStride(cout * chunkTiles * 4), uXi = xiStride(mp * cin * 4);
 
