@@ -64,8 +64,10 @@ export const FN = {
   wgInputT4: { id: 37, arity: 9 },
   wgGradOutT4: { id: 38, arity: 9 },
   wgWeightsT4: { id: 39, arity: 4 },
+  // The micro-kernel with row panels as its outer loop (same arguments and results as kernel).
+  kernelRows: { id: 40, arity: 8 },
   // Runs a whole command list inside wasm (must stay last: it calls every function above).
-  execList: { id: 40, arity: 2 },
+  execList: { id: 41, arity: 2 },
 } as const;
 export type FnName = keyof typeof FN;
 export const FN_NAMES = Object.keys(FN) as FnName[];
@@ -158,9 +160,11 @@ function pack(L: 4 | 8): FnBuilder {
  * kernel(ap, bp, c, m, n, kc, ldc, acc): C[m,n] (+)= Apacked · Bpacked with C row-major, row
  * stride ldc floats. Column panels are the outer loop so one B panel (kc·32 bytes) stays in L1
  * while every A panel streams past it; 8 f32x4 accumulators hold the 4×8 tile in registers.
+ * kernelRows (rowsOuter) is the same with row panels outer: one A panel (kc·16 bytes) stays in L1
+ * while the B panels stream; every tile is computed the same way, so the results are identical.
  */
-function microKernel(relaxed: boolean, direct = false): FnBuilder {
-  const f = new FnBuilder(direct ? 'kernelDirect' : 'kernel', i32s(direct ? 9 : 8));
+function microKernel(relaxed: boolean, direct = false, rowsOuter = false): FnBuilder {
+  const f = new FnBuilder(direct ? 'kernelDirect' : rowsOuter ? 'kernelRows' : 'kernel', i32s(direct ? 9 : 8));
   const ap = f.param(0, T.i32), bp = f.param(1, T.i32), c = f.param(2, T.i32), m = f.param(3, T.i32);
   const n = f.param(4, T.i32), kc = f.param(5, T.i32), ldc = f.param(6, T.i32), acc = f.param(7, T.i32);
   // kernelDirect: B is not packed; row p of B starts at bp + bTab[p] (bytes), columns contiguous.
@@ -176,71 +180,76 @@ function microKernel(relaxed: boolean, direct = false): FnBuilder {
   f.set(ldcb, () => f.i32Shl(ldc, 2));
   f.set(panA, () => f.i32Shl(kc, 4));
   f.set(panB, () => f.i32Shl(kc, 5));
-  f.set(j0, 0).set(bpan, bp);
-  f.doWhile(() => {
-    f.set(i0, 0).set(apan, ap);
+  // The two panel loops, outer first: column panels (j0, bpan) then row panels (i0, apan), or the reverse.
+  const cols = { index: j0, panel: bpan, base: bp, step: NR, panelBytes: panB, end: n };
+  const rows = { index: i0, panel: apan, base: ap, step: MR, panelBytes: panA, end: m };
+  const loops = rowsOuter ? [rows, cols] : [cols, rows];
+  const panelLoops = (body: () => void, level = 0): void => {
+    const l = loops[level]!;
+    f.set(l.index, 0).set(l.panel, l.base);
     f.doWhile(() => {
-      for (const v of accs) f.set(v, () => f.v128Zero());
-      f.set(pa, apan).set(pb, bpan);
-      f.set(pend, () => f.i32Add(bpan, panB));
-      if (bTab) f.set(pt, bTab);
-      f.doWhile(() => {
-        if (bTab) {
-          f.set(baddr, () => f.i32Add(() => f.i32Add(bp, () => f.i32Shl(j0, 2)), () => f.i32Load(pt)));
-          f.set(b0, () => f.v128Load(baddr));
-          f.set(b1, () => f.v128Load(baddr, 16));
-          f.inc(pt, 4);
-        } else {
-          f.set(b0, () => f.v128Load(pb));
-          f.set(b1, () => f.v128Load(pb, 16));
-        }
-        for (let r = 0; r < MR; r++) {
-          f.set(a, () => f.v128Load32Splat(pa, r * 4));
-          f.set(accs[2 * r]!, () => f.f32x4Madd(a, b0, accs[2 * r]!, relaxed));
-          f.set(accs[2 * r + 1]!, () => f.f32x4Madd(a, b1, accs[2 * r + 1]!, relaxed));
-        }
-        f.inc(pa, MR * 4);
-        f.inc(pb, NR * 4);
-      }, () => f.i32LtS(pb, pend));
+      if (level === 0) panelLoops(body, 1); else body();
+      f.inc(l.index, l.step);
+      f.inc(l.panel, l.panelBytes);
+    }, () => f.i32LtS(l.index, l.end));
+  };
+  panelLoops(() => {
+    for (const v of accs) f.set(v, () => f.v128Zero());
+    f.set(pa, apan).set(pb, bpan);
+    f.set(pend, () => f.i32Add(bpan, panB));
+    if (bTab) f.set(pt, bTab);
+    f.doWhile(() => {
+      if (bTab) {
+        f.set(baddr, () => f.i32Add(() => f.i32Add(bp, () => f.i32Shl(j0, 2)), () => f.i32Load(pt)));
+        f.set(b0, () => f.v128Load(baddr));
+        f.set(b1, () => f.v128Load(baddr, 16));
+        f.inc(pt, 4);
+      } else {
+        f.set(b0, () => f.v128Load(pb));
+        f.set(b1, () => f.v128Load(pb, 16));
+      }
+      for (let r = 0; r < MR; r++) {
+        f.set(a, () => f.v128Load32Splat(pa, r * 4));
+        f.set(accs[2 * r]!, () => f.f32x4Madd(a, b0, accs[2 * r]!, relaxed));
+        f.set(accs[2 * r + 1]!, () => f.f32x4Madd(a, b1, accs[2 * r + 1]!, relaxed));
+      }
+      f.inc(pa, MR * 4);
+      f.inc(pb, NR * 4);
+    }, () => f.i32LtS(pb, pend));
 
-      f.set(addr, () => f.i32Add(() => f.i32Add(c, () => f.i32Mul(i0, ldcb)), () => f.i32Shl(j0, 2)));
-      const fullTile = (): void => { f.i32And(() => f.i32LeS(() => f.i32Add(i0, MR), m), () => f.i32LeS(() => f.i32Add(j0, NR), n)); };
-      f.if_(fullTile, () => {
-        f.if_(acc, () => {
-          for (let r = 0; r < MR; r++) {
-            if (r > 0) f.inc(addr, ldcb);
-            f.v128Store(addr, () => f.f32x4Add(() => f.v128Load(addr), accs[2 * r]!));
-            f.v128Store(addr, () => f.f32x4Add(() => f.v128Load(addr, 16), accs[2 * r + 1]!), 16);
-          }
-        }, () => {
-          for (let r = 0; r < MR; r++) {
-            if (r > 0) f.inc(addr, ldcb);
-            f.v128Store(addr, accs[2 * r]!);
-            f.v128Store(addr, accs[2 * r + 1]!, 16);
-          }
-        });
-      }, () => {
-        // Ragged edge: store lane by lane, only inside C.
+    f.set(addr, () => f.i32Add(() => f.i32Add(c, () => f.i32Mul(i0, ldcb)), () => f.i32Shl(j0, 2)));
+    const fullTile = (): void => { f.i32And(() => f.i32LeS(() => f.i32Add(i0, MR), m), () => f.i32LeS(() => f.i32Add(j0, NR), n)); };
+    f.if_(fullTile, () => {
+      f.if_(acc, () => {
         for (let r = 0; r < MR; r++) {
           if (r > 0) f.inc(addr, ldcb);
-          f.if_(() => f.i32LtS(() => f.i32Add(i0, r), m), () => {
-            for (let jj = 0; jj < NR; jj++) {
-              const v = accs[2 * r + (jj >> 2)]!;
-              f.if_(() => f.i32LtS(() => f.i32Add(j0, jj), n), () => {
-                f.f32Store(addr, () => f.selectF32(
-                  () => f.f32Add(() => f.f32x4ExtractLane(v, jj & 3), () => f.f32Load(addr, jj * 4)),
-                  () => f.f32x4ExtractLane(v, jj & 3), acc), jj * 4);
-              });
-            }
-          });
+          f.v128Store(addr, () => f.f32x4Add(() => f.v128Load(addr), accs[2 * r]!));
+          f.v128Store(addr, () => f.f32x4Add(() => f.v128Load(addr, 16), accs[2 * r + 1]!), 16);
+        }
+      }, () => {
+        for (let r = 0; r < MR; r++) {
+          if (r > 0) f.inc(addr, ldcb);
+          f.v128Store(addr, accs[2 * r]!);
+          f.v128Store(addr, accs[2 * r + 1]!, 16);
         }
       });
-      f.inc(i0, MR);
-      f.inc(apan, panA);
-    }, () => f.i32LtS(i0, m));
-    f.inc(j0, NR);
-    f.inc(bpan, panB);
-  }, () => f.i32LtS(j0, n));
+    }, () => {
+      // Ragged edge: store lane by lane, only inside C.
+      for (let r = 0; r < MR; r++) {
+        if (r > 0) f.inc(addr, ldcb);
+        f.if_(() => f.i32LtS(() => f.i32Add(i0, r), m), () => {
+          for (let jj = 0; jj < NR; jj++) {
+            const v = accs[2 * r + (jj >> 2)]!;
+            f.if_(() => f.i32LtS(() => f.i32Add(j0, jj), n), () => {
+              f.f32Store(addr, () => f.selectF32(
+                () => f.f32Add(() => f.f32x4ExtractLane(v, jj & 3), () => f.f32Load(addr, jj * 4)),
+                () => f.f32x4ExtractLane(v, jj & 3), acc), jj * 4);
+            });
+          }
+        });
+      }
+    });
+  });
   return f;
 }
 
@@ -397,7 +406,7 @@ export function buildKernelModule(opts: ModuleOptions): Uint8Array<ArrayBuffer> 
     rowSum: POINTWISE_FNS.rowSum(), rowSqDev: POINTWISE_FNS.rowSqDev(), rowDot2: POINTWISE_FNS.rowDot2(),
     rowAffine: POINTWISE_FNS.rowAffine(), maxPool2: POINTWISE_FNS.maxPool2(), scatterAdd: POINTWISE_FNS.scatterAdd(),
     upsample2: POINTWISE_FNS.upsample2(), upsample2Grad: POINTWISE_FNS.upsample2Grad(),
-    dotNT: dotNT(opts.relaxedSimd), kernelDirect: microKernel(opts.relaxedSimd, true),
+    dotNT: dotNT(opts.relaxedSimd), kernelDirect: microKernel(opts.relaxedSimd, true), kernelRows: microKernel(opts.relaxedSimd, false, true),
     sigmoid: POINTWISE_FNS.sigmoid(), sigmoidGrad: POINTWISE_FNS.sigmoidGrad(), elu: POINTWISE_FNS.elu(), eluGrad: POINTWISE_FNS.eluGrad(),
     wgWeights: wgWeights(opts.relaxedSimd), wgInput: wgInput(opts.relaxedSimd), wgOutput: wgOutput(opts.relaxedSimd),
     wgInputT: wgInputT(opts.relaxedSimd), wgGradOutT: wgGradOutT(opts.relaxedSimd), wgWeightsT: wgWeightsT(opts.relaxedSimd),
