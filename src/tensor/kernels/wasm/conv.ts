@@ -4,7 +4,7 @@
  */
 import type { ConvGeom } from '../types.ts';
 import type { WasmRuntime } from './runtime.ts';
-import { MAX_SETUPS, geomKey, runPhases, setupFor } from './plan.ts';
+import { geomKey, runPhases, setupFor } from './plan.ts';
 import { col2imTs } from '../ts/conv.ts';
 import { gemmWasm } from './gemm.ts';
 import { convGradWeightSetup, convSetup } from './im2col.ts';
@@ -40,25 +40,20 @@ export function conv2dGradWeightWasm(rt: WasmRuntime, x: Float32Array, gy: Float
   gw.set(rt.f32.subarray(C0 >> 2, (C0 >> 2) + cout * K));
 }
 
-/** A memo of a pure function of the shape (bounded), so it holds no state that could change a result. */
-const flips = new Map<string, Int32Array>();
 /**
- * perm[i] = index in a [cout, cin, kh, kw] kernel of entry i of its flipped, channel-transposed
- * [cin, cout, kh, kw] version (cached per shape).
+ * The flipped, channel-transposed [cin, cout, kh, kw] version of a [cout, cin, kh, kw] kernel:
+ * out[ci][co][kh−1−ky][kw−1−kx] = wt[co][ci][ky][kx]. Reads wt in order, each (co, ci) filter
+ * reversed into its place.
  */
-function flipPermutation(cout: number, cin: number, kh: number, kw: number): Int32Array {
-  const key = `${cout},${cin},${kh},${kw}`;
-  let perm = flips.get(key);
-  if (perm) return perm;
-  perm = new Int32Array(cout * cin * kh * kw);
-  for (let co = 0; co < cout; co++)
-    for (let ci = 0; ci < cin; ci++)
-      for (let ky = 0; ky < kh; ky++)
-        for (let kx = 0; kx < kw; kx++)
-          perm[((ci * cout + co) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)] = ((co * cin + ci) * kh + ky) * kw + kx;
-  if (flips.size >= MAX_SETUPS) flips.clear();
-  flips.set(key, perm);
-  return perm;
+function flipKernel(wt: Float32Array, cout: number, cin: number, kh: number, kw: number): Float32Array {
+  const taps = kh * kw, out = new Float32Array(cout * cin * taps);
+  for (let co = 0; co < cout; co++) {
+    for (let ci = 0; ci < cin; ci++) {
+      const src = (co * cin + ci) * taps, end = (ci * cout + co) * taps + taps - 1;
+      for (let t = 0; t < taps; t++) out[end - t] = wt[src + t]!;
+    }
+  }
+  return out;
 }
 
 /**
@@ -69,9 +64,7 @@ function flipPermutation(cout: number, cin: number, kh: number, kw: number): Int
 export function conv2dGradInputWasm(rt: WasmRuntime, gy: Float32Array, wt: Float32Array, gx: Float32Array, g: ConvGeom): void {
   const { n, cin, h, w, cout, kh, kw, stride, pad, oh, ow } = g;
   if (stride === 1 && kh === kw && pad <= kh - 1 && oh === h + 2 * pad - kh + 1 && ow === w + 2 * pad - kw + 1) {
-    const perm = flipPermutation(cout, cin, kh, kw), flipped = new Float32Array(perm.length);
-    for (let i = 0; i < perm.length; i++) flipped[i] = wt[perm[i]!]!;
-    conv2dWasm(rt, gy, flipped, gx, {
+    conv2dWasm(rt, gy, flipKernel(wt, cout, cin, kh, kw), gx, {
       n, cin: cout, h: oh, w: ow, cout: cin, kh, kw, stride: 1, pad: kh - 1 - pad, oh: h, ow: w,
     });
     return;
