@@ -5,9 +5,11 @@
  * kind is what it is). The per-kind times add up to about the whole: what is left is dispatch and
  * the waits between phases.
  *
- * Run: `npx tsx bench/conv-breakdown.ts [--threads N] [--tile 2|4] [--reps R]`. Prints ms per call.
+ * Run: `npx tsx bench/conv-breakdown.ts [--threads N] [--tile 2|4] [--windows W]`. Prints ms per call, the
+ * best of W timing windows of 0.2 s (bestSecondsPerCall, as the other kernel benchmarks).
  */
 import { parseArgs } from 'node:util';
+import { bestSecondsPerCall } from './timing.ts';
 import { Rng, randNormal } from '../src/tensor/creation.ts';
 import { shutdownBackends, useBackend } from '../src/tensor/backends.ts';
 import { kernels } from '../src/tensor/kernels/registry.ts';
@@ -16,8 +18,8 @@ import { FN, type FnName } from '../src/tensor/kernels/wasm/kernels.ts';
 import { type CommandList, WasmRuntime } from '../src/tensor/kernels/wasm/runtime.ts';
 import { setWinogradTile } from '../src/tensor/kernels/wasm/winograd-conv.ts';
 
-const { values } = parseArgs({ options: { threads: { type: 'string', default: '1' }, tile: { type: 'string', default: '2' }, reps: { type: 'string', default: '7' } } });
-const threads = Number(values.threads), reps = Number(values.reps);
+const { values } = parseArgs({ options: { threads: { type: 'string', default: '1' }, tile: { type: 'string', default: '2' }, windows: { type: 'string', default: '5' } } });
+const threads = Number(values.threads), windows = Number(values.windows);
 setWinogradTile(values.tile === '4' ? 4 : 2);
 await useBackend('wasm', threads);
 
@@ -31,7 +33,8 @@ WasmRuntime.prototype.run = function (lists: readonly CommandList[]): void {
     const out: number[] = [];
     for (let i = 0; i < list.length;) {
       const name = NAME_OF.get(list[i]!)!, arity = FN[name].arity;
-      const kind = name === 'kernel1' ? 'kernel' : name;
+      // The GEMM micro-kernels count as one kind.
+      const kind = name === 'kernel1' || name === 'kernelRows' ? 'kernel' : name;
       seen.add(kind);
       if (!keep || keep.has(kind)) for (let j = 0; j <= arity; j++) out.push(list[i + j]!);
       i += arity + 1;
@@ -56,7 +59,6 @@ const cases: Case[] = [
 const rng = new Rng(1);
 const rand = (len: number): Float32Array => randNormal([len], 0, 1, rng).storage as Float32Array;
 const ks = kernels('float32');
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 console.log(`threads ${threads}, Winograd tile ${values.tile}, batch ${N}: ms per call`);
 for (const c of cases) {
@@ -67,12 +69,7 @@ for (const c of cases) {
     else if (c.op === 'conv2dGradInput') ks.conv2dGradInput(y, w, x, g);
     else ks.conv2dGradWeight(x, y, w, g);
   };
-  const time = (): number => {
-    call(); call();
-    const ts: number[] = [];
-    for (let r = 0; r < reps; r++) { const t0 = performance.now(); call(); ts.push(performance.now() - t0); }
-    return median(ts);
-  };
+  const time = (): number => 1000 * bestSecondsPerCall(call, windows, 0.2);
   keep = undefined; seen.clear();
   const whole = time();
   const kinds = [...seen];
