@@ -115,7 +115,7 @@ describe('study: specs', () => {
       const cellsDir = join(results, study, 'cells');
       if (!existsSync(cellsDir)) continue;
       for (const f of readdirSync(cellsDir)) {
-        const rec = JSON.parse(readFileSync(join(results, study, 'cells', f), 'utf8')) as { cell: string; configHash: string };
+        const rec = JSON.parse(readFileSync(join(cellsDir, f), 'utf8')) as { cell: string; configHash: string };
         expect(cells.has(rec.cell), `${study}/${f}: no such cell in the spec`).to.equal(true);
         expect(rec.configHash, `${study}/${f}: config hash`).to.equal(cellConfigHash(cells.get(rec.cell)!));
         checked++;

@@ -19,9 +19,8 @@ describe('wasm GEMM micro-kernel loop orders', function () {
   });
   after(async () => { await rt?.dispose(); });
 
-  /** C (+)= A·B through `fn` on packed panels of random A [m, kc] and B [kc, n]; C starts from `c0`. */
-  function run(fn: 'kernel' | 'kernelRows', m: number, n: number, kc: number, c0: Float32Array, acc: boolean, seed: number): Float32Array {
-    const a = randomFloats(m * kc, seed), b = randomFloats(kc * n, seed + 1);
+  /** C (+)= A·B through `fn` on packed panels of A [m, kc] and B [kc, n]; C starts from `c0`. */
+  function run(fn: 'kernel' | 'kernelRows', a: Float32Array, b: Float32Array, m: number, n: number, kc: number, c0: Float32Array, acc: boolean): Float32Array {
     const mp = Math.ceil(m / MR) * MR, np = Math.ceil(n / NR) * NR;
     rt.reset();
     const ap = rt.alloc(mp * kc * 4), bp = rt.alloc(np * kc * 4), c = rt.alloc(m * n * 4);
@@ -40,11 +39,11 @@ describe('wasm GEMM micro-kernel loop orders', function () {
   for (const [m, n, kc] of [[16, 32, 64], [20, 37, 5], [128, 36, 64], [4, 8, 1], [36, 13, 75]] as const) {
     for (const acc of [false, true]) {
       it(`gives the same bits on ${m}×${n}, inner ${kc}${acc ? ', accumulating' : ''}`, () => {
+        const a = randomFloats(m * kc, 11), b = randomFloats(kc * n, 12);
         const c0 = acc ? randomFloats(m * n, 7) : new Float32Array(m * n);
-        const byCols = run('kernel', m, n, kc, c0, acc, 11), byRows = run('kernelRows', m, n, kc, c0, acc, 11);
+        const byCols = run('kernel', a, b, m, n, kc, c0, acc), byRows = run('kernelRows', a, b, m, n, kc, c0, acc);
         expect(Buffer.from(byRows.buffer).equals(Buffer.from(byCols.buffer))).to.equal(true);
         // And they are the product: entry (0, n−1) against a float64 sum.
-        const a = randomFloats(m * kc, 11), b = randomFloats(kc * n, 12);
         let s = 0;
         for (let p = 0; p < kc; p++) s += a[p]! * b[p * n + n - 1]!;
         expect(byRows[n - 1]!).to.be.closeTo((acc ? c0[n - 1]! : 0) + s, 1e-4 * (1 + Math.abs(s)));
